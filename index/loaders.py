@@ -1,0 +1,646 @@
+"""Read news articles from the files a user points at: JSON Lines, JSON, text, Markdown, HTML, RSS/Atom.
+
+Archives are messy, so one bad record or file must not stop a load: malformed records become
+`InputError`s and unusable files become `Skipped` entries, and the caller decides what to do
+with them. Only a path that does not exist raises, before anything is read, because that is
+almost always a typo on the command line.
+"""
+
+from __future__ import annotations
+
+import codecs
+import gzip
+import html
+import io
+import json
+import re
+import zlib
+from collections.abc import Callable, Generator, Iterator, Sequence
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import charset_normalizer
+import feedparser
+import trafilatura
+from trafilatura.settings import Document
+
+from index.cleaning import clean_text, clean_title
+from index.dates import MIN_YEAR, normalize_date
+from index.errors import InputError, MissingPathError
+from index.records import Article, stable_hash
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """A file or record deliberately not loaded, with the reason shown to the user."""
+
+    origin: str
+    reason: str
+
+
+@dataclass(slots=True)
+class LoadResult:
+    """Everything one load produced; errors are collected so the caller can choose to stop."""
+
+    articles: list[Article]
+    skipped: list[Skipped]
+    errors: list[InputError]
+    warnings: list[str]
+
+
+@dataclass(slots=True)
+class _Draft:
+    """An article as read, before cleaning, id assignment and duplicate checks."""
+
+    origin: str
+    text: str
+    title: str = ""
+    id: str | None = None
+    published_at: str | None = None
+    source: str | None = None
+    url: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class _Warning:
+    message: str
+
+
+_Item = _Draft | Skipped | InputError | _Warning
+_Reader = Callable[[Path], Iterator[_Item]]
+
+_SNIFF_BYTES = 8192
+_MAX_TITLE_CHARS = 200  # a longer first line is a paragraph, not a headline
+_TEXT_KEYS = ("text", "content", "body")
+_DATE_KEYS = ("published_at", "date", "published")
+_SOURCE_KEYS = ("source", "outlet")
+_URL_KEYS = ("url", "link")
+_JSON_TYPES = {bool: "bool", int: "int", float: "float", str: "string", list: "list", dict: "object"}
+
+
+def load_paths(paths: Sequence[str | Path], *, limit: int | None = None) -> LoadResult:
+    """Load every supported file under `paths`, stopping after `limit` articles.
+
+    Raises MissingPathError before reading anything if a path does not exist; every other
+    problem ends up in the result, so a load over a large archive always finishes.
+    """
+    if limit is not None and limit < 0:
+        raise ValueError(f"limit must be >= 0, got {limit}")
+    roots = [Path(path) for path in paths]
+    for root in roots:
+        if not root.exists():
+            raise MissingPathError(f"{root}: no such file or directory")
+    result = LoadResult(articles=[], skipped=[], errors=[], warnings=[])
+    if limit == 0:
+        return result
+    seen: dict[str, str] = {}
+    items = _items(roots)
+    try:
+        for item in items:
+            _collect(item, result, seen)
+            if limit is not None and len(result.articles) >= limit:
+                break
+    finally:
+        items.close()  # closes the file a reader still holds open when the limit is hit
+    return result
+
+
+def _items(roots: list[Path]) -> Generator[_Item, None, None]:
+    for path in _files(roots):
+        if isinstance(path, Skipped):
+            yield path
+        else:
+            yield from _read_file(path)
+
+
+def _collect(item: _Item, result: LoadResult, seen: dict[str, str]) -> None:
+    if isinstance(item, _Draft):
+        outcome = _finish(item, seen)
+        if isinstance(outcome, Article):
+            result.articles.append(outcome)
+        else:
+            result.skipped.append(outcome)
+    elif isinstance(item, Skipped):
+        result.skipped.append(item)
+    elif isinstance(item, InputError):
+        result.errors.append(item)
+    else:
+        result.warnings.append(item.message)
+
+
+def _finish(draft: _Draft, seen: dict[str, str]) -> Article | Skipped:
+    """Clean the draft and give it an id; ids repeat only when the same article is loaded twice."""
+    text = clean_text(draft.text)
+    if not text:
+        return Skipped(draft.origin, "empty text")
+    url = (draft.url or "").strip() or None
+    article_id = draft.id or stable_hash(url or text)
+    if article_id in seen:
+        return Skipped(draft.origin, f"duplicate id {article_id!r} (first seen at {seen[article_id]})")
+    seen[article_id] = draft.origin
+    return Article(
+        id=article_id,
+        title=clean_title(draft.title),
+        text=text,
+        published_at=draft.published_at,
+        source=clean_title(draft.source or "") or None,
+        url=url,
+        metadata=draft.metadata,
+        origin=draft.origin,
+    )
+
+
+# --- finding files -----------------------------------------------------------------------------
+
+
+def _files(roots: list[Path]) -> Iterator[Path | Skipped]:
+    """Files under the roots in a stable order, each once even when named twice."""
+    seen: set[Path] = set()
+    for root in roots:
+        candidates = _walk(root, set()) if root.is_dir() else iter([root])
+        for candidate in candidates:
+            if isinstance(candidate, Skipped):
+                yield candidate
+            elif not candidate.is_file():
+                yield Skipped(str(candidate), "not a regular file")
+            elif (key := candidate.resolve()) not in seen:
+                seen.add(key)
+                yield candidate
+
+
+def _walk(directory: Path, visited: set[Path]) -> Iterator[Path | Skipped]:
+    """Sorted recursive listing without hidden entries; `visited` stops symlink loops."""
+    real = directory.resolve()
+    if real in visited:
+        return
+    visited.add(real)
+    try:
+        children = sorted(directory.iterdir())
+    except OSError as exc:
+        yield Skipped(str(directory), f"cannot list directory: {exc.strerror or exc}")
+        return
+    for child in children:
+        if child.name.startswith("."):
+            continue
+        if child.is_dir():
+            yield from _walk(child, visited)
+        else:
+            yield child
+
+
+def _suffix(path: Path) -> str:
+    name = path.name.lower()
+    for compound in (".jsonl.gz", ".ndjson.gz"):
+        if name.endswith(compound):
+            return compound
+    return path.suffix.lower()
+
+
+def _read_file(path: Path) -> Iterator[_Item]:
+    suffix = _suffix(path)
+    reader = _READERS.get(suffix)
+    try:
+        if reader is not None:
+            yield from reader(path)
+            return
+        with path.open("rb") as stream:
+            binary = b"\x00" in stream.read(_SNIFF_BYTES)
+    except OSError as exc:
+        yield InputError(str(path), f"cannot read file: {exc.strerror or exc}")
+        return
+    shown = repr(suffix) if suffix else "(no suffix)"
+    yield Skipped(str(path), "binary file" if binary else f"unsupported file type {shown}")
+
+
+# --- decoding ----------------------------------------------------------------------------------
+
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+_DECLARED_ENCODING = re.compile(
+    rb"""<\?xml[^>]*?encoding\s*=\s*["']([\w.:-]+)|<meta[^>]*?charset\s*=\s*["']?([\w.:-]+)""",
+    re.IGNORECASE,
+)
+
+
+def _decode(raw: bytes) -> tuple[str, str | None] | None:
+    """The text and, when it had to be guessed, the encoding used; None for a binary file.
+
+    UTF-8 first because it almost never decodes other encodings by accident; then the
+    encoding the document declares; only then a statistical guess, which the caller reports.
+    """
+    for bom, codec in _BOMS:
+        if raw.startswith(bom):
+            try:
+                return raw.decode(codec), None
+            except UnicodeDecodeError:
+                break
+    if b"\x00" in raw[:_SNIFF_BYTES]:
+        return None
+    try:
+        return raw.decode("utf-8"), None
+    except UnicodeDecodeError:
+        pass
+    declared = _DECLARED_ENCODING.search(raw[:_SNIFF_BYTES])
+    if declared:
+        try:
+            return raw.decode((declared.group(1) or declared.group(2)).decode("ascii")), None
+        except (ValueError, LookupError):  # unknown codec, or bytes the declaration does not fit
+            pass
+    guess = _guess_encoding(raw)
+    return None if guess is None else (raw.decode(guess, errors="replace"), guess)
+
+
+def _guess_encoding(raw: bytes) -> str | None:
+    """charset_normalizer's best guess, preferring cp1252 among equally good candidates.
+
+    On short Western texts it cannot tell the single-byte code pages apart (café comes back
+    as cp1250 or cp775); cp1252 is what such archives are overwhelmingly written in.
+    """
+    matches = charset_normalizer.from_bytes(raw)
+    best = matches.best()
+    if best is None:
+        return None
+    for match in matches:
+        close = match.chaos <= best.chaos + 0.01 and match.coherence >= best.coherence - 0.05
+        if close and "cp1252" in match.could_be_from_charset:
+            return "cp1252"
+    return str(best.encoding)
+
+
+def _decoded_text(path: Path) -> Generator[_Item, None, str | None]:
+    """Decode a whole file; yields the skip or warning to report, returns None if unusable."""
+    decoded = _decode(path.read_bytes())
+    if decoded is None:
+        yield Skipped(str(path), "binary file")
+        return None
+    text, guessed = decoded
+    if guessed:
+        yield _Warning(f"{path}: not valid UTF-8; decoded as {guessed}")
+    return re.sub(r"\r\n?", "\n", text)
+
+
+# --- JSON Lines and JSON -----------------------------------------------------------------------
+
+
+def _read_jsonl(path: Path) -> Iterator[_Item]:
+    """One record per line; streamed, so multi-gigabyte dumps load in constant memory."""
+    try:
+        with _open_binary(path) as stream:
+            if b"\x00" in stream.read(_SNIFF_BYTES):
+                yield Skipped(str(path), "binary file")
+                return
+        with _open_binary(path) as stream:
+            for lineno, line in enumerate(stream, start=1):
+                yield from _jsonl_line(f"{path}:{lineno}", line, first=lineno == 1)
+    except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
+        yield InputError(str(path), f"not a valid gzip file: {exc}")
+
+
+def _open_binary(path: Path) -> io.BufferedIOBase:
+    return gzip.open(path, "rb") if path.name.lower().endswith(".gz") else path.open("rb")
+
+
+def _jsonl_line(origin: str, raw: bytes, *, first: bool) -> Iterator[_Item]:
+    try:
+        line = raw.decode("utf-8-sig" if first else "utf-8")
+    except UnicodeDecodeError as exc:
+        yield InputError(origin, f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1})")
+        return
+    line = line.rstrip("\r\n")  # else a record cut short is reported at column 1 of "line 2"
+    if not line.strip():
+        return
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as exc:
+        yield InputError(origin, f"invalid JSON: {exc.msg} (column {exc.colno})")
+    except (ValueError, RecursionError) as exc:  # digit-limit and nesting-depth guards
+        yield InputError(origin, f"invalid JSON: {exc}")
+    else:
+        yield _from_record(record, origin)
+
+
+def _read_json(path: Path) -> Iterator[_Item]:
+    """A list of article objects, or one object; JSON Lines saved as .json is read as such."""
+    text = yield from _decoded_text(path)
+    if text is None:
+        return
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        if exc.msg == "Extra data":
+            yield from _read_jsonl(path)
+        else:
+            yield InputError(f"{path}:{exc.lineno}", f"invalid JSON: {exc.msg} (column {exc.colno})")
+        return
+    except (ValueError, RecursionError) as exc:
+        yield InputError(str(path), f"invalid JSON: {exc}")
+        return
+    if not isinstance(data, list):
+        yield _from_record(data, str(path), default_id=path.stem)
+        return
+    for number, record in enumerate(data, start=1):
+        yield _from_record(record, f"{path}#item{number}")
+
+
+def _from_record(record: object, origin: str, *, default_id: str | None = None) -> _Draft | InputError:
+    """Map a record's fields (with their common aliases) onto a draft; the rest is metadata."""
+    if not isinstance(record, dict):
+        return InputError(origin, f"expected a JSON object, got {_json_type(record)}")
+    fields = dict(record)
+    try:
+        text_key, text = _pop_alias(fields, _TEXT_KEYS)
+        if text_key is None:
+            raise ValueError("missing field 'text' (or 'content'/'body')")
+        if not isinstance(text, str):
+            raise ValueError(f"field {text_key!r} must be a string, got {_json_type(text)}")
+        title, source, url = (
+            _optional_string(fields, keys) for keys in (("title",), _SOURCE_KEYS, _URL_KEYS)
+        )
+        article_id = _record_id(fields.pop("id", None)) or default_id
+        date_key, date_value = _pop_alias(fields, _DATE_KEYS)
+        published_at = normalize_date(date_value, field=date_key or "published_at")
+    except ValueError as exc:
+        return InputError(origin, str(exc))
+    return _Draft(origin, text, title or "", article_id, published_at, source, url, fields)
+
+
+def _pop_alias(fields: dict[str, Any], names: tuple[str, ...]) -> tuple[str | None, Any]:
+    """Remove and return the first alias that has a value (else the first one present)."""
+    present = [name for name in names if name in fields]
+    chosen = next((name for name in present if fields[name] is not None), present[0] if present else None)
+    return (chosen, fields.pop(chosen)) if chosen else (None, None)
+
+
+def _optional_string(fields: dict[str, Any], names: tuple[str, ...]) -> str | None:
+    key, value = _pop_alias(fields, names)
+    if value is not None and not isinstance(value, str):
+        raise ValueError(f"field {key!r} must be a string or null, got {_json_type(value)}")
+    return value
+
+
+def _record_id(value: object) -> str | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise ValueError(f"field 'id' must be a string or integer, got {_json_type(value)}")
+    return str(value).strip()
+
+
+def _json_type(value: object) -> str:
+    return "null" if value is None else _JSON_TYPES.get(type(value), type(value).__name__)
+
+
+# --- plain text and Markdown -------------------------------------------------------------------
+
+_FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?)^---[ \t]*$\n?", re.DOTALL | re.MULTILINE)
+_MARKDOWN = (
+    (re.compile(r"!\[[^\]\n]*\]\([^)\n]*\)"), ""),  # images
+    (re.compile(r"\[([^\]\n]+)\]\([^)\n]*\)"), r"\1"),  # links keep their text
+    (re.compile(r"^[ \t]{0,3}#{1,6}(?:[ \t]+|$)", re.MULTILINE), ""),  # heading marks
+    (re.compile(r"^[ \t]{0,3}([-*_])(?:[ \t]*\1){2,}[ \t]*$", re.MULTILINE), ""),  # rules
+    (re.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1"), r"\2"),  # strong emphasis
+    (re.compile(r"(?<![\w*])\*(?=[^\s*])([^*\n]+?)(?<=\S)\*(?![\w*])"), r"\1"),  # *emphasis*
+)
+
+
+def _read_plain(path: Path) -> Iterator[_Item]:
+    text = yield from _decoded_text(path)
+    if text is not None:
+        title, body = _split_title(text)
+        yield _Draft(str(path), body, title=title, id=path.stem)
+
+
+def _read_markdown(path: Path) -> Iterator[_Item]:
+    """Front matter (if any) supplies the fields; otherwise the first line is the headline."""
+    text = yield from _decoded_text(path)
+    if text is None:
+        return
+    fields, body = _front_matter(text)
+    body = strip_markdown(body)
+    if fields.get("title"):
+        body = _drop_repeated_title(fields["title"], body)
+    else:
+        fields["title"], body = _split_title(body)
+    fields["text"] = body
+    yield _from_record(fields, str(path), default_id=path.stem)
+
+
+def strip_markdown(text: str) -> str:
+    """Remove the light Markdown syntax that would otherwise end up in quoted passages."""
+    for pattern, replacement in _MARKDOWN:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def _front_matter(text: str) -> tuple[dict[str, Any], str]:
+    match = _FRONT_MATTER.match(text)
+    if not match:
+        return {}, text
+    fields: dict[str, Any] = {}
+    for line in match.group(1).split("\n"):
+        key, colon, value = line.partition(":")
+        if colon and key.strip() and not line[0].isspace():
+            fields[key.strip().lower()] = value.strip().strip("\"'")
+    return fields, text[match.end() :]
+
+
+def _split_title(text: str) -> tuple[str, str]:
+    """First non-empty line as the headline, unless it is too long to be one."""
+    lines = text.split("\n")
+    for index, line in enumerate(lines):
+        if line.strip():
+            title = line.strip()
+            if len(title) > _MAX_TITLE_CHARS:
+                return "", text
+            return title, "\n".join(lines[index + 1 :])
+    return "", ""
+
+
+def _drop_repeated_title(title: str, body: str) -> str:
+    """Pages and posts often repeat the headline as their first line; keep it only once."""
+    first, rest = _split_title(body)
+    return rest if first and clean_title(first) == clean_title(title) else body
+
+
+# --- HTML --------------------------------------------------------------------------------------
+
+
+def _read_html(path: Path) -> Iterator[_Item]:
+    markup = yield from _decoded_text(path)
+    if markup is None:
+        return
+    document = trafilatura.bare_extraction(
+        markup, with_metadata=True, include_comments=False, include_formatting=True,
+        date_extraction_params=_HTML_DATE_PARAMS,
+    )  # fmt: skip
+    if not isinstance(document, Document):  # None when no main text was found
+        yield Skipped(str(path), "empty text")
+        return
+    title = str(document.title or "")
+    published_at, problem = _optional_date(_html_date(document.date))
+    if problem:
+        yield _Warning(f"{path}: {problem}; date dropped")
+    metadata = {"author": str(document.author)} if document.author else {}
+    yield _Draft(
+        str(path),
+        _drop_repeated_title(title, strip_markdown(str(document.text or ""))),
+        title=title,
+        id=path.stem,
+        published_at=published_at,
+        source=document.sitename or document.hostname,
+        url=document.url,
+        metadata=metadata,
+    )
+
+
+# Passing our own parameters replaces trafilatura's defaults, which drop dates before 1995
+# and keep only the day.
+_HTML_DATE_PARAMS = {
+    "original_date": True,
+    "extensive_search": True,
+    "outputformat": "%Y-%m-%dT%H:%M:%S%z",
+    "min_date": f"{MIN_YEAR}-01-01",
+}
+
+
+def _html_date(value: object) -> object:
+    """htmldate pads a day-only date to a naive midnight; turn that back into just the day."""
+    if isinstance(value, str) and value.endswith("T00:00:00"):
+        return value[:10]
+    return value
+
+
+def _optional_date(value: object) -> tuple[str | None, str | None]:
+    """A date from metadata we do not control: a bad one is dropped with a message, not fatal."""
+    try:
+        return normalize_date(value), None
+    except ValueError as exc:
+        return None, str(exc)
+
+
+# --- RSS and Atom ------------------------------------------------------------------------------
+
+
+def _read_feed(path: Path) -> Iterator[_Item]:
+    data = yield from _feed_bytes(path)
+    if data is None:
+        return
+    # Always a stream: feedparser treats a str or bytes argument as a URL or file name first.
+    parsed = feedparser.parse(io.BytesIO(data))
+    if not parsed.entries:
+        empty_feed = parsed.get("version") and not parsed.get("bozo")
+        reason = "feed has no entries" if empty_feed else "not an RSS/Atom feed"
+        yield Skipped(str(path), reason)
+        return
+    if parsed.get("bozo"):
+        yield _Warning(f"{path}: feed is not well-formed ({parsed.get('bozo_exception')}); read what parsed")
+    source = parsed.feed.get("title") or None
+    for number, entry in enumerate(parsed.entries, start=1):
+        yield from _feed_entry(entry, f"{path}#entry{number}", source)
+
+
+def _feed_bytes(path: Path) -> Generator[_Item, None, bytes | None]:
+    """The bytes to hand feedparser, which honours BOMs and XML declarations by itself."""
+    raw = path.read_bytes()
+    decoded = _decode(raw)
+    if decoded is None:
+        yield Skipped(str(path), "binary file")
+        return None
+    text, guessed = decoded
+    if not guessed:
+        return raw
+    yield _Warning(f"{path}: not valid UTF-8; decoded as {guessed}")
+    return text.encode("utf-8")
+
+
+def _feed_entry(entry: Any, origin: str, source: str | None) -> Iterator[_Item]:
+    content = entry.get("content")
+    markup = content[0].get("value", "") if content else entry.get("summary", "")
+    published_at, problem = _optional_date(entry.get("published_parsed") or entry.get("updated_parsed"))
+    if problem:
+        yield _Warning(f"{origin}: {problem}; date dropped")
+    yield _Draft(
+        origin,
+        html_to_text(str(markup or "")),
+        title=str(entry.get("title") or ""),
+        id=str(entry.get("id") or "").strip() or None,
+        published_at=published_at,
+        source=source,
+        url=entry.get("link"),
+        metadata={"author": str(entry.author)} if entry.get("author") else {},
+    )
+
+
+_BLOCK_TAGS = frozenset(
+    {"address", "article", "aside", "blockquote", "dd", "div", "dl", "dt", "figcaption", "figure"}
+    | {"footer", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr", "li", "main", "nav", "ol"}
+    | {"p", "pre", "section", "table", "tr", "ul"}
+)
+_HIDDEN_TAGS = frozenset({"script", "style", "template", "noscript"})
+
+
+class _TextCollector(HTMLParser):
+    """Visible text of an HTML fragment, with a blank line wherever a block element ends."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._hidden = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _HIDDEN_TAGS:
+            self._hidden += 1
+        elif tag == "br":
+            self.parts.append("\n")
+        elif tag in _BLOCK_TAGS:
+            self.parts.append("\n\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _HIDDEN_TAGS:
+            self._hidden = max(0, self._hidden - 1)
+        elif tag in _BLOCK_TAGS:
+            self.parts.append("\n\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self._hidden:
+            self.parts.append(re.sub(r"\s+", " ", data))
+
+
+def html_to_text(markup: str) -> str:
+    """Plain text of feed content; paragraphs stay separated so chunking can respect them."""
+    if "<" not in markup:
+        return html.unescape(markup)
+    collector = _TextCollector()
+    try:
+        collector.feed(markup)
+        collector.close()
+    except AssertionError:  # html.parser's reaction to some malformed declarations
+        return html.unescape(re.sub(r"<[^>]*>", " ", markup))
+    return "".join(collector.parts)
+
+
+_READERS: dict[str, _Reader] = {
+    ".jsonl": _read_jsonl,
+    ".ndjson": _read_jsonl,
+    ".jsonl.gz": _read_jsonl,
+    ".ndjson.gz": _read_jsonl,
+    ".json": _read_json,
+    ".txt": _read_plain,
+    ".md": _read_markdown,
+    ".markdown": _read_markdown,
+    ".html": _read_html,
+    ".htm": _read_html,
+    ".rss": _read_feed,
+    ".atom": _read_feed,
+    ".xml": _read_feed,
+    ".feed": _read_feed,
+}
+SUPPORTED_SUFFIXES: tuple[str, ...] = tuple(_READERS)
