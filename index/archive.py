@@ -1,0 +1,223 @@
+"""An index directory holds complete, immutable versions and a CURRENT pointer.
+
+    root/CURRENT            name of the live version, replaced atomically
+    root/LOCK               held by the one process allowed to write
+    root/versions/v000007/  manifest.json, catalog.sqlite, vectors.faiss, bm25/
+
+A write builds the next version in a temporary folder, fsyncs it, renames it into place
+and only then swaps CURRENT. A failure or a kill at any point leaves CURRENT naming the
+previous version, untouched; readers keep the snapshot they opened.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import shutil
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from index import catalog as catalog_module
+from index.catalog import Catalog
+from index.errors import IndexLockedError, IndexStateError
+from index.lexical import LexicalIndex
+from index.manifest import Manifest, describe_files, fsync_path, read_manifest, verify_files, write_manifest
+from index.records import Article, Chunk
+from index.vectors import FILE_NAMES, VectorStore, load_store, new_store
+
+CATALOG_NAME = "catalog.sqlite"
+LEXICAL_DIR = "bm25"
+
+
+@dataclass(slots=True)
+class Snapshot:
+    """One loaded, consistent version of the index."""
+
+    root: Path
+    version: str
+    manifest: Manifest
+    catalog: Catalog
+    vectors: VectorStore
+    lexical: LexicalIndex
+
+    def close(self) -> None:
+        self.catalog.db.close()
+
+
+@dataclass(slots=True)
+class Changes:
+    """What a write does: drop these articles, then add these articles and chunks."""
+
+    removed: Sequence[str]
+    articles: Sequence[Article]
+    chunks: Sequence[Chunk]
+    embed_keys: Sequence[str]
+    vectors: np.ndarray
+
+
+class IndexDirectory:
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root).expanduser()
+
+    @property
+    def versions(self) -> Path:
+        return self.root / "versions"
+
+    def current_version(self) -> str | None:
+        try:
+            name = (self.root / "CURRENT").read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            return None
+        return name or None
+
+    def exists(self) -> bool:
+        return self.current_version() is not None
+
+    def open(self, *, verify: bool = True) -> Snapshot:
+        version = self.current_version()
+        if version is None:
+            raise IndexStateError(
+                f"no index at {self.root}; run `newsdesk ingest PATH --index {self.root}` first"
+            )
+        folder = self.versions / version
+        if not folder.is_dir():
+            raise IndexStateError(f"{folder}: the version named in {self.root / 'CURRENT'} is missing")
+        manifest = read_manifest(folder)
+        if verify:
+            verify_files(folder, manifest)
+        connection = catalog_module.connect(folder / CATALOG_NAME, read_only=True)
+        try:
+            vectors = load_store(
+                manifest.vector_backend, folder / FILE_NAMES[manifest.vector_backend], manifest.dimension
+            )
+            lexical = LexicalIndex.load(folder / LEXICAL_DIR, manifest.counts.get("chunks", 0))
+        except Exception:
+            connection.close()
+            raise
+        return Snapshot(self.root, version, manifest, Catalog(connection), vectors, lexical)
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """One writer at a time; a second one fails at once with a clear message."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / "LOCK", "a+", encoding="utf-8") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError as error:
+                handle.seek(0)
+                holder = handle.read().strip() or "unknown"
+                raise IndexLockedError(
+                    f"{self.root} is being written by another newsdesk process (pid {holder}); "
+                    "try again when it ends"
+                ) from error
+            handle.seek(0)
+            handle.truncate()
+            handle.write(str(os.getpid()))
+            handle.flush()
+            try:
+                yield
+            finally:
+                handle.truncate(0)
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def write(self, base: Snapshot | None, manifest: Manifest, changes: Changes) -> str:
+        """Build and publish the next version; call with the lock held. Returns its name."""
+        self.versions.mkdir(parents=True, exist_ok=True)
+        staging = self.versions / f".tmp-{uuid.uuid4().hex}"
+        staging.mkdir()
+        try:
+            counts = _build_version(staging, base, manifest, changes)
+            write_manifest(
+                staging,
+                replace(
+                    manifest,
+                    counts=counts,
+                    files=describe_files(staging),
+                    created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+                ),
+            )
+            for path in staging.rglob("*"):
+                fsync_path(path)
+            fsync_path(staging)
+            name = _next_name(self.current_version())
+            os.rename(staging, self.versions / name)
+            fsync_path(self.versions)
+            _replace_text(self.root / "CURRENT", name + "\n")
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        self._remove_old_versions(keep=name)
+        return name
+
+    def _remove_old_versions(self, keep: str) -> None:
+        for folder in self.versions.iterdir():
+            if folder.name != keep:
+                shutil.rmtree(folder, ignore_errors=True)
+
+
+def _next_name(current: str | None) -> str:
+    number = int(current[1:]) + 1 if current and current[1:].isdigit() else 1
+    return f"v{number:06d}"
+
+
+def _replace_text(path: Path, text: str) -> None:
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
+    with open(temporary, "w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+    fsync_path(path.parent)
+
+
+def _build_version(
+    staging: Path, base: Snapshot | None, manifest: Manifest, changes: Changes
+) -> dict[str, int]:
+    database = staging / CATALOG_NAME
+    if base is not None:
+        # The online backup API copies a consistent image even while readers hold the file open.
+        target = catalog_module.connect(database, read_only=False)
+        base.catalog.db.backup(target)
+        target.close()
+    connection = catalog_module.connect(database, read_only=False)
+    try:
+        catalog = Catalog(connection)
+        connection.execute("BEGIN")
+        catalog.delete_articles(changes.removed)
+        old_rows = catalog.renumber_rows()
+        kept = (
+            base.vectors.vectors()[old_rows]
+            if base is not None and old_rows
+            else np.zeros((0, manifest.dimension), np.float32)
+        )
+        first_new = len(old_rows)
+        catalog.insert(
+            changes.articles,
+            [
+                (c, first_new + i, key)
+                for i, (c, key) in enumerate(zip(changes.chunks, changes.embed_keys, strict=True))
+            ],
+        )
+        connection.execute("COMMIT")
+        store = new_store(manifest.vector_backend, manifest.dimension)
+        if len(kept):
+            store.add(kept)
+        if len(changes.vectors):
+            store.add(changes.vectors)
+        store.save(staging / FILE_NAMES[manifest.vector_backend])
+        texts = catalog.embedding_inputs()
+        LexicalIndex.build(texts).save(staging / LEXICAL_DIR)
+        articles = catalog.stats()["articles"]
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        connection.close()
+    fsync_path(database)
+    if len(store) != len(texts):
+        raise IndexStateError(f"internal error: {len(store)} vectors for {len(texts)} chunks")
+    return {"articles": int(articles), "chunks": len(texts)}

@@ -1,0 +1,209 @@
+"""Ingest: load → clean → chunk → embed → store, as one atomic, incremental write.
+
+Everything is read and validated before the index is touched: a malformed record stops
+the ingest with nothing written (unless skip_errors), and a failure later on leaves the
+previous version live. Unchanged articles cost nothing; changed ones are re-chunked, and
+only chunks whose embedding input is new are embedded.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from index.archive import Changes, IndexDirectory, Snapshot
+from index.chunking import Chunker, ChunkerSettings
+from index.embedding import DEFAULT_MODEL, Embedder, make_embedder, passage_for_embedding
+from index.errors import IndexStateError, InputError, NewsdeskError
+from index.loaders import Skipped, load_paths
+from index.manifest import Manifest
+from index.records import Article, Chunk, stable_hash
+from index.vectors import FaissStore
+
+ProgressCallback = Callable[[int, int], None]
+EMBED_BATCH = 128
+
+
+class IngestAborted(NewsdeskError):
+    """Some records could not be read; nothing was written."""
+
+    def __init__(self, errors: Sequence[InputError]) -> None:
+        shown = "\n".join(f"  {e}" for e in errors[:20])
+        more = f"\n  ... and {len(errors) - 20} more" if len(errors) > 20 else ""
+        super().__init__(
+            f"{len(errors)} record(s) could not be read; nothing was written "
+            f"(fix them or pass --skip-errors):\n{shown}{more}"
+        )
+        self.errors = list(errors)
+
+
+@dataclass(frozen=True, slots=True)
+class IngestOptions:
+    model: str | None = None
+    chunker: ChunkerSettings | None = None
+    vector_backend: str = FaissStore.backend
+    skip_errors: bool = False
+    limit: int | None = None
+
+
+@dataclass(slots=True)
+class IngestReport:
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    errors: list[InputError] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    chunks_written: int = 0
+    chunks_embedded: int = 0
+    seconds: float = 0.0
+    embed_seconds: float = 0.0
+    version: str | None = None
+
+
+def _manifest_for(base: Snapshot | None, options: IngestOptions, embedder: Embedder | None) -> Manifest:
+    if base is not None:
+        built = base.manifest
+        if options.model and options.model != built.model:
+            raise IndexStateError(
+                f"{base.root} was built with model {built.model!r}, not {options.model!r}; "
+                "use the same --model or another --index"
+            )
+        if options.chunker and options.chunker.as_dict() != built.chunker:
+            raise IndexStateError(
+                f"{base.root} was built with chunker settings {built.chunker}, "
+                f"not {options.chunker.as_dict()}; "
+                "use the same settings or another --index"
+            )
+        return built
+    model = options.model or (embedder.name if embedder else DEFAULT_MODEL)
+    embedder = embedder or make_embedder(model)
+    chunker = (options.chunker or ChunkerSettings()).as_dict()
+    return Manifest(model, embedder.dimension, chunker, options.vector_backend)
+
+
+def embed_key(model: str, title: str, text: str) -> str:
+    return stable_hash(model, passage_for_embedding(title, text), length=32)
+
+
+def _embed(
+    embedder: Embedder, texts: Sequence[str], progress: ProgressCallback | None, dimension: int
+) -> np.ndarray:
+    parts = [np.zeros((0, dimension), np.float32)]
+    for start in range(0, len(texts), EMBED_BATCH):
+        parts.append(embedder.embed(texts[start : start + EMBED_BATCH]))
+        if progress:
+            progress(min(start + EMBED_BATCH, len(texts)), len(texts))
+    return np.vstack(parts)
+
+
+def ingest(
+    root: Path | str,
+    paths: Sequence[str | Path],
+    options: IngestOptions | None = None,
+    *,
+    embedder: Embedder | None = None,
+    progress: ProgressCallback | None = None,
+) -> IngestReport:
+    options = options or IngestOptions()
+    began = time.perf_counter()
+    loaded = load_paths(paths, limit=options.limit)
+    if loaded.errors and not options.skip_errors:
+        raise IngestAborted(loaded.errors)
+    report = IngestReport(skipped=loaded.skipped, errors=loaded.errors, warnings=loaded.warnings)
+    directory = IndexDirectory(root)
+    with directory.lock():
+        base = directory.open() if directory.exists() else None
+        try:
+            manifest = _manifest_for(base, options, embedder)
+            embedder = embedder or make_embedder(manifest.model)
+            if embedder.name != manifest.model:
+                raise IndexStateError(
+                    f"embedder {embedder.name!r} does not match the index's {manifest.model!r}"
+                )
+            changed = _classify(loaded.articles, base, report)
+            if changed or base is None:
+                report.version = _write(directory, base, manifest, changed, embedder, report, progress)
+        finally:
+            if base is not None:
+                base.close()
+    report.seconds = time.perf_counter() - began
+    return report
+
+
+def _classify(articles: Sequence[Article], base: Snapshot | None, report: IngestReport) -> list[Article]:
+    known = base.catalog.article_hashes() if base else {}
+    changed = []
+    for article in articles:
+        previous = known.get(article.id)
+        if previous == article.content_hash:
+            report.unchanged.append(article.id)
+            continue
+        (report.updated if previous else report.added).append(article.id)
+        changed.append(article)
+    return changed
+
+
+def _write(
+    directory: IndexDirectory,
+    base: Snapshot | None,
+    manifest: Manifest,
+    articles: Sequence[Article],
+    embedder: Embedder,
+    report: IngestReport,
+    progress: ProgressCallback | None,
+) -> str:
+    chunker = Chunker(ChunkerSettings(**manifest.chunker))
+    chunks: list[Chunk] = []
+    keys: list[str] = []
+    inputs: list[str] = []
+    for article in articles:
+        for chunk in chunker.chunk(article):
+            chunks.append(chunk)
+            keys.append(embed_key(manifest.model, article.title, chunk.text))
+            inputs.append(passage_for_embedding(article.title, chunk.text))
+    vectors = np.zeros((len(chunks), manifest.dimension), np.float32)
+    reusable = base.catalog.embed_key_rows() if base else {}
+    fresh = [i for i, key in enumerate(keys) if key not in reusable]
+    if base is not None and len(fresh) < len(keys):
+        stored = base.vectors.vectors()
+        for i, key in enumerate(keys):
+            if key in reusable:
+                vectors[i] = stored[reusable[key]]
+    began = time.perf_counter()
+    if fresh:
+        vectors[fresh] = _embed(embedder, [inputs[i] for i in fresh], progress, manifest.dimension)
+    report.embed_seconds = time.perf_counter() - began
+    report.chunks_embedded = len(fresh)
+    report.chunks_written = len(chunks)
+    updated = set(report.updated)
+    removed = [a.id for a in articles if a.id in updated]
+    return directory.write(base, manifest, Changes(removed, articles, chunks, keys, vectors))
+
+
+@dataclass(slots=True)
+class DeleteReport:
+    deleted: list[str]
+    missing: list[str]
+    version: str | None
+
+
+def delete(root: Path | str, article_ids: Sequence[str]) -> DeleteReport:
+    directory = IndexDirectory(root)
+    with directory.lock():
+        base = directory.open()
+        try:
+            known = base.catalog.article_hashes()
+            deleted = [a for a in dict.fromkeys(article_ids) if a in known]
+            missing = [a for a in dict.fromkeys(article_ids) if a not in known]
+            version = None
+            if deleted:
+                empty = np.zeros((0, base.manifest.dimension), np.float32)
+                version = directory.write(base, base.manifest, Changes(deleted, [], [], [], empty))
+        finally:
+            base.close()
+    return DeleteReport(deleted, missing, version)

@@ -1,0 +1,239 @@
+"""BM25 over chunks (bm25s, English stemmer), saved beside the vectors and rebuilt with them.
+
+`terms()` is the single definition of a word for Newsdesk: the answerer scores sentences
+with the same stemmed, stop-word-free terms the BM25 index was built from.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+logging.getLogger("bm25s").setLevel(logging.ERROR)
+
+STOPWORDS = frozenset(
+    [
+        "a",
+        "about",
+        "above",
+        "after",
+        "again",
+        "against",
+        "all",
+        "also",
+        "am",
+        "an",
+        "and",
+        "any",
+        "are",
+        "as",
+        "at",
+        "be",
+        "because",
+        "been",
+        "before",
+        "being",
+        "below",
+        "between",
+        "both",
+        "but",
+        "by",
+        "can",
+        "could",
+        "did",
+        "do",
+        "does",
+        "doing",
+        "down",
+        "during",
+        "each",
+        "few",
+        "for",
+        "from",
+        "further",
+        "had",
+        "has",
+        "have",
+        "having",
+        "he",
+        "her",
+        "here",
+        "hers",
+        "herself",
+        "him",
+        "himself",
+        "his",
+        "how",
+        "i",
+        "if",
+        "in",
+        "into",
+        "is",
+        "it",
+        "its",
+        "itself",
+        "just",
+        "me",
+        "more",
+        "most",
+        "my",
+        "myself",
+        "no",
+        "nor",
+        "not",
+        "now",
+        "of",
+        "off",
+        "on",
+        "once",
+        "only",
+        "or",
+        "other",
+        "our",
+        "ours",
+        "ourselves",
+        "out",
+        "over",
+        "own",
+        "same",
+        "she",
+        "should",
+        "so",
+        "some",
+        "such",
+        "than",
+        "that",
+        "the",
+        "their",
+        "theirs",
+        "them",
+        "themselves",
+        "then",
+        "there",
+        "these",
+        "they",
+        "this",
+        "those",
+        "through",
+        "to",
+        "too",
+        "under",
+        "until",
+        "up",
+        "very",
+        "was",
+        "we",
+        "were",
+        "what",
+        "when",
+        "where",
+        "which",
+        "while",
+        "who",
+        "whom",
+        "whose",
+        "why",
+        "will",
+        "with",
+        "would",
+        "you",
+        "your",
+        "yours",
+        "yourself",
+        "yourselves",
+        "said",
+        "says",
+        "say",
+        "according",
+        "many",
+        "much",
+    ]
+)
+
+
+@lru_cache(maxsize=1)
+def _stemmer() -> Any:
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+def terms(text: str) -> list[str]:
+    """Lower-cased, stemmed words of two or more characters, English stop words removed."""
+    import bm25s
+
+    tokens = bm25s.tokenize(
+        [text], stopwords=list(STOPWORDS), stemmer=_stemmer(), return_ids=False, show_progress=False
+    )
+    return [str(t) for t in tokens[0] if t]
+
+
+class LexicalIndex:
+    def __init__(self, retriever: Any | None, size: int) -> None:
+        self._retriever = retriever
+        self.size = size
+
+    @classmethod
+    def build(cls, texts: Sequence[str]) -> LexicalIndex:
+        if not texts:
+            return cls(None, 0)
+        import bm25s
+
+        tokens = bm25s.tokenize(
+            list(texts), stopwords=list(STOPWORDS), stemmer=_stemmer(), show_progress=False
+        )
+        retriever = bm25s.BM25()
+        retriever.index(tokens, show_progress=False)
+        return cls(retriever, len(texts))
+
+    def save(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        if self._retriever is not None:
+            self._retriever.save(str(directory), show_progress=False)
+
+    @classmethod
+    def load(cls, directory: Path, size: int) -> LexicalIndex:
+        if size == 0:
+            return cls(None, 0)
+        import bm25s
+
+        retriever = bm25s.BM25.load(str(directory), show_progress=False)
+        return cls(retriever, size)
+
+    def scores(self, query: str) -> np.ndarray:
+        query_terms = terms(query)
+        if self._retriever is None or not query_terms:
+            return np.zeros(self.size, dtype=np.float32)
+        known = [t for t in query_terms if t in self._retriever.vocab_dict]
+        if not known:
+            return np.zeros(self.size, dtype=np.float32)
+        return np.asarray(self._retriever.get_scores(known), dtype=np.float32)
+
+    def search(self, query: str, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k (scores, rows) with a positive score, restricted to `allowed` rows when given."""
+        scores = self.scores(query)
+        rows = np.arange(self.size) if allowed is None else np.asarray(allowed, dtype=np.int64)
+        candidate = scores[rows]
+        keep = candidate > 0
+        rows, candidate = rows[keep], candidate[keep]
+        if len(rows) > k:
+            top = np.argpartition(-candidate, k - 1)[:k]
+            rows, candidate = rows[top], candidate[top]
+        order = np.lexsort((rows, -candidate))
+        return candidate[order], rows[order]
+
+    def idf(self, term: str) -> float:
+        """Inverse document frequency over chunks; unseen terms get the highest weight."""
+        n = max(self.size, 1)
+        df = 0
+        if self._retriever is not None and term in self._retriever.vocab_dict:
+            column = self._retriever.vocab_dict[term]
+            indptr = self._retriever.scores["indptr"]
+            df = int(indptr[column + 1] - indptr[column])
+        return math.log(1.0 + (n - df + 0.5) / (df + 0.5))

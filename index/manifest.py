@@ -1,0 +1,108 @@
+"""The manifest says how an index version was built and what its files must hash to.
+
+It is human-readable JSON, versioned, and checked on every load: a different model,
+a newer format or a damaged file is reported by name instead of giving wrong answers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from index.errors import IndexStateError
+
+FORMAT = "newsdesk-index"
+FORMAT_VERSION = 1
+MANIFEST_NAME = "manifest.json"
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    model: str
+    dimension: int
+    chunker: dict[str, Any]
+    vector_backend: str
+    counts: dict[str, int] = field(default_factory=dict)
+    files: dict[str, dict[str, Any]] = field(default_factory=dict)
+    created_at: str = ""
+    format: str = FORMAT
+    format_version: int = FORMAT_VERSION
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def describe_files(directory: Path) -> dict[str, dict[str, Any]]:
+    """Checksum and size of every file under `directory` except the manifest itself."""
+    described = {}
+    for path in sorted(p for p in directory.rglob("*") if p.is_file() and p.name != MANIFEST_NAME):
+        described[path.relative_to(directory).as_posix()] = {
+            "sha256": file_sha256(path),
+            "bytes": path.stat().st_size,
+        }
+    return described
+
+
+def fsync_path(path: Path) -> None:
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def write_manifest(directory: Path, manifest: Manifest) -> None:
+    target = directory / MANIFEST_NAME
+    with open(target, "w", encoding="utf-8") as handle:
+        json.dump(asdict(manifest), handle, indent=2, sort_keys=True)
+        handle.write("\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def read_manifest(directory: Path) -> Manifest:
+    path = directory / MANIFEST_NAME
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as error:
+        raise IndexStateError(f"{path}: manifest is missing; the index is damaged") from error
+    except (ValueError, UnicodeDecodeError) as error:
+        raise IndexStateError(
+            f"{path}: manifest is not valid JSON ({error}); the index is damaged"
+        ) from error
+    if not isinstance(raw, dict) or raw.get("format") != FORMAT:
+        raise IndexStateError(f"{path}: not a Newsdesk index manifest")
+    version = raw.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise IndexStateError(
+            f"{path}: index format version {version!r} is newer than this Newsdesk reads ({FORMAT_VERSION}); "
+            "upgrade newsdesk"
+        )
+    try:
+        return Manifest(**raw)
+    except TypeError as error:
+        raise IndexStateError(f"{path}: manifest fields are wrong ({error}); the index is damaged") from error
+
+
+def verify_files(directory: Path, manifest: Manifest) -> None:
+    """Raise naming the first missing, truncated or altered file."""
+    for name, expected in manifest.files.items():
+        path = directory / name
+        if not path.is_file():
+            raise IndexStateError(f"{path}: index file is missing; the index is damaged")
+        size = path.stat().st_size
+        if size != expected.get("bytes"):
+            raise IndexStateError(
+                f"{path}: index file is damaged (size {size} bytes, expected {expected.get('bytes')})"
+            )
+        if file_sha256(path) != expected.get("sha256"):
+            raise IndexStateError(f"{path}: index file is damaged (checksum mismatch)")
