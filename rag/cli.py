@@ -1,0 +1,320 @@
+"""`newsdesk` command line. Domain errors become one-line messages and exit codes:
+1 for a problem with the data or the index, 2 for a usage problem or a missing path."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from importlib import resources
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from index.chunking import ChunkerSettings
+from index.dates import date_part, normalize_date
+from index.errors import MissingPathError, NewsdeskError
+from index.ingest import IngestOptions, ProgressCallback
+from rag.records import SearchFilters
+from rag.render import print_answer, print_hits, print_ingest_report, report_dict
+from rag.service import Newsdesk, default_index_dir
+
+F = TypeVar("F", bound=Callable[..., Any])
+stdout = Console(highlight=False, soft_wrap=True)
+stderr = Console(stderr=True, highlight=False)
+
+
+def _fail(message: str, code: int) -> None:
+    stderr.print(f"[bold red]error:[/] {click.style(message)}", markup=True, highlight=False)
+    sys.exit(code)
+
+
+def reports_errors(command: F) -> F:
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except MissingPathError as error:
+            _fail(str(error), 2)
+        except (NewsdeskError, ValueError) as error:
+            _fail(str(error), 1)
+        except KeyboardInterrupt:
+            _fail("interrupted; the index is unchanged unless a write had completed", 130)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def index_option(command: F) -> F:
+    return click.option(
+        "--index",
+        "index_dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        help="Index directory (default: $NEWSDESK_INDEX or the per-user data directory).",
+    )(command)
+
+
+def _date(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        return date_part(normalize_date(value, field=f"--{param.name}"))
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from error
+
+
+def query_options(command: F) -> F:
+    for option in reversed(
+        [
+            index_option,
+            click.option(
+                "-k",
+                "k",
+                type=click.IntRange(1, 100),
+                default=5,
+                show_default=True,
+                help="Passages to retrieve.",
+            ),
+            click.option("--since", callback=_date, help="Only articles published on or after this date."),
+            click.option("--until", callback=_date, help="Only articles published on or before this date."),
+            click.option(
+                "--source", "sources", multiple=True, help="Only articles from this outlet (repeatable)."
+            ),
+            click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text."),
+        ]
+    ):
+        command = option(command)
+    return command
+
+
+def _print_json(data: Any) -> None:
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="newsdesk")
+def main() -> None:
+    """Ask questions of a news archive; every answer cites the passage, outlet and date it came from."""
+
+
+@main.command("ingest")
+@click.argument("paths", nargs=-1, required=True)
+@index_option
+@click.option(
+    "--model", default=None, help="Embedding model: all-MiniLM-L6-v2 (bundled), hashing, or a local folder."
+)
+@click.option("--chunk-tokens", type=int, default=None, help="Chunk size in tiktoken tokens (default 200).")
+@click.option("--chunk-overlap", type=int, default=None, help="Tokens repeated between chunks (default 40).")
+@click.option("--skip-errors", is_flag=True, help="Index the readable records and report the rest.")
+@click.option("--limit", type=click.IntRange(1), default=None, help="Read at most this many articles.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@reports_errors
+def ingest_command(
+    paths: tuple[str, ...],
+    index_dir: Path | None,
+    model: str | None,
+    chunk_tokens: int | None,
+    chunk_overlap: int | None,
+    skip_errors: bool,
+    limit: int | None,
+    as_json: bool,
+) -> None:
+    """Add or update articles from files or directories (JSONL, JSONL.gz, txt, md, html, RSS/Atom)."""
+    chunker = None
+    if chunk_tokens is not None or chunk_overlap is not None:
+        defaults = ChunkerSettings()
+        chunker = ChunkerSettings(
+            chunk_tokens or defaults.max_tokens,
+            defaults.overlap_tokens if chunk_overlap is None else chunk_overlap,
+        )
+    options = IngestOptions(model=model, chunker=chunker, skip_errors=skip_errors, limit=limit)
+    service = Newsdesk(index_dir)
+    with _progress() as progress:
+        report = service.ingest(paths, options, progress)
+    if as_json:
+        _print_json(report_dict(report))
+    else:
+        print_ingest_report(stdout, report)
+        stdout.print(f"index: {service.index_dir}", style="dim")
+
+
+class _progress:
+    """A chunks/s progress bar on stderr, shown only while embedding is under way."""
+
+    def __enter__(self) -> ProgressCallback:
+        self._bar = Progress(
+            TextColumn("embedding"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("chunks"),
+            TextColumn("{task.fields[rate]}"),
+            TimeElapsedColumn(),
+            console=stderr,
+            transient=True,
+        )
+        self._task: Any = None
+        return self.update
+
+    def update(self, done: int, total: int) -> None:
+        if self._task is None:
+            self._bar.start()
+            self._task = self._bar.add_task("embed", total=total, rate="")
+        elapsed = self._bar.tasks[0].elapsed or 0.0
+        rate = f"{done / elapsed:.1f} chunks/s" if elapsed > 0 else ""
+        self._bar.update(self._task, completed=done, rate=rate)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._task is not None:
+            self._bar.stop()
+
+
+@main.command("search")
+@click.argument("query")
+@query_options
+@reports_errors
+def search_command(
+    query: str,
+    index_dir: Path | None,
+    k: int,
+    since: str | None,
+    until: str | None,
+    sources: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    """Ranked passages for QUERY."""
+    hits = Newsdesk(index_dir).search(query, k, SearchFilters(since, until, sources))
+    if as_json:
+        _print_json({"query": query, "hits": [h.as_dict() for h in hits]})
+    else:
+        print_hits(stdout, hits)
+
+
+@main.command("ask")
+@click.argument("question")
+@query_options
+@reports_errors
+def ask_command(
+    question: str,
+    index_dir: Path | None,
+    k: int,
+    since: str | None,
+    until: str | None,
+    sources: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    """Answer QUESTION from the archive, citing the passages it relies on."""
+    answer = Newsdesk(index_dir).ask(question, k, SearchFilters(since, until, sources))
+    if as_json:
+        _print_json(answer.as_dict())
+    else:
+        print_answer(stdout, answer)
+
+
+@main.command("delete")
+@click.argument("ids", nargs=-1, required=True)
+@index_option
+@reports_errors
+def delete_command(ids: tuple[str, ...], index_dir: Path | None) -> None:
+    """Remove articles by id."""
+    report = Newsdesk(index_dir).delete(ids)
+    stdout.print(f"deleted {len(report.deleted)} article(s)")
+    for missing in report.missing:
+        stderr.print(f"[yellow]not in the index: {missing}[/]")
+    if report.missing and not report.deleted:
+        sys.exit(1)
+
+
+@main.command("info")
+@index_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@reports_errors
+def info_command(index_dir: Path | None, as_json: bool) -> None:
+    """Counts, model, dimension, date range, outlets and size on disk."""
+    info = Newsdesk(index_dir).info()
+    if as_json:
+        _print_json(info)
+        return
+    first, last = info["date_range"]
+    stdout.print(f"index       {info['index']} ({info['version']})")
+    stdout.print(f"articles    {info['articles']}")
+    stdout.print(f"chunks      {info['chunks']}")
+    stdout.print(f"model       {info['model']} ({info['dimension']} dimensions)")
+    stdout.print(
+        f"chunker     {info['chunker']['max_tokens']} tokens, overlap {info['chunker']['overlap_tokens']}"
+    )
+    stdout.print(f"dates       {first or '?'} to {last or '?'}")
+    stdout.print(
+        "outlets     " + ", ".join(f"{name or '(none)'} ({n})" for name, n in info["outlets"].items())
+    )
+    stdout.print(f"size        {info['size_bytes'] / 1e6:.2f} MB")
+
+
+@main.command("chat")
+@index_option
+@click.option("-k", "k", type=click.IntRange(1, 100), default=5, show_default=True)
+@reports_errors
+def chat_command(index_dir: Path | None, k: int) -> None:
+    """Ask questions one after another in the terminal (Ctrl-D or 'exit' to leave)."""
+    _chat(Newsdesk(index_dir), k)
+
+
+def _chat(service: Newsdesk, k: int) -> None:
+    info = service.info()
+    stdout.print(
+        f"Newsdesk — {info['articles']} articles from {len(info['outlets'])} outlets. "
+        "Ask a question (Ctrl-D to leave)."
+    )
+    interactive = sys.stdin.isatty()
+    while True:
+        try:
+            question = input("› " if interactive else "").strip()
+        except EOFError:
+            break
+        if question.lower() in {"exit", "quit", ":q"}:
+            break
+        if not question:
+            continue
+        if not interactive:
+            stdout.print(f"› {question}")
+        print_answer(stdout, service.ask(question, k))
+        stdout.print()
+
+
+def demo_index_dir() -> Path:
+    return default_index_dir().parent / "demo-index"
+
+
+def build_demo(index_dir: Path) -> Newsdesk:
+    service = Newsdesk(index_dir)
+    corpus = resources.files("rag.demo") / "articles.jsonl"
+    with resources.as_file(corpus) as path, _progress() as progress:
+        report = service.ingest([path], IngestOptions(), progress)
+    if report.version:
+        print_ingest_report(stderr, report)
+    return service
+
+
+@main.command("demo")
+@click.option(
+    "--index",
+    "index_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where to build the demo index (default: a demo-index folder beside the default index).",
+)
+@reports_errors
+def demo_command(index_dir: Path | None) -> None:
+    """Build the demo index from the bundled sample archive (once) and start the chat."""
+    index_dir = index_dir or demo_index_dir()
+    service = build_demo(index_dir)
+    stdout.print(f"Demo index: {index_dir}  (use --index {index_dir} with the other commands)", style="dim")
+    stdout.print('Try: "Which provinces were struck?"', style="dim")
+    _chat(service, 5)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

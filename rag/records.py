@@ -1,0 +1,109 @@
+"""What a question gets back: hits from search, and an answer whose citations point into them."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from index.catalog import Passage
+
+
+@dataclass(frozen=True, slots=True)
+class SearchFilters:
+    since: str | None = None
+    until: str | None = None
+    sources: tuple[str, ...] = ()
+
+    @property
+    def active(self) -> bool:
+        return bool(self.since or self.until or self.sources)
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """A retrieved passage. `score` is the fused rank score; the parts say where it came from."""
+
+    passage: Passage
+    score: float
+    dense_score: float | None = None
+    lexical_score: float | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        p = self.passage
+        return {
+            "article_id": p.article_id,
+            "chunk_id": p.chunk_id,
+            "title": p.title,
+            "source": p.source,
+            "url": p.url,
+            "published_at": p.published_at,
+            "text": p.text,
+            "start": p.start,
+            "end": p.end,
+            "score": round(self.score, 6),
+            "dense_score": None if self.dense_score is None else round(self.dense_score, 6),
+            "lexical_score": None if self.lexical_score is None else round(self.lexical_score, 6),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Citation:
+    """`text` is the whole cited passage; `text[quote_start:quote_end]` is what the answer relies on."""
+
+    n: int
+    article_id: str
+    chunk_id: str
+    title: str
+    source: str | None
+    url: str | None
+    published_at: str | None
+    text: str
+    start: int
+    end: int
+    quote_start: int | None
+    quote_end: int | None
+    score: float
+
+    @property
+    def quote(self) -> str:
+        if self.quote_start is None or self.quote_end is None:
+            return ""
+        return self.text[self.quote_start : self.quote_end]
+
+    @classmethod
+    def from_hit(cls, n: int, hit: Hit, quote: tuple[int, int] | None) -> Citation:
+        p = hit.passage
+        return cls(
+            n,
+            p.article_id,
+            p.chunk_id,
+            p.title,
+            p.source,
+            p.url,
+            p.published_at,
+            p.text,
+            p.start,
+            p.end,
+            quote[0] if quote else None,
+            quote[1] if quote else None,
+            round(hit.score, 6),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    question: str
+    answer: str
+    answered: bool
+    citations: list[Citation]
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON shape shared by `newsdesk ask --json` and the API."""
+        return {
+            "question": self.question,
+            "answer": self.answer,
+            "answered": self.answered,
+            "citations": [asdict(c) for c in self.citations],
+            "timings_ms": self.timings_ms,
+        }

