@@ -228,12 +228,15 @@ class LexicalIndex:
         order = np.lexsort((rows, -candidate))
         return candidate[order], rows[order]
 
+    def document_frequency(self, term: str) -> int:
+        """Number of chunks containing the (stemmed) term."""
+        if self._retriever is None or term not in self._retriever.vocab_dict:
+            return 0
+        column = self._retriever.vocab_dict[term]
+        indptr = self._retriever.scores["indptr"]
+        return int(indptr[column + 1] - indptr[column])
+
     def idf(self, term: str) -> float:
-        """Inverse document frequency over chunks; unseen terms get the highest weight."""
-        n = max(self.size, 1)
-        df = 0
-        if self._retriever is not None and term in self._retriever.vocab_dict:
-            column = self._retriever.vocab_dict[term]
-            indptr = self._retriever.scores["indptr"]
-            df = int(indptr[column + 1] - indptr[column])
+        """BM25's inverse document frequency over chunks."""
+        n, df = max(self.size, 1), self.document_frequency(term)
         return math.log(1.0 + (n - df + 0.5) / (df + 0.5))

@@ -34,35 +34,35 @@ _DATE = re.compile(
     rf"\b(?:1[6-9]\d\d|20\d\d)\b|\b(?:{_MONTHS})\b|\b(?:mon|tues|wednes|thurs|fri|satur|sun)day\b|\byesterday\b",
     re.IGNORECASE,
 )
-_NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][\w'’-]+")
+_CAPITALIZED = re.compile(r"(?<!^)\b[A-Z][\w'’-]+")
+_YEAR = re.compile(r"\b(?:1[89]\d\d|20\d\d)\b")
+_LEAD = r"^\s*(?:(?:in|on|at|from|of|for|to|by|with|during|under|after|before)\s+)?"
+_NOT_NOUNS = (
+    r"(?:is|was|are|were|did|does|do|has|have|had|will|can|could|would|should|happened|happens|caused|made)\b"
+)
 _QUESTION_TYPES = (
     (
         "number",
         re.compile(
-            r"^\s*(how (many|much|old|long|far|big|tall|large)|what (number|percentage|share|amount))\b", re.I
-        ),
-    ),
-    (
-        "date",
-        re.compile(r"^\s*(when|(in )?what (year|date|day|month)|(in )?which (year|date|day|month))\b", re.I),
-    ),
-    (
-        "name",
-        re.compile(
-            r"^\s*(who|whom|whose|where)\b|^\s*(which|what) (country|city|province|provinces|state|states"
-            r"|company|team|party|region|regions|town|person|man|woman|official|leader)\b",
+            _LEAD + r"(how (many|much|old|long|far|big|tall|large|often)"
+            r"|what (number|percentage|percent|share|proportion|amount|age|fraction))\b",
             re.I,
         ),
     ),
+    ("date", re.compile(_LEAD + r"(when|(what|which) (year|date|day|month|time))\b", re.I)),
+    ("entity", re.compile(_LEAD + rf"(who|whom|whose|where|(which|what) (?!{_NOT_NOUNS})\w+)\b", re.I)),
 )
+_HOW_MANY = re.compile(r"\bhow (many|much)\b", re.I)
+_FOCUS = re.compile(_LEAD + rf"(?:which|what|how many|how much) (?!{_NOT_NOUNS})(\w+)(?: (\w+))?", re.I)
 
 
 @dataclass(frozen=True, slots=True)
 class AnswerSettings:
     min_support: float = 0.45
-    max_sentences: int = 2
+    max_sentences: int = 3
     second_sentence_ratio: float = 0.85
     semantic_weight: float = 0.5
+    focus_bonus: float = 0.1
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,10 +78,19 @@ class ScoredSentence:
 
 
 def question_type(question: str) -> str | None:
+    """The kind of thing asked for, if the wording says: number, date or entity (a name)."""
     for name, pattern in _QUESTION_TYPES:
         if pattern.search(question):
             return name
     return None
+
+
+def focus_terms(question: str) -> set[str]:
+    """The noun a which/what/how-many question asks about ("which provinces" → provinc)."""
+    match = _FOCUS.search(question)
+    if not match:
+        return set()
+    return set(terms(" ".join(word for word in match.groups() if word)))
 
 
 def _has_type(kind: str | None, sentence: str, question: str) -> bool:
@@ -89,10 +98,29 @@ def _has_type(kind: str | None, sentence: str, question: str) -> bool:
         return bool(_NUMBER.search(sentence))
     if kind == "date":
         return bool(_DATE.search(sentence))
-    if kind == "name":
+    if kind == "entity":
         asked = {w.lower() for w in re.findall(r"\w+", question)}
-        return any(m.group(0).lower() not in asked for m in _NAME.finditer(sentence))
+        return any(m.group(0).lower() not in asked for m in _CAPITALIZED.finditer(sentence.strip()))
     return True
+
+
+def _counts_focus(sentence: str, focus: set[str]) -> bool:
+    """Whether a number in the sentence counts the thing asked about ("26 cruise missiles")."""
+    words = sentence.split()
+    for i, word in enumerate(words):
+        if _NUMBER.search(word) and focus & set(terms(" ".join(words[i + 1 : i + 5]))):
+            return True
+    return False
+
+
+def _years_present(question: str, hit: Hit) -> bool:
+    """A year named in the question must be in the passage, its title or its date."""
+    years = set(_YEAR.findall(question))
+    if not years:
+        return True
+    passage = hit.passage
+    haystack = f"{passage.title} {passage.text} {(passage.published_at or '')[:4]}"
+    return all(year in haystack for year in years)
 
 
 class ExtractiveAnswerer:
@@ -119,9 +147,10 @@ class ExtractiveAnswerer:
     ) -> list[ScoredSentence]:
         """Every distinct sentence of the hits, best supported first."""
         question_terms = set(terms(question))
-        weights = {t: self.lexical.idf(t) for t in question_terms}
+        weights = self._term_weights(question_terms)
         total_weight = sum(weights.values()) or 1.0
-        kind = question_type(question)
+        kind, focus = question_type(question), focus_terms(question)
+        counted = focus if _HOW_MANY.search(question) else set()
         candidates: list[tuple[int, int, int, set[str]]] = []
         seen: set[str] = set()
         for index, hit in enumerate(hits):
@@ -146,15 +175,28 @@ class ExtractiveAnswerer:
             matched = question_terms & sentence_terms
             coverage = sum(weights[t] for t in matched) / total_weight
             novel = bool(sentence_terms - question_terms)
-            typed = novel and _has_type(kind, sentence, question)
+            typed = novel and _has_type(kind, sentence, question) and _years_present(question, hits[index])
             support = w * float(cosine) + (1 - w) * coverage
+            if counted and not _counts_focus(sentence, counted):
+                support -= self.settings.focus_bonus  # a number, but of something else
+            elif focus & sentence_terms:
+                support += self.settings.focus_bonus
             scored.append(
                 ScoredSentence(index, start, end, support, float(cosine), coverage, frozenset(matched), typed)
             )
         scored.sort(key=lambda s: (-s.support, s.hit_index, s.start))
         return scored
 
+    def _term_weights(self, question_terms: set[str]) -> dict[str, float]:
+        """IDF weights; a term absent from the archive weighs as much as the rarest present one,
+        since it cannot be matched at all and must not make every sentence look unsupported."""
+        weights = {t: self.lexical.idf(t) for t in question_terms if self.lexical.document_frequency(t)}
+        ceiling = max(weights.values(), default=1.0)
+        return {t: weights.get(t, ceiling) for t in question_terms}
+
     def _choose(self, eligible: Sequence[ScoredSentence]) -> list[ScoredSentence]:
+        """The best sentence, plus close runners-up that add a term it lacks or that come from
+        another passage (a second report, or another reading of an ambiguous question)."""
         best = eligible[0]
         chosen = [best]
         covered = set(best.matched)
@@ -163,11 +205,15 @@ class ExtractiveAnswerer:
                 break
             if other.support < best.support * self.settings.second_sentence_ratio:
                 break
-            if other.matched - covered:  # adds something the first sentence did not address
+            elsewhere = all(other.hit_index != c.hit_index for c in chosen)
+            if other.matched - covered or elsewhere:
                 chosen.append(other)
                 covered |= other.matched
-        # Keep the reading order of the archive: by passage rank, then position.
-        return sorted(chosen, key=lambda s: (s.hit_index, s.start))
+        # Best-supported passage first; sentences of one passage in reading order.
+        rank = {}
+        for sentence in chosen:
+            rank.setdefault(sentence.hit_index, len(rank))
+        return sorted(chosen, key=lambda s: (rank[s.hit_index], s.start))
 
     def _compose(
         self, chosen: Sequence[ScoredSentence], hits: Sequence[Hit]

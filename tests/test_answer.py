@@ -5,7 +5,7 @@ import pytest
 from index.catalog import Passage
 from index.embedding import HashingEmbedder
 from index.lexical import LexicalIndex
-from rag.answer import NOT_FOUND, ExtractiveAnswerer, question_type, unsupported_claims
+from rag.answer import NOT_FOUND, ExtractiveAnswerer, focus_terms, question_type, unsupported_claims
 from rag.records import Citation, Hit
 
 TEXTS = [
@@ -67,9 +67,34 @@ def test_a_how_many_question_without_a_number_in_the_evidence_is_declined() -> N
 def test_question_types() -> None:
     assert question_type("How many deaths has the war caused?") == "number"
     assert question_type("When did the strikes begin?") == "date"
-    assert question_type("Who chaired the meeting?") == "name"
-    assert question_type("Which provinces were struck?") == "name"
+    assert question_type("Who chaired the meeting?") == "entity"
+    assert question_type("In which province was the epicentre?") == "entity"
+    assert question_type("What share of the vote did Leave win?") == "number"
+    assert question_type("What did the minister say?") is None
     assert question_type("Why did Russia intervene?") is None
+
+
+def test_focus_terms_name_what_is_asked_about() -> None:
+    assert focus_terms("Which provinces were struck?") == {"provinc"}
+    assert focus_terms("How many cruise missiles were fired?") == {"cruis", "missil"}
+    assert focus_terms("What did the minister say?") == set()
+
+
+def test_a_number_that_counts_something_else_is_not_an_answer_to_how_many() -> None:
+    passage = "Jets hit positions in three provinces of Syria on Wednesday, Russian officials said."
+    found = [Hit(Passage(0, "c", "a", 0, 0, len(passage), passage, "T", None, None, None), 1.0)]
+    _, answered, _ = ExtractiveAnswerer(HashingEmbedder(), LexicalIndex.build([passage])).answer(
+        "How many Russian aircraft were shot down over Syria?", found
+    )
+    assert not answered
+
+
+def test_a_year_in_the_question_must_be_in_the_evidence() -> None:
+    passage = "Argentina won the World Cup final, beating France on penalties in Qatar."
+    found = [Hit(Passage(0, "c", "a", 0, 0, len(passage), passage, "T", None, None, "2022-12-18"), 1.0)]
+    answerer = ExtractiveAnswerer(HashingEmbedder(), LexicalIndex.build([passage]))
+    assert not answerer.answer("Who won the 2018 World Cup final?", found)[1]
+    assert answerer.answer("Who won the 2022 World Cup final?", found)[1]
 
 
 def test_unsupported_claims_catches_invented_and_unmarked_text() -> None:
