@@ -38,7 +38,8 @@ _CAPITALIZED = re.compile(r"(?<!^)\b[A-Z][\w'’-]+")
 _YEAR = re.compile(r"\b(?:1[89]\d\d|20\d\d)\b")
 _LEAD = r"^\s*(?:(?:in|on|at|from|of|for|to|by|with|during|under|after|before)\s+)?"
 _NOT_NOUNS = (
-    r"(?:is|was|are|were|did|does|do|has|have|had|will|can|could|would|should|happened|happens|caused|made)\b"
+    r"(?:is|was|are|were|did|does|do|has|have|had|will|can|could|would|should"
+    r"|happened|happens|caused|made)\b"
 )
 _QUESTION_TYPES = (
     (
@@ -210,7 +211,7 @@ class ExtractiveAnswerer:
                 chosen.append(other)
                 covered |= other.matched
         # Best-supported passage first; sentences of one passage in reading order.
-        rank = {}
+        rank: dict[int, int] = {}
         for sentence in chosen:
             rank.setdefault(sentence.hit_index, len(rank))
         return sorted(chosen, key=lambda s: (rank[s.hit_index], s.start))
