@@ -9,6 +9,7 @@ only chunks whose embedding input is new are embedded.
 from __future__ import annotations
 
 import time
+from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +25,8 @@ from index.manifest import Manifest
 from index.records import Article, Chunk, stable_hash
 from index.vectors import FaissStore
 
-ProgressCallback = Callable[[int, int], None]
+# (chunks embedded, chunks to embed, articles finished, articles to finish)
+ProgressCallback = Callable[[int, int, int, int], None]
 EMBED_BATCH = 128
 
 
@@ -91,13 +93,19 @@ def embed_key(model: str, title: str, text: str) -> str:
 
 
 def _embed(
-    embedder: Embedder, texts: Sequence[str], progress: ProgressCallback | None, dimension: int
+    embedder: Embedder,
+    texts: Sequence[str],
+    article_ends: Sequence[int],
+    progress: ProgressCallback | None,
+    dimension: int,
 ) -> np.ndarray:
+    """Embed in batches; `article_ends[i]` is how many texts must be done for article i to be done."""
     parts = [np.zeros((0, dimension), np.float32)]
     for start in range(0, len(texts), EMBED_BATCH):
         parts.append(embedder.embed(texts[start : start + EMBED_BATCH]))
         if progress:
-            progress(min(start + EMBED_BATCH, len(texts)), len(texts))
+            done = min(start + EMBED_BATCH, len(texts))
+            progress(done, len(texts), bisect_right(article_ends, done), len(article_ends))
     return np.vstack(parts)
 
 
@@ -176,7 +184,10 @@ def _write(
                 vectors[i] = stored[reusable[key]]
     began = time.perf_counter()
     if fresh:
-        vectors[fresh] = _embed(embedder, [inputs[i] for i in fresh], progress, manifest.dimension)
+        owners = [chunks[i].article_id for i in fresh]
+        ends = sorted({owner: position + 1 for position, owner in enumerate(owners)}.values())
+        ends = [0] * (len(articles) - len(ends)) + ends
+        vectors[fresh] = _embed(embedder, [inputs[i] for i in fresh], ends, progress, manifest.dimension)
     report.embed_seconds = time.perf_counter() - began
     report.chunks_embedded = len(fresh)
     report.chunks_written = len(chunks)

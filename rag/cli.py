@@ -133,7 +133,7 @@ def ingest_command(
         )
     options = IngestOptions(model=model, chunker=chunker, skip_errors=skip_errors, limit=limit)
     service = Newsdesk(index_dir)
-    with _progress() as progress:
+    with IngestProgress() as progress:
         report = service.ingest(paths, options, progress)
     if as_json:
         _print_json(report_dict(report))
@@ -142,8 +142,8 @@ def ingest_command(
         stdout.print(f"index: {service.index_dir}", style="dim")
 
 
-class _progress:
-    """A chunks/s progress bar on stderr, shown only while embedding is under way."""
+class IngestProgress:
+    """A progress bar on stderr with chunks/s and articles/s, shown only while embedding runs."""
 
     def __enter__(self) -> ProgressCallback:
         self._bar = Progress(
@@ -159,12 +159,15 @@ class _progress:
         self._task: Any = None
         return self.update
 
-    def update(self, done: int, total: int) -> None:
+    def update(self, done: int, total: int, articles_done: int, articles: int) -> None:
         if self._task is None:
             self._bar.start()
             self._task = self._bar.add_task("embed", total=total, rate="")
         elapsed = self._bar.tasks[0].elapsed or 0.0
-        rate = f"{done / elapsed:.1f} chunks/s" if elapsed > 0 else ""
+        rate = ""
+        if elapsed > 0:
+            rate = f"{done / elapsed:.1f} chunks/s, {articles_done}/{articles} articles "
+            rate += f"({articles_done / elapsed:.1f}/s)"
         self._bar.update(self._task, completed=done, rate=rate)
 
     def __exit__(self, *exc: object) -> None:
@@ -291,7 +294,7 @@ def demo_index_dir() -> Path:
 def build_demo(index_dir: Path) -> Newsdesk:
     service = Newsdesk(index_dir)
     corpus = resources.files("rag.demo") / "articles.jsonl"
-    with resources.as_file(corpus) as path, _progress() as progress:
+    with resources.as_file(corpus) as path, IngestProgress() as progress:
         report = service.ingest([path], IngestOptions(), progress)
     if report.version:
         print_ingest_report(stderr, report)

@@ -146,3 +146,23 @@ def test_chat_answers_each_line_until_end_of_input(tmp_path: Path, write_jsonl: 
     result = run("chat", "--index", index, input="Which provinces were struck by Russian jets?\nexit\n")
     assert result.exit_code == 0
     assert "2 articles" in result.output and "Hama, Homs and Latakia on Wednesday. [1]" in result.output
+
+
+def test_a_directory_with_odd_files_reports_each_and_indexes_the_rest(tmp_path: Path) -> None:
+    folder = tmp_path / "archive"
+    (folder / "nested").mkdir(parents=True)
+    (folder / "nested" / "cafe.txt").write_bytes(
+        "Café reopens\n\nThe café on Rue Centrale reopened.".encode("cp1252")
+    )
+    (folder / "photo.jpg").write_bytes(b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(range(256)))
+    (folder / "empty.md").write_text("# Only a title\n", encoding="utf-8")
+    (folder / "report.pdf").write_text("not really a pdf", encoding="utf-8")
+    result = run("ingest", folder, "--index", tmp_path / "index", "--model", "hashing")
+    assert result.exit_code == 0, result.output
+    assert "added 1" in result.output
+    assert "photo.jpg: binary file" in result.output
+    assert "empty.md: empty text" in result.output
+    assert "report.pdf: unsupported file type '.pdf'" in result.output
+    assert "cafe.txt" in result.output and "warning" in result.output
+    answer = json.loads(run("ask", "Which café reopened?", "--index", tmp_path / "index", "--json").output)
+    assert "Rue Centrale" in answer["answer"]

@@ -200,3 +200,10 @@ def test_readers_keep_their_snapshot_until_they_ask_again(tmp_path: Path, write_
     )
     assert snapshot.catalog.stats()["articles"] == 3
     assert desk.info()["articles"] == 4
+
+
+def test_progress_reports_chunks_and_articles_until_done(tmp_path: Path, write_jsonl: Writer) -> None:
+    calls: list[tuple[int, int, int, int]] = []
+    service(tmp_path).ingest([corpus(write_jsonl)], progress=lambda *args: calls.append(args))
+    assert calls and calls[-1] == (3, 3, 3, 3)
+    assert all(done <= total and articles_done <= articles for done, total, articles_done, articles in calls)
