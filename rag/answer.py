@@ -60,7 +60,7 @@ _FOCUS = re.compile(_LEAD + rf"(?:which|what|how many|how much) (?!{_NOT_NOUNS})
 @dataclass(frozen=True, slots=True)
 class AnswerSettings:
     min_support: float = 0.45
-    max_sentences: int = 3
+    max_sentences: int = 2
     second_sentence_ratio: float = 0.85
     semantic_weight: float = 0.5
     focus_bonus: float = 0.1

@@ -16,9 +16,9 @@ from rag.records import Hit, SearchFilters
 
 @dataclass(frozen=True, slots=True)
 class RetrievalSettings:
-    dense_weight: float = 1.0
+    dense_weight: float = 0.4
     lexical_weight: float = 1.0
-    rrf_k: int = 60
+    rrf_k: int = 10
     candidates: int = 50
 
     def __post_init__(self) -> None:
