@@ -31,6 +31,10 @@ class Embedder(Protocol):
     @property
     def dimension(self) -> int: ...
 
+    def warm_up(self) -> None:
+        """Load whatever the embedder needs, so that the first call is not slower than the rest."""
+        ...
+
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """One normalized float32 row per text."""
         ...
@@ -55,6 +59,9 @@ class HashingEmbedder:
     @property
     def dimension(self) -> int:
         return self._dimension
+
+    def warm_up(self) -> None:
+        """Nothing to load."""
 
     def _bucket(self, feature: str) -> tuple[int, float]:
         digest = hashlib.blake2b(feature.encode("utf-8", "surrogatepass"), digest_size=8).digest()
@@ -117,6 +124,9 @@ class SentenceTransformerEmbedder:
 
                 self._model = SentenceTransformer(str(self._path()), device=self.device)
             return self._model
+
+    def warm_up(self) -> None:
+        self.model  # noqa: B018 - loading is the point
 
     @property
     def dimension(self) -> int:

@@ -68,6 +68,14 @@ def _date(ctx: click.Context, param: click.Parameter, value: str | None) -> str 
 
 
 def query_options(command: F) -> F:
+    """-k, --index and the filters, which reach the command as one `filters` argument."""
+
+    @functools.wraps(command)
+    def with_filters(
+        *args: Any, since: str | None, until: str | None, sources: tuple[str, ...], **kwargs: Any
+    ) -> Any:
+        return command(*args, filters=SearchFilters(since, until, sources), **kwargs)
+
     for option in reversed(
         [
             index_option,
@@ -87,8 +95,8 @@ def query_options(command: F) -> F:
             click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text."),
         ]
     ):
-        command = option(command)
-    return command
+        with_filters = option(with_filters)
+    return with_filters  # type: ignore[return-value]
 
 
 def _print_json(data: Any) -> None:
@@ -179,17 +187,9 @@ class IngestProgress:
 @click.argument("query")
 @query_options
 @reports_errors
-def search_command(
-    query: str,
-    index_dir: Path | None,
-    k: int,
-    since: str | None,
-    until: str | None,
-    sources: tuple[str, ...],
-    as_json: bool,
-) -> None:
+def search_command(query: str, index_dir: Path | None, k: int, filters: SearchFilters, as_json: bool) -> None:
     """Ranked passages for QUERY."""
-    hits = Newsdesk(index_dir).search(query, k, SearchFilters(since, until, sources))
+    hits = Newsdesk(index_dir).search(query, k, filters)
     if as_json:
         _print_json({"query": query, "hits": [h.as_dict() for h in hits]})
     else:
@@ -200,17 +200,9 @@ def search_command(
 @click.argument("question")
 @query_options
 @reports_errors
-def ask_command(
-    question: str,
-    index_dir: Path | None,
-    k: int,
-    since: str | None,
-    until: str | None,
-    sources: tuple[str, ...],
-    as_json: bool,
-) -> None:
+def ask_command(question: str, index_dir: Path | None, k: int, filters: SearchFilters, as_json: bool) -> None:
     """Answer QUESTION from the archive, citing the passages it relies on."""
-    answer = Newsdesk(index_dir).ask(question, k, SearchFilters(since, until, sources))
+    answer = Newsdesk(index_dir).ask(question, k, filters)
     if as_json:
         _print_json(answer.as_dict())
     else:

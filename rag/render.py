@@ -11,7 +11,7 @@ from rich.text import Text
 from index.ingest import IngestReport
 from rag.records import Answer, Citation, Hit
 
-_CONTEXT = 220
+_CONTEXT = 160
 
 
 def _byline(title: str, source: str | None, published_at: str | None) -> Text:
@@ -22,17 +22,23 @@ def _byline(title: str, source: str | None, published_at: str | None) -> Text:
     return line
 
 
+def _flat(text: str) -> str:
+    return " ".join(text.split())
+
+
 def _excerpt(text: str, quote: tuple[int, int] | None) -> Text:
-    """The passage around the quote, with the quoted words highlighted."""
-    if quote is None:
-        shown = text if len(text) <= 2 * _CONTEXT else text[: 2 * _CONTEXT].rstrip() + " …"
-        return Text(shown)
-    start, end = quote
-    left, right = max(0, start - _CONTEXT), min(len(text), end + _CONTEXT)
+    """The passage around the quote, cut at word boundaries, with the quoted words highlighted."""
+    start, end = quote if quote is not None else (0, 0)
+    left = max(0, start - _CONTEXT)
+    right = min(len(text), max(end + _CONTEXT, 2 * _CONTEXT))
+    if left > 0:
+        left = min(start, next((i + 1 for i in range(left, start) if text[i].isspace()), start))
+    if right < len(text):
+        right = max(end, next((i for i in range(right, end, -1) if text[i].isspace()), end))
     excerpt = Text("… " if left else "")
-    excerpt.append(text[left:start])
-    excerpt.append(text[start:end], style="bold yellow")
-    excerpt.append(text[end:right])
+    excerpt.append(_flat(text[left:start]) + (" " if start > left else ""))
+    excerpt.append(_flat(text[start:end]), style="bold yellow")
+    excerpt.append((" " if right > end else "") + _flat(text[end:right]))
     if right < len(text):
         excerpt.append(" …")
     return excerpt
