@@ -176,19 +176,29 @@ def _write(
             inputs.append(passage_for_embedding(article.title, chunk.text))
     vectors = np.zeros((len(chunks), manifest.dimension), np.float32)
     reusable = base.catalog.embed_key_rows() if base else {}
-    fresh = [i for i, key in enumerate(keys) if key not in reusable]
-    if base is not None and len(fresh) < len(keys):
-        stored = base.vectors.vectors()
-        for i, key in enumerate(keys):
-            if key in reusable:
-                vectors[i] = stored[reusable[key]]
+    # Each distinct embedding input is embedded once: reused from the index, or new.
+    first_index: dict[str, int] = {}
+    for i, key in enumerate(keys):
+        if key not in reusable:
+            first_index.setdefault(key, i)
+    fresh = list(first_index.values())
     began = time.perf_counter()
+    new_vectors: dict[str, np.ndarray] = {}
     if fresh:
         owners = [chunks[i].article_id for i in fresh]
         ends = sorted({owner: position + 1 for position, owner in enumerate(owners)}.values())
         ends = [0] * (len(articles) - len(ends)) + ends
-        vectors[fresh] = _embed(embedder, [inputs[i] for i in fresh], ends, progress, manifest.dimension)
+        embedded = _embed(embedder, [inputs[i] for i in fresh], ends, progress, manifest.dimension)
+        new_vectors = {keys[i]: row for i, row in zip(fresh, embedded, strict=True)}
     report.embed_seconds = time.perf_counter() - began
+    if base is not None and any(key in reusable for key in keys):
+        stored = base.vectors.vectors()
+        for i, key in enumerate(keys):
+            if key in reusable:
+                vectors[i] = stored[reusable[key]]
+    for i, key in enumerate(keys):
+        if key in new_vectors:
+            vectors[i] = new_vectors[key]
     report.chunks_embedded = len(fresh)
     report.chunks_written = len(chunks)
     updated = set(report.updated)

@@ -207,3 +207,13 @@ def test_progress_reports_chunks_and_articles_until_done(tmp_path: Path, write_j
     service(tmp_path).ingest([corpus(write_jsonl)], progress=lambda *args: calls.append(args))
     assert calls and calls[-1] == (3, 3, 3, 3)
     assert all(done <= total and articles_done <= articles for done, total, articles_done, articles in calls)
+
+
+def test_identical_passages_are_embedded_once(tmp_path: Path, write_jsonl: Writer) -> None:
+    wire = "A wire story about the harbour strike in Rotterdam, copied word for word by two outlets."
+    copies = [article("one", wire, title="Same"), article("two", wire, title="Same")]
+    report = service(tmp_path).ingest([write_jsonl("wire.jsonl", copies)])
+    assert (report.chunks_written, report.chunks_embedded) == (2, 1)
+    hits = service(tmp_path).search("harbour strike Rotterdam", k=2)
+    assert {h.passage.article_id for h in hits} == {"one", "two"}
+    assert hits[0].dense_score == pytest.approx(hits[1].dense_score)
