@@ -9,7 +9,6 @@ only chunks whose embedding input is new are embedded.
 from __future__ import annotations
 
 import time
-from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +26,7 @@ from index.vectors import FaissStore
 
 # (chunks embedded, chunks to embed, articles finished, articles to finish)
 ProgressCallback = Callable[[int, int, int, int], None]
-EMBED_BATCH = 128
+EMBED_BATCH = 256
 
 
 class IngestAborted(NewsdeskError):
@@ -93,20 +92,20 @@ def embed_key(model: str, title: str, text: str) -> str:
 
 
 def _embed(
-    embedder: Embedder,
-    texts: Sequence[str],
-    article_ends: Sequence[int],
-    progress: ProgressCallback | None,
-    dimension: int,
+    embedder: Embedder, texts: Sequence[str], articles: int, progress: ProgressCallback | None, dimension: int
 ) -> np.ndarray:
-    """Embed in batches; `article_ends[i]` is how many texts must be done for article i to be done."""
-    parts = [np.zeros((0, dimension), np.float32)]
+    """Embed in batches of similar length: sorting the whole input, not each batch, is what cuts the
+    padding (it made ingest as fast as one plain encode call). Articles finished are then estimated
+    from the share of chunks done."""
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    out = np.zeros((len(texts), dimension), np.float32)
     for start in range(0, len(texts), EMBED_BATCH):
-        parts.append(embedder.embed(texts[start : start + EMBED_BATCH]))
+        batch = order[start : start + EMBED_BATCH]
+        out[batch] = embedder.embed([texts[i] for i in batch])
         if progress:
-            done = min(start + EMBED_BATCH, len(texts))
-            progress(done, len(texts), bisect_right(article_ends, done), len(article_ends))
-    return np.vstack(parts)
+            done = start + len(batch)
+            progress(done, len(texts), articles * done // len(texts), articles)
+    return out
 
 
 def ingest(
@@ -185,10 +184,7 @@ def _write(
     began = time.perf_counter()
     new_vectors: dict[str, np.ndarray] = {}
     if fresh:
-        owners = [chunks[i].article_id for i in fresh]
-        ends = sorted({owner: position + 1 for position, owner in enumerate(owners)}.values())
-        ends = [0] * (len(articles) - len(ends)) + ends
-        embedded = _embed(embedder, [inputs[i] for i in fresh], ends, progress, manifest.dimension)
+        embedded = _embed(embedder, [inputs[i] for i in fresh], len(articles), progress, manifest.dimension)
         new_vectors = {keys[i]: row for i, row in zip(fresh, embedded, strict=True)}
     report.embed_seconds = time.perf_counter() - began
     if base is not None and any(key in reusable for key in keys):

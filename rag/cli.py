@@ -174,7 +174,7 @@ class IngestProgress:
         elapsed = self._bar.tasks[0].elapsed or 0.0
         rate = ""
         if elapsed > 0:
-            rate = f"{done / elapsed:.1f} chunks/s, {articles_done}/{articles} articles "
+            rate = f"{done / elapsed:.1f} chunks/s, ≈{articles_done}/{articles} articles "
             rate += f"({articles_done / elapsed:.1f}/s)"
         self._bar.update(self._task, completed=done, rate=rate)
 
