@@ -19,7 +19,7 @@ from index.archive import Changes, IndexDirectory, Snapshot
 from index.chunking import Chunker, ChunkerSettings
 from index.embedding import DEFAULT_MODEL, Embedder, make_embedder, passage_for_embedding
 from index.errors import IndexStateError, InputError, NewsdeskError
-from index.loaders import Skipped, load_paths
+from index.loaders import LoadResult, Skipped, load_paths
 from index.manifest import Manifest
 from index.records import Article, Chunk, stable_hash
 from index.vectors import FaissStore
@@ -119,6 +119,21 @@ def ingest(
     options = options or IngestOptions()
     began = time.perf_counter()
     loaded = load_paths(paths, limit=options.limit)
+    return ingest_loaded(root, loaded, options, embedder=embedder, progress=progress, began=began)
+
+
+def ingest_loaded(
+    root: Path | str,
+    loaded: LoadResult,
+    options: IngestOptions | None = None,
+    *,
+    embedder: Embedder | None = None,
+    progress: ProgressCallback | None = None,
+    began: float | None = None,
+) -> IngestReport:
+    """Write articles already loaded (from files or from API records) into the index."""
+    options = options or IngestOptions()
+    began = time.perf_counter() if began is None else began
     if loaded.errors and not options.skip_errors:
         raise IngestAborted(loaded.errors)
     report = IngestReport(skipped=loaded.skipped, errors=loaded.errors, warnings=loaded.warnings)

@@ -108,6 +108,18 @@ def load_paths(paths: Sequence[str | Path], *, limit: int | None = None) -> Load
     return result
 
 
+def load_records(records: Sequence[object], *, origin: str = "articles") -> LoadResult:
+    """Articles given as JSON objects (the JSONL schema), as the HTTP API receives them.
+
+    Each problem names the record as `origin[i]` and the field, exactly as for a JSONL line.
+    """
+    result = LoadResult(articles=[], skipped=[], errors=[], warnings=[])
+    seen: dict[str, str] = {}
+    for position, record in enumerate(records):
+        _collect(_from_record(record, f"{origin}[{position}]"), result, seen)
+    return result
+
+
 def _items(roots: list[Path]) -> Generator[_Item, None, None]:
     for path in _files(roots):
         if isinstance(path, Skipped):

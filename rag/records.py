@@ -97,13 +97,17 @@ class Answer:
     answered: bool
     citations: list[Citation]
     timings_ms: dict[str, float] = field(default_factory=dict)
+    query: str | None = None  # the retrieval query, when a follow-up was rewritten with its context
 
     def as_dict(self) -> dict[str, Any]:
-        """The JSON shape shared by `newsdesk ask --json` and the API."""
-        return {
+        """The JSON shape of `newsdesk ask --json` and the API; `query` only for rewritten follow-ups."""
+        shape: dict[str, Any] = {
             "question": self.question,
             "answer": self.answer,
             "answered": self.answered,
             "citations": [asdict(c) for c in self.citations],
             "timings_ms": self.timings_ms,
         }
+        if self.query is not None:
+            shape["query"] = self.query
+        return shape

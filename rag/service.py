@@ -17,9 +17,20 @@ import platformdirs
 
 from index.archive import IndexDirectory, Snapshot
 from index.embedding import Embedder, make_embedder
-from index.ingest import DeleteReport, IngestOptions, IngestReport, ProgressCallback, delete, ingest
+from index.ingest import (
+    DeleteReport,
+    IngestOptions,
+    IngestReport,
+    ProgressCallback,
+    delete,
+    ingest,
+    ingest_loaded,
+)
+from index.loaders import load_records
 from index.manifest import MANIFEST_NAME
+from index.records import Article
 from rag.answer import AnswerSettings, ExtractiveAnswerer
+from rag.conversation import Turn, rewrite
 from rag.records import Answer, Citation, Hit, SearchFilters
 from rag.retrieval import HybridRetriever, RetrievalSettings
 
@@ -80,13 +91,22 @@ class Newsdesk:
     def search(self, query: str, k: int = 5, filters: SearchFilters | None = None) -> list[Hit]:
         return self._retriever(self.snapshot()).search(query, k, filters)
 
-    def ask(self, question: str, k: int = 5, filters: SearchFilters | None = None) -> Answer:
+    def ask(
+        self,
+        question: str,
+        k: int = 5,
+        filters: SearchFilters | None = None,
+        history: Sequence[Turn] = (),
+    ) -> Answer:
+        """Answer `question`; with `history` (oldest first) a follow-up is retrieved in its context."""
         snapshot = self.snapshot()
         retriever = self._retriever(snapshot)
         retriever.embedder.warm_up()  # a one-off cost, not part of any question's latency
         began = time.perf_counter()
+        query = rewrite(question, history)
         question_vector = retriever.embed_query(question)
-        hits = retriever.search(question, k, filters, query_vector=question_vector)
+        query_vector = question_vector if query == question else retriever.embed_query(query)
+        hits = retriever.search(query, k, filters, query_vector=query_vector)
         retrieved = time.perf_counter()
         answerer = ExtractiveAnswerer(retriever.embedder, snapshot.lexical, self.answer_settings)
         text, answered, citations = answerer.answer(question, hits, question_vector)
@@ -96,7 +116,15 @@ class Newsdesk:
             "answer": _ms(done - retrieved),
             "total": _ms(done - began),
         }
-        return Answer(question, text, answered, citations, timings)
+        return Answer(question, text, answered, citations, timings, None if query == question else query)
+
+    def warm_up(self) -> None:
+        """Open the index and load the model now rather than on the first question."""
+        snapshot = self.snapshot()
+        self.embedder_for(snapshot.manifest.model).warm_up()
+
+    def article(self, article_id: str) -> Article | None:
+        return self.snapshot().catalog.article(article_id)
 
     def ingest(
         self,
@@ -104,10 +132,22 @@ class Newsdesk:
         options: IngestOptions | None = None,
         progress: ProgressCallback | None = None,
     ) -> IngestReport:
-        embedder = None
-        if self._embedder is not None and (options is None or options.model in (None, self._embedder.name)):
-            embedder = self._embedder
+        embedder = self._embedder_for_write(options)
         return ingest(self.index_dir, paths, options, embedder=embedder, progress=progress)
+
+    def ingest_records(self, records: Sequence[object], options: IngestOptions | None = None) -> IngestReport:
+        """Articles as JSON objects in the JSONL schema (the API's POST /api/articles)."""
+        embedder = self._embedder_for_write(options)
+        return ingest_loaded(self.index_dir, load_records(records), options, embedder=embedder)
+
+    def _embedder_for_write(self, options: IngestOptions | None) -> Embedder | None:
+        """The embedder already loaded here, when it is the one the write will use."""
+        wanted = options.model if options else None
+        if self._embedder is not None and wanted in (None, self._embedder.name):
+            return self._embedder
+        if wanted is None and self.directory.exists():
+            return self.embedder_for(self.snapshot().manifest.model)
+        return None
 
     def delete(self, article_ids: Sequence[str]) -> DeleteReport:
         return delete(self.index_dir, article_ids)

@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from rag.cli import build_demo, main
+from rag.conversation import Turn
 from rag.retrieval import RetrievalSettings
 from rag.service import Newsdesk
 from tests.conftest import DEMO_DIR, SEED_ARTICLES, SEED_GOLD, read_jsonl
@@ -121,3 +122,12 @@ def test_seed_gold_questions(seed: Newsdesk, gold: dict[str, Any]) -> None:
         return
     assert answer.answered and is_correct(answer.answer, gold), answer.answer
     assert {c.article_id for c in answer.citations} == set(gold["gold_article_ids"])
+
+
+def test_a_follow_up_is_answered_in_the_context_of_the_conversation(demo: Newsdesk) -> None:
+    first = demo.ask("Which provinces were struck?")
+    history = [Turn("user", first.question), Turn("assistant", first.answer)]
+    follow_up = demo.ask("Who approved it?", history=history)
+    assert follow_up.query is not None and "provinces" in follow_up.query
+    assert follow_up.answered and "Federation Council" in follow_up.answer
+    assert follow_up.citations[0].article_id == SYRIA
