@@ -293,6 +293,42 @@ def build_demo(index_dir: Path) -> Newsdesk:
     return service
 
 
+def server_options(command: F) -> F:
+    for option in reversed(
+        [
+            click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind."),
+            click.option("--port", type=click.IntRange(1, 65535), default=7860, show_default=True),
+            click.option("--no-ui", is_flag=True, help="Serve only the APIs, without the web UI."),
+        ]
+    ):
+        command = option(command)
+    return command
+
+
+def _serve(service: Newsdesk, host: str, port: int, ui: bool) -> None:
+    import uvicorn
+
+    from rag.http.app import create_app
+    from rag.http.settings import ServerSettings
+
+    settings = ServerSettings.from_env(ui=ui)
+    app = create_app(service, settings)
+    where = f"http://{host}:{port}"
+    stdout.print(f"Newsdesk on {where}  (web UI at /, API at /api, OpenAI-compatible at /v1, docs at /docs)")
+    if settings.api_keys:
+        stdout.print("API keys required for /api and /v1 (NEWSDESK_API_KEY).", style="dim")
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+@main.command("serve")
+@index_option
+@server_options
+@reports_errors
+def serve_command(index_dir: Path | None, host: str, port: int, no_ui: bool) -> None:
+    """Serve the web chat, the REST API and the OpenAI-compatible API on one port."""
+    _serve(Newsdesk(index_dir), host, port, not no_ui)
+
+
 @main.command("demo")
 @click.option(
     "--index",
@@ -301,14 +337,19 @@ def build_demo(index_dir: Path) -> Newsdesk:
     default=None,
     help="Where to build the demo index (default: a demo-index folder beside the default index).",
 )
+@server_options
+@click.option("--chat", is_flag=True, help="Chat in the terminal instead of serving the web UI and APIs.")
 @reports_errors
-def demo_command(index_dir: Path | None) -> None:
-    """Build the demo index from the bundled sample archive (once) and start the chat."""
+def demo_command(index_dir: Path | None, host: str, port: int, no_ui: bool, chat: bool) -> None:
+    """Build the demo index from the bundled sample archive (once), then serve it (or chat)."""
     index_dir = index_dir or demo_index_dir()
     service = build_demo(index_dir)
     stdout.print(f"Demo index: {index_dir}  (use --index {index_dir} with the other commands)", style="dim")
     stdout.print('Try: "Which provinces were struck?"', style="dim")
-    _chat(service, 5)
+    if chat:
+        _chat(service, 5)
+    else:
+        _serve(service, host, port, not no_ui)
 
 
 if __name__ == "__main__":  # pragma: no cover

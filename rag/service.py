@@ -72,10 +72,9 @@ class Newsdesk:
         with self._lock:
             current = self.directory.current_version()
             if self._snapshot is None or self._snapshot.version != current:
-                fresh = self.directory.open()
-                if self._snapshot is not None:
-                    self._snapshot.close()
-                self._snapshot = fresh
+                # The previous snapshot is not closed here: a request in another thread may still be
+                # reading it. It closes when the last reference to it goes.
+                self._snapshot = self.directory.open()
             return self._snapshot
 
     def embedder_for(self, model: str) -> Embedder:

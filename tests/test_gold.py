@@ -78,7 +78,7 @@ def test_hybrid_retrieval_does_not_lose_to_bm25_alone_on_the_demo_gold(demo: New
 
 def test_demo_command_builds_once_and_chats(demo: Newsdesk) -> None:
     result = CliRunner().invoke(
-        main, ["demo", "--index", str(demo.index_dir)], input="Which provinces were struck?\n"
+        main, ["demo", "--chat", "--index", str(demo.index_dir)], input="Which provinces were struck?\n"
     )
     assert result.exit_code == 0, result.output
     assert (

@@ -1,0 +1,1 @@
+"""The HTTP side: one FastAPI application with the REST API, the OpenAI-compatible API and the web UI."""

@@ -1,0 +1,151 @@
+"""The FastAPI application: web UI at /, REST API under /api, OpenAI-compatible API under /v1.
+
+The model and index load in a background thread at start-up, so the server answers
+/health at once and says when it is ready; until then the question endpoints answer 503.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from typing import Any
+
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from index.errors import IndexLockedError, IndexStateError, InputError, NewsdeskError
+from index.ingest import IngestAborted
+from rag.http import openai_compat, rest
+from rag.http.security import BodyLimit, api_key_dependency, key_matches
+from rag.http.settings import ServerSettings
+from rag.service import Newsdesk
+
+
+class Readiness:
+    """Loads the index and model once in the background; records the error if that fails."""
+
+    def __init__(self, desk: Newsdesk) -> None:
+        self.desk = desk
+        self.error: str | None = None
+        self.started = time.monotonic()
+        self.seconds_to_ready: float | None = None
+        self._ready = threading.Event()
+
+    def start(self) -> None:
+        threading.Thread(target=self.load, name="newsdesk-warm-up", daemon=True).start()
+
+    def load(self) -> None:
+        try:
+            self.desk.warm_up()
+        except NewsdeskError as error:
+            self.error = str(error)
+            return
+        self.error = None
+        if not self._ready.is_set():
+            self.seconds_to_ready = round(time.monotonic() - self.started, 3)
+        self._ready.set()
+
+    @property
+    def ready(self) -> bool:
+        return self._ready.is_set()
+
+    def require(self) -> None:
+        if not self.ready:
+            detail = self.error or "the index and model are still loading; try again in a few seconds"
+            raise HTTPException(status_code=503, detail=detail, headers={"Retry-After": "2"})
+
+
+def _field(location: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in location if p not in ("body", "query", "path")]
+    return ".".join(parts) or "body"
+
+
+def _validation_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, RequestValidationError)
+    detail = [
+        {
+            "field": _field(tuple(e.get("loc", ()))),
+            "problem": str(e.get("msg", "")).removeprefix("Value error, "),
+        }
+        for e in error.errors()
+    ]
+    summary = "; ".join(f"{d['field']}: {d['problem']}" for d in detail)
+    return JSONResponse({"error": f"invalid request: {summary}", "detail": detail}, status_code=422)
+
+
+def _http_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, HTTPException)
+    return JSONResponse({"error": error.detail}, status_code=error.status_code, headers=error.headers)
+
+
+def _newsdesk_error(request: Request, error: Exception) -> JSONResponse:
+    status = 422
+    if isinstance(error, IndexLockedError):
+        status = 409
+    elif isinstance(error, IndexStateError):
+        status = 503
+    detail: list[dict[str, Any]] = []
+    if isinstance(error, IngestAborted):
+        detail = [{"field": e.origin, "problem": e.reason} for e in error.errors]
+    elif isinstance(error, InputError):
+        detail = [{"field": error.origin, "problem": error.reason}]
+    return JSONResponse({"error": str(error), "detail": detail}, status_code=status)
+
+
+def create_app(desk: Newsdesk, settings: ServerSettings | None = None, *, load_now: bool = False) -> FastAPI:
+    """The whole server. `load_now` warms up before returning (tests); otherwise in the background."""
+    settings = settings or ServerSettings()
+    readiness = Readiness(desk)
+    app = FastAPI(
+        title="Newsdesk",
+        summary="Questions answered from a news archive, every claim cited to its passage, outlet and date.",
+        version="0.1.0",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.desk = desk
+    app.state.settings = settings
+    app.state.readiness = readiness
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(NewsdeskError, _newsdesk_error)
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+
+    @app.get("/health", tags=["server"], summary="Whether the index and model are loaded")
+    def health() -> JSONResponse:
+        status = "ready" if readiness.ready else ("error" if readiness.error else "loading")
+        body = {
+            "status": status,
+            "index": str(desk.index_dir),
+            "seconds_to_ready": readiness.seconds_to_ready,
+            "detail": readiness.error,
+        }
+        return JSONResponse(body, status_code=200 if readiness.ready else 503)
+
+    protected = [Depends(api_key_dependency(settings.api_keys))]
+    app.include_router(rest.router(desk, settings, readiness), prefix="/api", dependencies=protected)
+    app.include_router(openai_compat.router(desk, settings, readiness), prefix="/v1", dependencies=protected)
+    if load_now:
+        readiness.load()
+    else:
+        readiness.start()
+    if settings.ui:
+        _mount_ui(app, desk, settings)
+    return app
+
+
+def _mount_ui(app: FastAPI, desk: Newsdesk, settings: ServerSettings) -> None:
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    import gradio as gr
+    from ui.app import build_ui
+
+    auth = None
+    if settings.ui_password:
+        password = settings.ui_password
+
+        def auth(username: str, given: str) -> bool:
+            return key_matches(given, (password,))
+
+    gr.mount_gradio_app(app, build_ui(desk, examples=settings.example_count), path="/", auth=auth)

@@ -1,0 +1,152 @@
+"""OpenAI-compatible API under /v1, so any OpenAI client or chat front end can use Newsdesk
+as a model named `newsdesk`. The reply's content is the answer with its [n] markers and a
+sources list; the response also carries `citations` with the structured provenance."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, Literal
+
+from fastapi import APIRouter, HTTPException
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from index.tokens import count_tokens
+from rag.conversation import Turn
+from rag.http.rest import ERRORS, check_question
+from rag.http.settings import ServerSettings
+from rag.records import Answer, Citation
+from rag.service import Newsdesk
+
+if TYPE_CHECKING:
+    from rag.http.app import Readiness
+
+MODEL = "newsdesk"
+CREATED = 1_764_000_000
+_WORDS = re.compile(r"\S+\s*|\n+")
+
+
+class ContentPart(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    type: str
+    text: str | None = None
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    role: Literal["system", "user", "assistant", "tool", "developer"]
+    content: str | list[ContentPart] | None = None
+
+    def text(self) -> str:
+        if isinstance(self.content, list):
+            return " ".join(part.text or "" for part in self.content if part.type == "text")
+        return self.content or ""
+
+
+class ChatRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [
+                {"model": MODEL, "messages": [{"role": "user", "content": "Which provinces were struck?"}]}
+            ]
+        },
+    )
+    model: str = MODEL
+    messages: list[Message] = Field(min_length=1)
+    stream: bool = False
+
+
+def sources_text(citations: list[Citation]) -> str:
+    lines = []
+    for c in citations:
+        details = ", ".join(part for part in (c.source, (c.published_at or "")[:10], c.url) if part)
+        lines.append(f"[{c.n}] {c.title}" + (f" — {details}" if details else ""))
+    return "\n".join(lines)
+
+
+def reply_content(answer: Answer) -> str:
+    if not answer.citations:
+        return answer.answer
+    heading = "Sources:" if answer.answered else "Closest passages:"
+    return f"{answer.answer}\n\n{heading}\n{sources_text(answer.citations)}"
+
+
+def _question_and_history(messages: list[Message]) -> tuple[str, list[Turn]]:
+    turns = [(m.role, m.text().strip()) for m in messages if m.role in ("user", "assistant")]
+    if not turns or turns[-1][0] != "user" or not turns[-1][1]:
+        raise HTTPException(
+            status_code=422, detail="messages: the last message must be a non-empty user message"
+        )
+    history = [Turn("user" if role == "user" else "assistant", text) for role, text in turns[:-1] if text]
+    return turns[-1][1], history
+
+
+def _chunk(completion_id: str, delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
+    body = {
+        "id": completion_id,
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": MODEL,
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        **extra,
+    }
+    return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
+
+
+def _stream(completion_id: str, answer: Answer) -> Iterator[str]:
+    yield _chunk(completion_id, {"role": "assistant", "content": ""})
+    for piece in _WORDS.findall(reply_content(answer)):
+        yield _chunk(completion_id, {"content": piece})
+    citations = answer.as_dict()["citations"]
+    yield _chunk(completion_id, {}, "stop", citations=citations)
+    yield "data: [DONE]\n\n"
+
+
+def router(desk: Newsdesk, settings: ServerSettings, readiness: Readiness) -> APIRouter:
+    api = APIRouter(tags=["openai"], responses=ERRORS)
+
+    @api.get("/models", summary="The one model this server offers")
+    def models() -> dict[str, Any]:
+        return {
+            "object": "list",
+            "data": [{"id": MODEL, "object": "model", "created": CREATED, "owned_by": "newsdesk"}],
+        }
+
+    @api.post("/chat/completions", summary="OpenAI chat completions, answered from the archive")
+    def chat_completions(request: ChatRequest) -> Any:
+        if request.model != MODEL:
+            raise HTTPException(
+                status_code=404, detail=f"model {request.model!r} does not exist; use {MODEL!r}"
+            )
+        question, history = _question_and_history(request.messages)
+        check_question(question, settings, "messages")
+        readiness.require()
+        answer = desk.ask(question, history=history)
+        completion_id = f"chatcmpl-{uuid.uuid4().hex}"
+        if request.stream:
+            return StreamingResponse(_stream(completion_id, answer), media_type="text/event-stream")
+        content = reply_content(answer)
+        prompt_tokens = sum(count_tokens(m.text()) for m in request.messages)
+        completion_tokens = count_tokens(content)
+        return {
+            "id": completion_id,
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": MODEL,
+            "choices": [
+                {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
+            ],
+            "usage": {  # counted with tiktoken's cl100k_base, as an OpenAI client would expect
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens,
+            },
+            "citations": answer.as_dict()["citations"],
+        }
+
+    return api

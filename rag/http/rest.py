@@ -1,0 +1,144 @@
+"""REST API under /api: ask (JSON or server-sent events), search, stats, articles."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Annotated, Any
+
+from fastapi import APIRouter, Body, HTTPException, Query
+from fastapi.responses import StreamingResponse
+
+from index.ingest import IngestOptions
+from rag.http.schemas import (
+    AnswerModel,
+    ArticleModel,
+    AskRequest,
+    ErrorModel,
+    IngestResponse,
+    SearchRequest,
+    SearchResponse,
+)
+from rag.http.settings import ServerSettings
+from rag.records import Answer
+from rag.service import Newsdesk
+
+if TYPE_CHECKING:
+    from rag.http.app import Readiness
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorModel, "description": "Missing or wrong API key"},
+    413: {"model": ErrorModel, "description": "Request body too large"},
+    422: {"model": ErrorModel, "description": "A field is missing or wrong; `detail` names it"},
+    503: {"model": ErrorModel, "description": "The index is still loading (or cannot be loaded)"},
+}
+_WORDS = re.compile(r"\S+\s*")
+EXAMPLE_ARTICLE = {
+    "id": "harbor-2024-05-03-library",
+    "title": "Brindleford library reopens after the flood",
+    "text": "The Brindleford library reopened on 3 May 2024, eleven months after the river flooded it.",
+    "published_at": "2024-05-03",
+    "source": "Harbor Ledger",
+    "url": "https://harbor-ledger.example/local/2024/05/03/library",
+}
+
+
+def sse(event: str, data: Any) -> str:
+    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+
+def answer_events(answer: Answer) -> Iterator[str]:
+    """The answer as server-sent events: its words as `token` events, then `citations`, then `done`."""
+    for word in _WORDS.findall(answer.answer):
+        yield sse("token", {"text": word})
+    shape = answer.as_dict()
+    yield sse("citations", shape["citations"])
+    yield sse("done", {key: value for key, value in shape.items() if key not in ("citations",)})
+
+
+def check_question(text: str, settings: ServerSettings, field: str = "question") -> None:
+    if len(text) > settings.max_question_chars:
+        raise HTTPException(
+            status_code=422,
+            detail=f"{field}: {len(text)} characters is over the limit of {settings.max_question_chars}",
+        )
+
+
+def router(desk: Newsdesk, settings: ServerSettings, readiness: Readiness) -> APIRouter:
+    api = APIRouter(tags=["api"], responses=ERRORS)
+
+    @api.post(
+        "/ask",
+        response_model=AnswerModel,
+        response_model_exclude_none=True,
+        summary="Answer a question with numbered citations",
+        responses={
+            200: {"content": {"text/event-stream": {}}, "description": "JSON, or SSE with stream=true"}
+        },
+    )
+    def ask(request: AskRequest) -> Any:
+        check_question(request.question, settings)
+        readiness.require()
+        answer = desk.ask(request.question, request.k, request.filters(), request.turns())
+        if request.stream:
+            return StreamingResponse(answer_events(answer), media_type="text/event-stream")
+        return answer.as_dict()
+
+    @api.post("/search", response_model=SearchResponse, summary="Ranked passages for a query")
+    def search(request: SearchRequest) -> dict[str, Any]:
+        check_question(request.query, settings, "query")
+        readiness.require()
+        hits = desk.search(request.query, request.k, request.filters())
+        return {"query": request.query, "hits": [h.as_dict() for h in hits]}
+
+    @api.get("/stats", summary="Counts, model, date range, outlets, size on disk")
+    def stats() -> dict[str, Any]:
+        readiness.require()
+        return desk.info()
+
+    @api.post("/articles", response_model=IngestResponse, summary="Add or update articles (JSONL schema)")
+    def add_articles(
+        articles: Annotated[list[Any], Body(examples=[[EXAMPLE_ARTICLE]])],
+        skip_errors: Annotated[
+            bool, Query(description="Index the readable articles and report the rest.")
+        ] = False,
+    ) -> dict[str, Any]:
+        report = desk.ingest_records(articles, IngestOptions(skip_errors=skip_errors))
+        readiness.load()
+        return {
+            "ids": report.added + report.updated,
+            "added": report.added,
+            "updated": report.updated,
+            "unchanged": report.unchanged,
+            "skipped": [{"origin": s.origin, "reason": s.reason} for s in report.skipped]
+            + [{"origin": e.origin, "reason": e.reason} for e in report.errors],
+            "chunks_written": report.chunks_written,
+            "seconds": round(report.seconds, 3),
+        }
+
+    @api.get("/articles/{article_id}", response_model=ArticleModel, summary="One article as stored")
+    def get_article(article_id: str) -> dict[str, Any]:
+        readiness.require()
+        article = desk.article(article_id)
+        if article is None:
+            raise HTTPException(status_code=404, detail=f"no article with id {article_id!r}")
+        return {
+            "id": article.id,
+            "title": article.title,
+            "text": article.text,
+            "published_at": article.published_at,
+            "source": article.source,
+            "url": article.url,
+            "metadata": article.metadata,
+        }
+
+    @api.delete("/articles/{article_id}", summary="Remove an article")
+    def delete_article(article_id: str) -> dict[str, str]:
+        readiness.require()
+        report = desk.delete([article_id])
+        if not report.deleted:
+            raise HTTPException(status_code=404, detail=f"no article with id {article_id!r}")
+        return {"deleted": article_id}
+
+    return api

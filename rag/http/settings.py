@@ -1,0 +1,44 @@
+"""Server settings, read once from the environment and passed explicitly (no global singleton)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
+DEFAULT_MAX_QUESTION_CHARS = 2000
+
+
+def _int_env(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError as error:
+        raise ValueError(f"{name} must be an integer, got {raw!r}") from error
+    if value <= 0:
+        raise ValueError(f"{name} must be positive, got {value}")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSettings:
+    api_keys: tuple[str, ...] = ()
+    ui_password: str | None = None
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    max_question_chars: int = DEFAULT_MAX_QUESTION_CHARS
+    max_k: int = 50
+    ui: bool = True
+    example_count: int = 4
+
+    @classmethod
+    def from_env(cls, *, ui: bool = True) -> ServerSettings:
+        keys = tuple(k.strip() for k in os.environ.get("NEWSDESK_API_KEY", "").split(",") if k.strip())
+        return cls(
+            api_keys=keys,
+            ui_password=os.environ.get("NEWSDESK_UI_PASSWORD") or None,
+            max_body_bytes=_int_env("NEWSDESK_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES),
+            max_question_chars=_int_env("NEWSDESK_MAX_QUESTION_CHARS", DEFAULT_MAX_QUESTION_CHARS),
+            ui=ui,
+        )
