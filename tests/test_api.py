@@ -208,7 +208,9 @@ def test_openapi_documents_every_endpoint_with_examples(desk: Newsdesk) -> None:
         "/health",
     } <= paths
     assert "examples" in json.dumps(spec["components"]["schemas"]["AskRequest"])
-    assert client_for(desk).get("/docs").status_code == 200
+    docs = client_for(desk).get("/docs")
+    assert docs.status_code == 200 and "https://" not in docs.text, "the docs page must not need the internet"
+    assert client_for(desk).get("/docs-assets/swagger-ui-bundle.js").status_code == 200
 
 
 def test_openai_chat_completion_with_citations(desk: Newsdesk) -> None:

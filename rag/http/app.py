@@ -102,9 +102,10 @@ def create_app(desk: Newsdesk, settings: ServerSettings | None = None, *, load_n
         title="Newsdesk",
         summary="Questions answered from a news archive, every claim cited to its passage, outlet and date.",
         version="0.1.0",
-        docs_url="/docs",
+        docs_url=None,
         redoc_url=None,
     )
+    _offline_docs(app)
     app.state.desk = desk
     app.state.settings = settings
     app.state.readiness = readiness
@@ -136,9 +137,31 @@ def create_app(desk: Newsdesk, settings: ServerSettings | None = None, *, load_n
     return app
 
 
+def _offline_docs(app: FastAPI) -> None:
+    """Swagger UI from the swagger-ui-bundle-v2 package: FastAPI's default page loads it from a CDN,
+    which a machine with no internet cannot reach."""
+    import swagger_ui_bundle
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.responses import HTMLResponse
+    from fastapi.staticfiles import StaticFiles
+
+    app.mount("/docs-assets", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="Newsdesk API",
+            swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs-assets/swagger-ui.css",
+            swagger_favicon_url="/docs-assets/favicon-32x32.png",
+        )
+
+
 def _mount_ui(app: FastAPI, desk: Newsdesk, settings: ServerSettings) -> None:
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     import gradio as gr
+
     from ui.app import build_ui
 
     auth = None
