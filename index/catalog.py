@@ -193,6 +193,15 @@ class Catalog:
             sql += " WHERE " + " AND ".join(clauses)
         return [r for (r,) in self.db.execute(sql + " ORDER BY c.row", params)]
 
+    def recent_titles(self, limit: int) -> list[str]:
+        """Titles of the most recently published articles, newest first, undated last."""
+        rows = self.db.execute(
+            "SELECT title FROM articles WHERE trim(title) != '' "
+            "ORDER BY published_date IS NULL, published_date DESC, id LIMIT ?",
+            (limit,),
+        )
+        return [str(title) for (title,) in rows]
+
     def stats(self) -> dict[str, Any]:
         articles, first, last = self.db.execute(
             "SELECT count(*), min(published_date), max(published_date) FROM articles"

@@ -245,3 +245,12 @@ def test_openai_streaming_gives_the_same_content(desk: Newsdesk) -> None:
     chunks = [json.loads(line.removeprefix("data: ")) for line in lines[:-1]]
     assert "".join(c["choices"][0]["delta"].get("content", "") for c in chunks) == whole
     assert chunks[-1]["choices"][0]["finish_reason"] == "stop" and chunks[-1]["citations"][0]["n"] == 1
+
+
+def test_the_web_ui_asks_for_its_password(desk: Newsdesk) -> None:
+    client = TestClient(create_app(desk, ServerSettings(ui_password="open sesame"), load_now=True))
+    assert client.get("/config").status_code == 401
+    assert client.post("/login", data={"username": "any", "password": "wrong"}).status_code == 400
+    assert client.post("/login", data={"username": "any", "password": "open sesame"}).status_code == 200
+    assert client.get("/config").status_code == 200
+    assert client.get("/api/stats").status_code == 200, "the API has its own keys, not the UI password"

@@ -171,4 +171,11 @@ def _mount_ui(app: FastAPI, desk: Newsdesk, settings: ServerSettings) -> None:
         def auth(username: str, given: str) -> bool:
             return key_matches(given, (password,))
 
-    gr.mount_gradio_app(app, build_ui(desk, examples=settings.example_count), path="/", auth=auth)
+    gr.mount_gradio_app(
+        app,
+        build_ui(desk, examples=settings.example_count),
+        path="/",
+        auth=auth,
+        run_history=False,  # gradio's "Runs" page offers to save runs to a Hugging Face bucket
+        footer_links=[],
+    )

@@ -1,0 +1,200 @@
+"""The web UI without a browser: HTML cards, example questions, filters and handlers, model-free."""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Callable, Iterable
+from html import escape
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import pytest
+
+from index.embedding import HashingEmbedder
+from rag.conversation import Turn
+from rag.records import Answer, Citation, SearchFilters
+from rag.service import Newsdesk
+from tests.conftest import article
+from ui.app import _Handlers, build_ui, example_questions, parse_filters
+from ui.cards import citation_card, safe_url, shorten_paths, sources_html
+
+Writer = Callable[[str, Iterable[dict[str, Any]]], Path]
+
+PASSAGE = (
+    "Russian warplanes struck targets on Wednesday. <script>alert(1)</script> According to Syrian "
+    "sources, jets struck the provinces of Hama, Homs and Latakia. Moscow said the raids were aimed at IS."
+)
+QUOTE = "According to Syrian sources, jets struck the provinces of Hama, Homs and Latakia."
+
+
+def citation(text: str = PASSAGE, **fields: Any) -> Citation:
+    start = text.index(QUOTE)
+    values: dict[str, Any] = {
+        "n": 1,
+        "article_id": "strikes",
+        "chunk_id": "c1",
+        "title": "Russia strikes <b>Syria</b>",
+        "source": "Harbor <i>Ledger</i>",
+        "url": "https://ledger.example/strikes?a=1&b=2",
+        "published_at": "2015-09-30T12:00:00Z",
+        "text": text,
+        "start": 0,
+        "end": len(text),
+        "quote_start": start,
+        "quote_end": start + len(QUOTE),
+        "score": 0.03,
+    }
+    values.update(fields)
+    return Citation(**values)
+
+
+def test_a_card_escapes_everything_from_the_article() -> None:
+    card = citation_card(citation(PASSAGE.replace("struck targets", "struck <img src=x onerror=alert(2)>")))
+    assert "<script>" not in card and "<img" not in card and "<b>" not in card and "<i>" not in card
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in card
+    assert "Russia strikes &lt;b&gt;Syria&lt;/b&gt;" in card
+    assert "Harbor &lt;i&gt;Ledger&lt;/i&gt; · 2015-09-30" in card
+
+
+def test_the_mark_surrounds_exactly_the_quote() -> None:
+    card = citation_card(citation())
+    assert re.findall(r"<mark>(.*?)</mark>", card) == [escape(QUOTE)]
+    assert "<mark>" not in citation_card(citation(), highlight=False)
+    assert "<mark>" not in citation_card(citation(quote_start=None, quote_end=None))
+
+
+def test_a_quote_inside_a_long_passage_is_shown_with_context_cut_at_words() -> None:
+    long_text = "word " * 400 + QUOTE + " tail" * 400
+    card = citation_card(citation(long_text))
+    passage = re.search(r'<p class="nd-passage">(.*?)</p>', card)
+    assert passage is not None
+    shown = passage.group(1)
+    assert shown.startswith("… word") and shown.endswith("tail …")
+    assert f"<mark>{escape(QUOTE)}</mark>" in shown and len(shown) < 800
+
+
+def test_the_title_links_to_the_url_only_when_there_is_a_web_url() -> None:
+    card = citation_card(citation())
+    assert (
+        '<a href="https://ledger.example/strikes?a=1&amp;b=2" target="_blank" rel="noopener noreferrer">'
+        in card
+    )
+    for url in (None, "", "javascript:alert(1)", "data:text/html,<script>", "ledger.example/x"):
+        assert "<a " not in citation_card(citation(url=url)), url
+    assert safe_url(" HTTP://ledger.example/a ") == "HTTP://ledger.example/a"
+
+
+def test_the_sources_panel_shows_the_rewritten_query_and_unanswered_passages() -> None:
+    answered = Answer("Who approved it?", f"{QUOTE} [1]", True, [citation()], query="Who approved it? (<x>)")
+    panel = sources_html(answered)
+    assert "Searched for: <q>Who approved it? (&lt;x&gt;)</q>" in panel and "<mark>" in panel
+    declined = Answer("Who won?", "The archive does not say.", False, [citation(quote_start=None)])
+    panel = sources_html(declined)
+    assert "Closest passages" in panel and "<mark>" not in panel and "Searched for" not in panel
+    assert "Ask a question" in sources_html(None)
+
+
+def test_uploaded_files_are_named_without_their_temporary_folder() -> None:
+    paths = ["/tmp/gradio/ab12/news.jsonl"]
+    assert shorten_paths("/tmp/gradio/ab12/news.jsonl:3: invalid JSON", paths) == "news.jsonl:3: invalid JSON"
+
+
+def test_filters_are_read_and_a_bad_date_is_named() -> None:
+    assert parse_filters(" 2015-09-01 ", "30 September 2015", ["Harbor Ledger"]) == SearchFilters(
+        "2015-09-01", "2015-09-30", ("Harbor Ledger",)
+    )
+    assert parse_filters("", None, None) == SearchFilters()
+    with pytest.raises(ValueError, match=r"since: '2015-13-45' is not a date"):
+        parse_filters("2015-13-45", "", [])
+    with pytest.raises(ValueError, match="since 2016-01-01 is after until 2015-01-01"):
+        parse_filters("2016-01-01", "2015-01-01", [])
+
+
+def small_archive(tmp_path: Path, write_jsonl: Writer) -> Newsdesk:
+    desk = Newsdesk(tmp_path / "index", embedder=HashingEmbedder())
+    records = [
+        article(
+            "strikes",
+            "Russian jets struck positions in the provinces of Hama, Homs and Latakia on Wednesday. "
+            "The upper house, the Federation Council, had approved the use of force that morning.",
+            title="Russia strikes Syria.",
+            published_at="2015-09-30",
+        ),
+        article(
+            "quake", "An earthquake shook the coast of Chile.", title="Chile quake", published_at="2014-04-01"
+        ),
+        article(
+            "again",
+            "A second report on the strikes.",
+            title="Russia strikes Syria",
+            published_at="2015-10-01",
+        ),
+        article(
+            "budget", "The council approved a budget.", title="Budget <passed>", published_at="2019-04-02"
+        ),
+    ]
+    desk.ingest([write_jsonl("news.jsonl", records)])
+    return desk
+
+
+def test_example_questions_come_from_the_most_recent_titles(tmp_path: Path, write_jsonl: Writer) -> None:
+    desk = small_archive(tmp_path, write_jsonl)
+    assert example_questions(desk, 3) == [
+        "What was reported about “Budget <passed>”?",
+        "What was reported about “Russia strikes Syria”?",
+        "What was reported about “Chile quake”?",
+    ]
+    assert len(example_questions(desk, 1)) == 1
+    assert example_questions(desk, 0) == []
+    assert example_questions(Newsdesk(tmp_path / "none", embedder=HashingEmbedder()), 4) == []
+
+
+def test_an_answer_streams_word_by_word_and_a_follow_up_carries_the_history(
+    tmp_path: Path, write_jsonl: Writer
+) -> None:
+    handlers = _Handlers(small_archive(tmp_path, write_jsonl), examples=2)
+    steps = list(handlers.ask("Which provinces were struck?", [], "", "", [], 5))
+    assert len(steps) > 5
+    shown = [messages[-1]["content"] for messages, _, _, _ in steps]
+    assert all(len(a) < len(b) for a, b in itertools.pairwise(shown))
+    messages, turns, panel, box = steps[-1]
+    assert [t.role for t in turns] == ["user", "assistant"] and box == ""
+    assert "Hama, Homs and Latakia" in turns[1].content and "<mark>" in panel
+    assert messages == [
+        {"role": "user", "content": "Which provinces were struck?"},
+        {"role": "assistant", "content": escape(turns[1].content, quote=False)},
+    ]
+    *_, (_, turns, panel, _) = handlers.ask("Who approved it?", turns, "", "", [], 5)
+    assert len(turns) == 4 and "Searched for: <q>Who approved it? (Which provinces" in panel
+
+
+def test_a_bad_date_leaves_the_conversation_as_it_was(tmp_path: Path, write_jsonl: Writer) -> None:
+    handlers = _Handlers(small_archive(tmp_path, write_jsonl), examples=2)
+    history = [Turn("user", "Hi <b>"), Turn("assistant", "Hello [1]")]
+    with pytest.warns(UserWarning, match="2015-02-30"):
+        [(messages, turns, panel, box)] = handlers.ask("Which?", history, "2015-02-30", "", [], 5)
+    assert turns == history and box == "Which?" and "2015-02-30" in panel
+    assert messages[0]["content"] == "Hi &lt;b&gt;"
+
+
+def test_an_upload_reports_what_it_did_and_a_bad_one_explains_why(
+    tmp_path: Path, write_jsonl: Writer
+) -> None:
+    handlers = _Handlers(small_archive(tmp_path, write_jsonl), examples=2)
+    good = write_jsonl("more.jsonl", [article("bridge", "The bridge reopened.", published_at="2024-01-01")])
+    report, cleared, stats, outlets, box, *buttons = handlers.ingest([str(good)], False)
+    assert "Added 1" in report and "bridge" in report and cleared is None and "5" in stats
+    assert outlets.choices == [("Test Wire", "Test Wire")] and box.visible
+    assert buttons[0].value == "What was reported about “Title of bridge”?"
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "x", "title": "t", "text": 5}\n', encoding="utf-8")
+    with pytest.warns(UserWarning, match="could not be read"):
+        report, *_ = handlers.ingest([str(bad)], False)
+    assert "bad.jsonl:1" in report and str(tmp_path) not in report and "Traceback" not in report
+
+
+def test_build_ui_gives_a_blocks_app(tmp_path: Path, write_jsonl: Writer) -> None:
+    blocks = build_ui(small_archive(tmp_path, write_jsonl), examples=2)
+    assert isinstance(blocks, gr.Blocks)
