@@ -194,6 +194,14 @@ def test_a_missing_index_is_503_with_the_reason_and_an_upload_creates_it(tmp_pat
     assert client.get("/health").status_code == 200
 
 
+def test_an_index_made_behind_the_servers_back_is_picked_up(tmp_path: Path, write_jsonl: Writer) -> None:
+    client = client_for(Newsdesk(tmp_path / "index", embedder=HashingEmbedder()))
+    assert client.get("/health").status_code == 503
+    Newsdesk(tmp_path / "index", embedder=HashingEmbedder()).ingest([write_jsonl("q.jsonl", [QUAKE])])
+    assert client.get("/health").status_code == 200
+    assert client.post("/api/search", json={"query": "Chile"}).json()["hits"][0]["article_id"] == "quake"
+
+
 def test_openapi_documents_every_endpoint_with_examples(desk: Newsdesk) -> None:
     spec = client_for(desk).get("/openapi.json").json()
     paths = set(spec["paths"])

@@ -51,7 +51,13 @@ class Readiness:
     def ready(self) -> bool:
         return self._ready.is_set()
 
+    def retry_if_failed(self) -> None:
+        """A failed load (say, no index yet) is tried again: an upload through the UI may have made one."""
+        if not self.ready and self.error is not None:
+            self.load()
+
     def require(self) -> None:
+        self.retry_if_failed()
         if not self.ready:
             detail = self.error or "the index and model are still loading; try again in a few seconds"
             raise HTTPException(status_code=503, detail=detail, headers={"Retry-After": "2"})
@@ -116,6 +122,7 @@ def create_app(desk: Newsdesk, settings: ServerSettings | None = None, *, load_n
 
     @app.get("/health", tags=["server"], summary="Whether the index and model are loaded")
     def health() -> JSONResponse:
+        readiness.retry_if_failed()
         status = "ready" if readiness.ready else ("error" if readiness.error else "loading")
         body = {
             "status": status,
