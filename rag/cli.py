@@ -25,7 +25,7 @@ from rag.service import Newsdesk, default_index_dir
 
 F = TypeVar("F", bound=Callable[..., Any])
 stdout = Console(highlight=False, soft_wrap=True)
-stderr = Console(stderr=True, highlight=False)
+stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def _fail(message: str, code: int) -> None:
