@@ -352,5 +352,13 @@ def demo_command(index_dir: Path | None, host: str, port: int, no_ui: bool, chat
         _serve(service, host, port, not no_ui)
 
 
+def _register_eval() -> None:
+    from eval.cli import eval_command
+
+    main.add_command(eval_command)
+
+
+_register_eval()
+
 if __name__ == "__main__":  # pragma: no cover
     main()

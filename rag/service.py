@@ -10,6 +10,7 @@ import os
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,13 @@ from rag.answer import AnswerSettings, ExtractiveAnswerer
 from rag.conversation import Turn, rewrite
 from rag.records import Answer, Citation, Hit, SearchFilters
 from rag.retrieval import HybridRetriever, RetrievalSettings
+
+
+@dataclass(frozen=True, slots=True)
+class Trace:
+    answer: Answer
+    ranking: list[Hit]
+    picked_choice: int | None = None
 
 
 def default_index_dir() -> Path:
@@ -98,6 +106,20 @@ class Newsdesk:
         history: Sequence[Turn] = (),
     ) -> Answer:
         """Answer `question`; with `history` (oldest first) a follow-up is retrieved in its context."""
+        return self.ask_traced(question, k, filters, history).answer
+
+    def ask_traced(
+        self,
+        question: str,
+        k: int = 5,
+        filters: SearchFilters | None = None,
+        history: Sequence[Turn] = (),
+        *,
+        depth: int | None = None,
+        choices: Sequence[str] = (),
+    ) -> Trace:
+        """`ask`, keeping what evaluation needs: the ranking `depth` passages deep (the answer reads the
+        first k) and, for a multiple-choice question, the choice best supported by that evidence."""
         snapshot = self.snapshot()
         retriever = self._retriever(snapshot)
         retriever.embedder.warm_up()  # a one-off cost, not part of any question's latency
@@ -105,7 +127,8 @@ class Newsdesk:
         query = rewrite(question, history)
         question_vector = retriever.embed_query(question)
         query_vector = question_vector if query == question else retriever.embed_query(query)
-        hits = retriever.search(query, k, filters, query_vector=query_vector)
+        ranking = retriever.search(query, max(k, depth or k), filters, query_vector=query_vector)
+        hits = ranking[:k]
         retrieved = time.perf_counter()
         answerer = ExtractiveAnswerer(retriever.embedder, snapshot.lexical, self.answer_settings)
         text, answered, citations = answerer.answer(question, hits, question_vector)
@@ -115,7 +138,9 @@ class Newsdesk:
             "answer": _ms(done - retrieved),
             "total": _ms(done - began),
         }
-        return Answer(question, text, answered, citations, timings, None if query == question else query)
+        answer = Answer(question, text, answered, citations, timings, None if query == question else query)
+        picked = answerer.choose(question, hits, choices, question_vector) if choices else None
+        return Trace(answer, ranking, picked)
 
     def warm_up(self) -> None:
         """Open the index and load the model now rather than on the first question."""

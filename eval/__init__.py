@@ -1,0 +1,1 @@
+"""Evaluation: score retrieval, answers and citations against gold question sets."""

@@ -1,0 +1,137 @@
+"""`newsdesk eval`: score a gold set and write report.json, report.md and report.html."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from eval.gold import load_gold
+from eval.run import build_report, compare, corpus_index_dir, run_gold
+from index.ingest import IngestOptions
+from rag.retrieval import RetrievalSettings
+from rag.service import Newsdesk, default_index_dir
+
+RETRIEVAL = {
+    "hybrid": RetrievalSettings(),
+    "bm25": RetrievalSettings(dense_weight=0.0),
+    "dense": RetrievalSettings(lexical_weight=0.0),
+}
+
+
+def _headline(console: Console, report: dict[str, Any]) -> None:
+    table = Table(title=report["title"], show_lines=False)
+    for column in ("group", "metric", "value", "95% CI", "n"):
+        table.add_column(column)
+    for group, names in report["groups"].items():
+        for name in names:
+            entry = report["metrics"][name]
+            value = "—" if entry["value"] is None else f"{entry['value']}"
+            interval = "—" if not entry["ci"] else f"{entry['ci'][0]} – {entry['ci'][1]}"
+            table.add_row(group, name, value, interval, str(entry["n"]))
+    console.print(table)
+
+
+@click.command("eval")
+@click.argument("gold", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--index",
+    "index_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Evaluate this index (default: $NEWSDESK_INDEX or the per-user one).",
+)
+@click.option(
+    "--corpus",
+    multiple=True,
+    type=click.Path(exists=True, path_type=Path),
+    help="Ingest these articles into a cached index first (keyed by their content).",
+)
+@click.option("--model", default=None, help="Embedding model for --corpus.")
+@click.option(
+    "-k", "k", type=click.IntRange(1, 100), default=5, show_default=True, help="Passages the answer reads."
+)
+@click.option("--retrieval", type=click.Choice(sorted(RETRIEVAL)), default="hybrid", show_default=True)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Report folder (default: newsdesk-eval/<gold>-<time>).",
+)
+@click.option(
+    "--compare",
+    "compare_dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="An earlier report folder to compare with (paired bootstrap).",
+)
+@click.option("--limit", type=click.IntRange(1), default=None, help="Only the first N questions.")
+def eval_command(
+    gold: Path,
+    index_dir: Path | None,
+    corpus: tuple[Path, ...],
+    model: str | None,
+    k: int,
+    retrieval: str,
+    out: Path | None,
+    compare_dir: Path | None,
+    limit: int | None,
+) -> None:
+    """Score retrieval, answers, citations and refusals on GOLD (one JSON question a line)."""
+    from eval.report import render_comparison_markdown, write_reports
+    from rag.cli import IngestProgress, reports_errors, stderr, stdout
+
+    @reports_errors
+    def run() -> None:
+        questions = load_gold(gold)[:limit]
+        if corpus and index_dir:
+            raise click.UsageError("give --index or --corpus, not both")
+        target = corpus_index_dir(corpus, model) if corpus else (index_dir or default_index_dir())
+        desk = Newsdesk(target, retrieval=RETRIEVAL[retrieval])
+        if corpus:
+            with IngestProgress() as progress:
+                ingested = desk.ingest(list(corpus), IngestOptions(model=model), progress)
+            if ingested.version:
+                stderr.print(f"indexed {len(ingested.added)} articles into {target}")
+        with Progress(
+            TextColumn("questions"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=stderr,
+            transient=True,
+        ) as bar:
+            task = bar.add_task("eval", total=len(questions))
+            result = run_gold(desk, questions, k, lambda done, _: bar.update(task, completed=done))
+        config = {
+            "gold": str(gold),
+            "index": str(target),
+            "corpus": [str(c) for c in corpus] or None,
+            "k": k,
+            "retrieval": retrieval,
+            "limit": limit,
+        }
+        report = build_report(desk, result, config)
+        folder = out or Path("newsdesk-eval") / f"{gold.stem}-{datetime.now(UTC):%Y%m%d-%H%M%S}"
+        paths = write_reports(report, folder)
+        _headline(stdout, report)
+        if result.interrupted:
+            stderr.print(
+                f"[yellow]interrupted: {len(result.records)} of {len(questions)} questions scored[/]"
+            )
+        if compare_dir:
+            old = json.loads((compare_dir / "report.json").read_text(encoding="utf-8"))
+            comparison = compare(old, report, str(compare_dir), str(folder))
+            (folder / "comparison.json").write_text(json.dumps(comparison, indent=2), encoding="utf-8")
+            markdown = render_comparison_markdown(comparison)
+            (folder / "comparison.md").write_text(markdown, encoding="utf-8")
+            stdout.print(markdown)
+        stdout.print(f"report: {paths['html']}  {paths['md']}  {paths['json']}", style="dim")
+
+    run()

@@ -1,0 +1,140 @@
+"""Evaluation: metrics on hand-worked cases, the gold loader, and end-to-end runs with reports."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from eval.gold import GoldFormatError, load_gold
+from eval.metrics import (
+    bootstrap_ci,
+    contains_answer,
+    hit_at,
+    mean_of,
+    mrr_at,
+    ndcg_at,
+    normalize_answer,
+    paired_bootstrap,
+    recall_at,
+    token_f1,
+)
+from index.embedding import HashingEmbedder
+from rag.cli import main
+from tests.conftest import SEED_ARTICLES, SEED_GOLD
+
+RANKED = ["a", "b", "c", "d"]
+
+
+def test_ranking_metrics_on_a_hand_worked_list() -> None:
+    assert [hit_at(RANKED, ["c"], k) for k in (1, 2, 3)] == [0.0, 0.0, 1.0]
+    assert mrr_at(RANKED, ["c"]) == pytest.approx(1 / 3)
+    assert ndcg_at(RANKED, ["c"]) == pytest.approx(1 / math.log2(4))  # one relevant item at rank 3
+    expected = (1 / math.log2(3) + 1 / math.log2(5)) / (1 + 1 / math.log2(3))  # relevant at ranks 2 and 4
+    assert ndcg_at(RANKED, ["b", "d"]) == pytest.approx(expected)
+    assert recall_at(RANKED, ["b", "d"], 3) == 0.5
+    assert mrr_at(RANKED, ["z"]) == 0.0 and ndcg_at(RANKED, ["z"]) == 0.0
+
+
+@pytest.mark.parametrize(
+    ("text", "answer", "expected"),
+    [
+        ("more than 240 000 deaths", "240,000", True),
+        ("more than 240,000 deaths", "240 000", True),
+        ("The Louvre museum", "louvre", True),
+        ("Hama, Homs and Latakia.", "Hama, Homs and Latakia", True),
+        ("Chandler said", "Chan", False),  # whole words only
+        ("in 2401 and 000", "240,000", False),
+    ],
+)
+def test_answer_normalization(text: str, answer: str, expected: bool) -> None:
+    assert contains_answer(text, [answer]) is expected
+
+
+def test_normalize_drops_articles_and_punctuation_and_f1_counts_tokens() -> None:
+    assert normalize_answer("The U.S. said: 1,000!") == "u s said 1000"
+    assert token_f1("Sergei Lavrov chaired it", ["Sergei Lavrov"]) == pytest.approx(2 * 0.5 * 1 / 1.5)
+    assert contains_answer("Kerry called Lavrov", ["Kerry"], ["Lavrov", "Putin"]) is False
+
+
+def test_bootstrap_interval_covers_the_mean_and_paired_difference_is_significant() -> None:
+    rows = np.array([[1.0], [0.0], [1.0], [1.0], [0.0], [1.0], [1.0], [1.0]])
+    low, high = bootstrap_ci(rows, mean_of(0)) or (None, None)
+    assert low is not None and high is not None and low <= rows.mean() <= high
+    old, new = np.zeros((40, 1)), np.ones((40, 1))
+    assert paired_bootstrap(old, new, mean_of(0)) == (1.0, 1.0)
+
+
+def test_malformed_gold_lines_are_named(tmp_path: Path) -> None:
+    gold = tmp_path / "gold.jsonl"
+    gold.write_text(
+        '{"id": "q1", "question": "Fine?", "answers": ["yes"]}\n'
+        "{oops\n"
+        '{"id": "q3", "question": "No answers?"}\n'
+        '{"id": "q1", "question": "Again?", "answers": ["x"]}\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(GoldFormatError) as raised:
+        load_gold(gold)
+    message = str(raised.value)
+    assert "gold.jsonl:2" in message and "gold.jsonl:3: an answerable question needs" in message
+    assert "gold.jsonl:4: duplicate id 'q1'" in message
+
+
+def run_eval(*args: str) -> str:
+    result = CliRunner().invoke(main, ["eval", *args], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+@pytest.mark.skipif(not SEED_GOLD.exists(), reason="shared seed data is not present")
+def test_seed_eval_with_the_fake_embedder_writes_reports_and_compares(tmp_path: Path) -> None:
+    from rag.service import Newsdesk
+
+    index = tmp_path / "index"
+    Newsdesk(index, embedder=HashingEmbedder()).ingest([SEED_ARTICLES])
+    run_eval(str(SEED_GOLD), "--index", str(index), "--out", str(tmp_path / "one"))
+    report = json.loads((tmp_path / "one" / "report.json").read_text())
+    assert {"config", "manifest", "versions", "metrics", "records", "hit_curve"} <= set(report)
+    for name in (
+        "hit@5",
+        "mrr@10",
+        "ndcg@10",
+        "answer_accuracy",
+        "citation_precision",
+        "refusal_recall",
+        "latency_ms_p50_total",
+        "questions_per_second",
+    ):
+        assert name in report["metrics"]
+    assert report["metrics"]["hit@1"]["value"] == 1.0 and len(report["records"]) == 5
+    assert (tmp_path / "one" / "report.md").exists() and (tmp_path / "one" / "report.html").exists()
+    output = run_eval(
+        str(SEED_GOLD),
+        "--index",
+        str(index),
+        "--retrieval",
+        "bm25",
+        "--out",
+        str(tmp_path / "two"),
+        "--compare",
+        str(tmp_path / "one"),
+    )
+    comparison = json.loads((tmp_path / "two" / "comparison.json").read_text())
+    assert comparison["metrics"]["hit@1"]["diff"] == 0.0 and "hit@1" in str(output)
+
+
+@pytest.mark.model
+@pytest.mark.skipif(not SEED_GOLD.exists(), reason="shared seed data is not present")
+def test_seed_eval_with_the_real_model_from_a_corpus(tmp_path: Path) -> None:
+    run_eval(str(SEED_GOLD), "--corpus", str(SEED_ARTICLES), "--out", str(tmp_path / "r"))
+    metrics = json.loads((tmp_path / "r" / "report.json").read_text())["metrics"]
+    assert metrics["answer_accuracy"]["value"] == 1.0 and metrics["refusal_recall"]["value"] == 1.0
+    assert (
+        metrics["citation_precision"]["value"] == 1.0
+        and metrics["unsupported_sentence_share"]["value"] == 0.0
+    )
