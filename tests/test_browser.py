@@ -151,12 +151,18 @@ def _ask(page: Page, question: str, expected: str) -> None:
     expect(answers.last).to_have_text(re.compile(r"\[\d+\]\s*$"))  # streamed to the last citation
 
 
+def _listed(name: str) -> re.Pattern[str]:
+    """A file name as gradio's file list shows it: stem and suffix in two spans, at times apart."""
+    stem, dot, suffix = name.partition(".")
+    return re.compile(rf"{re.escape(stem)}\s*{re.escape(dot + suffix)}")
+
+
 def _upload(page: Page, path: Path) -> None:
     from playwright.sync_api import expect
 
     page.get_by_role("tab", name="Archive").click()
     page.set_input_files("#nd-upload input[type=file]", str(path))
-    expect(page.locator("#nd-upload")).to_contain_text(path.name)
+    expect(page.locator("#nd-upload")).to_contain_text(_listed(path.name))
     page.click("#nd-add")
     expect(page.locator("#nd-report")).to_contain_text("Added 1", timeout=ANSWER_TIMEOUT_MS)
 
@@ -274,7 +280,7 @@ def test_an_unreadable_upload_says_which_record_and_why(page: Page, tmp_path: Pa
     upload.write_text(json.dumps({**LIBRARY, "id": "broken", "text": 5}) + "\n{not json\n", encoding="utf-8")
     page.get_by_role("tab", name="Archive").click()
     page.set_input_files("#nd-upload input[type=file]", str(upload))
-    expect(page.locator("#nd-upload")).to_contain_text(upload.name)
+    expect(page.locator("#nd-upload")).to_contain_text(_listed(upload.name))
     page.click("#nd-add")
     report = page.locator("#nd-report")
     expect(report).to_contain_text("2 record(s) could not be read; nothing was written")
@@ -282,3 +288,37 @@ def test_an_unreadable_upload_says_which_record_and_why(page: Page, tmp_path: Pa
     expect(report).to_contain_text("broken.jsonl:2: invalid JSON")
     assert "Traceback" not in page.inner_text("body") and "/tmp/gradio" not in report.inner_text()
     _shot(page, "6-bad-upload")
+
+
+WATCH_PROGRESS = """() => {
+    window.__progress = new Set();
+    new MutationObserver(() => {
+        const bar = document.querySelector("#nd-eval-report .progress-text, #nd-eval-report .meta-text");
+        if (bar) window.__progress.add(bar.textContent.trim());
+    }).observe(document.body, {subtree: true, childList: true, characterData: true});
+}"""
+
+
+def test_the_demo_gold_set_is_evaluated_with_a_progress_bar_and_its_report_shows(page: Page) -> None:
+    from playwright.sync_api import expect
+
+    page.get_by_role("tab", name="Evaluation").click()
+    page.get_by_label("Demo gold set").check()
+    page.fill("#nd-eval-limit input", "5")
+    page.evaluate(WATCH_PROGRESS)
+    page.click("#nd-eval-run")
+    report = page.frame_locator("#nd-eval-report iframe")
+    expect(report.get_by_role("cell", name="hit@1", exact=True)).to_be_visible(timeout=ANSWER_TIMEOUT_MS)
+    expect(report.locator(".summary")).to_contain_text("5 questions · k=5 · hybrid retrieval")
+    expect(report.get_by_role("cell", name="demo-05", exact=True)).to_be_visible()
+    expect(page.locator("#nd-eval-report iframe")).to_have_attribute("sandbox", "")
+    files = page.locator("#nd-eval-files")
+    for name in ("report.html", "report.md", "report.json"):
+        expect(files).to_contain_text(_listed(name))
+    seen = page.evaluate("[...window.__progress]")
+    assert any(re.match(r"[1-5]/5 questions", text) for text in seen), seen  # the bar counted questions
+    _shot(page, "7-evaluation")
+    questions = report.locator("table.questions")
+    questions.scroll_into_view_if_needed()
+    expect(questions.locator("tbody tr")).to_have_count(5)
+    _shot(page, "7-evaluation-questions")

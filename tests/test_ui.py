@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import re
 from collections.abc import Callable, Iterable
 from html import escape
@@ -19,6 +20,7 @@ from rag.service import Newsdesk
 from tests.conftest import article
 from ui.app import _Handlers, build_ui, example_questions, parse_filters
 from ui.cards import citation_card, safe_url, shorten_paths, sources_html
+from ui.evaluation import DEMO, UPLOADED, Evaluation
 
 Writer = Callable[[str, Iterable[dict[str, Any]]], Path]
 
@@ -198,3 +200,63 @@ def test_an_upload_reports_what_it_did_and_a_bad_one_explains_why(
 def test_build_ui_gives_a_blocks_app(tmp_path: Path, write_jsonl: Writer) -> None:
     blocks = build_ui(small_archive(tmp_path, write_jsonl), examples=2)
     assert isinstance(blocks, gr.Blocks)
+
+
+GOLD: list[dict[str, Any]] = [
+    {
+        "id": "q1",
+        "question": "Which provinces were struck?",
+        "answers": ["Hama, Homs and Latakia"],
+        "gold_article_ids": ["strikes"],
+    },
+    {"id": "q2", "question": "Who won the 2030 World Cup?", "answerable": False},
+]
+
+
+def test_an_evaluation_shows_the_report_in_a_sandbox_and_offers_its_files(
+    tmp_path: Path, write_jsonl: Writer
+) -> None:
+    evaluation = Evaluation(small_archive(tmp_path, write_jsonl))
+    gold = write_jsonl("gold.jsonl", GOLD)
+    frame, files = evaluation.run(UPLOADED, str(gold), 5, None)
+    assert frame.startswith('<iframe class="nd-eval-frame"') and 'sandbox=""' in frame
+    assert "answer_accuracy" in frame and "hit@1" in frame and "<style>" not in frame  # all inside srcdoc
+    assert files is not None and [Path(f).name for f in files] == ["report.html", "report.md", "report.json"]
+    report = json.loads(Path(files[2]).read_text(encoding="utf-8"))
+    assert report["config"]["gold"] == "gold.jsonl" and report["config"]["questions"] == 2
+    assert report["metrics"]["hit@1"]["value"] == 1.0 and report["config"]["retrieval"] == "hybrid"
+
+
+def test_the_demo_gold_set_is_one_choice_and_the_limit_cuts_it(tmp_path: Path, write_jsonl: Writer) -> None:
+    evaluation = Evaluation(small_archive(tmp_path, write_jsonl))
+    frame, files = evaluation.run(DEMO, None, 3, 2)
+    assert files is not None and "answer_accuracy" in frame
+    report = json.loads(Path(files[2]).read_text(encoding="utf-8"))
+    assert report["config"] | {"index": None} == {
+        "gold": "gold.jsonl",
+        "index": None,
+        "corpus": None,
+        "k": 3,
+        "retrieval": "hybrid",
+        "limit": 2,
+        "questions": 2,
+    }
+
+
+def test_a_malformed_gold_file_names_its_line_without_the_upload_folder(
+    tmp_path: Path, write_jsonl: Writer
+) -> None:
+    evaluation = Evaluation(small_archive(tmp_path, write_jsonl))
+    bad = tmp_path / "gradio" / "5f3a" / "bad.jsonl"
+    bad.parent.mkdir(parents=True)
+    bad.write_text(json.dumps(GOLD[0]) + '\n{"id": "q2", "question": "Who?"}\n', encoding="utf-8")
+    with pytest.warns(UserWarning, match="1 gold line"):
+        message, files = evaluation.run(UPLOADED, str(bad), 5, None)
+    assert files is None and 'class="nd-error"' in message
+    assert "bad.jsonl:2: an answerable question needs at least one entry in &#x27;answers&#x27;" in message
+    assert str(tmp_path) not in message and "Traceback" not in message
+    message, files = evaluation.run(UPLOADED, None, 5, None)
+    assert files is None and "Upload a gold file" in message
+    with pytest.warns(UserWarning, match="at least 1, got 0"):
+        message, files = evaluation.run(DEMO, None, 5, 0)
+    assert files is None

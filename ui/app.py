@@ -1,4 +1,4 @@
-"""The web UI: a chat that quotes its sources, filters, and an archive tab that ingests uploads.
+"""The web UI: a chat that quotes its sources, filters, an archive tab that ingests uploads, and evaluation.
 
 Presentation only. Every handler calls the same `Newsdesk` service the CLI and the API call;
 retrieval and answering stay in `rag/`. Domain errors become messages, never tracebacks.
@@ -29,6 +29,7 @@ from ui.cards import (
     shorten_paths,
     sources_html,
 )
+from ui.evaluation import evaluation_tab
 
 STREAM_DELAY_S = 0.02  # between streamed words: enough to read as streaming, too short to wait for
 Messages = list[dict[str, str]]
@@ -188,6 +189,8 @@ def build_ui(desk: Newsdesk, *, examples: int = 4) -> gr.Blocks:
     info = _info(desk)
     questions = example_questions(desk, examples)
     blocks = gr.Blocks(title="Newsdesk", analytics_enabled=False)
+    # The programmatic API is the server's /api (with its keys); the UI's events are not a second one.
+    private: dict[str, Any] = {"api_visibility": "private"}
     with blocks:
         gr.Markdown("# Newsdesk\nAnswers from the news archive, every sentence quoted from a cited source.")
         with gr.Tab("Ask"), gr.Row(equal_height=False):
@@ -247,10 +250,10 @@ def build_ui(desk: Newsdesk, *, examples: int = 4) -> gr.Blocks:
                 skip_errors = gr.Checkbox(label="Skip unreadable records instead of stopping", value=False)
                 add = gr.Button("Add to archive", variant="primary", elem_id="nd-add")
                 report = gr.HTML("", css_template=PANEL_CSS, js_on_load=None, elem_id="nd-report")
+        with gr.Tab("Evaluation"):
+            evaluation_tab(desk, private)
 
         turns = gr.State([])
-        # The programmatic API is the server's /api (with its keys); the UI's events are not a second one.
-        private: dict[str, Any] = {"api_visibility": "private"}
         asking: dict[str, Any] = {
             "fn": handlers.ask,
             "inputs": [question, turns, since, until, outlets, k],
