@@ -131,6 +131,7 @@ class ExtractiveAnswerer:
         self.embedder = embedder
         self.lexical = lexical
         self.settings = settings or AnswerSettings()
+        self._last_scored: tuple[tuple[str, tuple[str, ...]], list[ScoredSentence]] | None = None
 
     def answer(
         self, question: str, hits: Sequence[Hit], question_vector: np.ndarray | None = None
@@ -146,7 +147,16 @@ class ExtractiveAnswerer:
     def score_sentences(
         self, question: str, hits: Sequence[Hit], question_vector: np.ndarray | None = None
     ) -> list[ScoredSentence]:
-        """Every distinct sentence of the hits, best supported first."""
+        """Every distinct sentence of the hits, best supported first. Scoring embeds every sentence, so
+        `answer` and `choose` on the same question and evidence share one scoring."""
+        key = (question, tuple(hit.passage.chunk_id for hit in hits))
+        if self._last_scored is None or self._last_scored[0] != key:
+            self._last_scored = (key, self._score_sentences(question, hits, question_vector))
+        return self._last_scored[1]
+
+    def _score_sentences(
+        self, question: str, hits: Sequence[Hit], question_vector: np.ndarray | None
+    ) -> list[ScoredSentence]:
         question_terms = set(terms(question))
         weights = self._term_weights(question_terms)
         total_weight = sum(weights.values()) or 1.0
