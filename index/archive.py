@@ -79,7 +79,7 @@ class IndexDirectory:
     def exists(self) -> bool:
         return self.current_version() is not None
 
-    def open(self, *, verify: bool = True) -> Snapshot:
+    def _current_folder(self) -> tuple[str, Path]:
         version = self.current_version()
         if version is None:
             raise IndexStateError(
@@ -88,6 +88,14 @@ class IndexDirectory:
         folder = self.versions / version
         if not folder.is_dir():
             raise IndexStateError(f"{folder}: the version named in {self.root / 'CURRENT'} is missing")
+        return version, folder
+
+    def manifest(self) -> Manifest:
+        """The live version's manifest alone: how it was built, without loading or verifying its files."""
+        return read_manifest(self._current_folder()[1])
+
+    def open(self, *, verify: bool = True) -> Snapshot:
+        version, folder = self._current_folder()
         manifest = read_manifest(folder)
         if verify:
             verify_files(folder, manifest)

@@ -170,7 +170,8 @@ class Newsdesk:
         if self._embedder is not None and wanted in (None, self._embedder.name):
             return self._embedder
         if wanted is None and self.directory.exists():
-            return self.embedder_for(self.snapshot().manifest.model)
+            # Only the model name is needed; the ingest itself opens and verifies the index.
+            return self.embedder_for(self.directory.manifest().model)
         return None
 
     def delete(self, article_ids: Sequence[str]) -> DeleteReport:
