@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from index.dates import date_part, normalize_date
 from rag.conversation import Turn
-from rag.records import SearchFilters
+from rag.records import Citation, SearchFilters
 
 EXAMPLE_CITATION: dict[str, Any] = {
     "n": 1,
@@ -90,24 +90,6 @@ class SearchRequest(QueryModel):
     query: str = Field(min_length=1)
 
 
-class CitationModel(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [EXAMPLE_CITATION]})
-
-    n: int
-    article_id: str
-    chunk_id: str
-    title: str
-    source: str | None
-    url: str | None
-    published_at: str | None
-    text: str
-    start: int
-    end: int
-    quote_start: int | None
-    quote_end: int | None
-    score: float
-
-
 class AnswerModel(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={
@@ -127,7 +109,7 @@ class AnswerModel(BaseModel):
     question: str
     answer: str
     answered: bool
-    citations: list[CitationModel]
+    citations: list[Citation]  # the record itself, so the API schema cannot drift from it
     timings_ms: dict[str, float]
     query: str | None = Field(None, description="The retrieval query, when a follow-up was rewritten.")
 
