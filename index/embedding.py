@@ -160,6 +160,10 @@ def make_embedder(name: str | None = None) -> Embedder:
         return HashingEmbedder()
     if name.startswith(f"{HASHING_MODEL}-") and name.removeprefix(f"{HASHING_MODEL}-").isdigit():
         return HashingEmbedder(int(name.removeprefix(f"{HASHING_MODEL}-")))
+    if name == f"{DEFAULT_MODEL}-int8":
+        from index.onnx_embedding import OnnxEmbedder
+
+        return OnnxEmbedder()
     return SentenceTransformerEmbedder(name)
 
 
