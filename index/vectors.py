@@ -1,4 +1,4 @@
-"""Vector search behind one small protocol. This is the only module that imports faiss.
+"""Vector search behind one small protocol. Only this module and `index.tiered` import faiss.
 
 Rows are numbered 0..n-1 in insertion order; the SQLite store maps rows to chunks.
 Vectors are L2-normalized, so inner product is cosine similarity.
@@ -13,6 +13,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from index.errors import IndexStateError
+from index.tiered import TieredStore
 
 
 class VectorStore(Protocol):
@@ -153,11 +154,17 @@ class FaissStore:
         return cls(dimension, index)
 
 
-BACKENDS: dict[str, type[NumpyStore] | type[FaissStore]] = {
+BACKENDS: dict[str, type[NumpyStore] | type[FaissStore] | type[TieredStore]] = {
     NumpyStore.backend: NumpyStore,
     FaissStore.backend: FaissStore,
+    TieredStore.backend: TieredStore,
 }
-FILE_NAMES = {NumpyStore.backend: "vectors.npy", FaissStore.backend: "vectors.faiss"}
+DEFAULT_BACKEND = TieredStore.backend
+FILE_NAMES = {
+    NumpyStore.backend: "vectors.npy",
+    FaissStore.backend: "vectors.faiss",
+    TieredStore.backend: "vectors.npy",
+}
 
 
 def new_store(backend: str, dimension: int) -> VectorStore:
