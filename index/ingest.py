@@ -18,11 +18,12 @@ import numpy as np
 from index.archive import Changes, IndexDirectory, Snapshot
 from index.chunking import Chunker, ChunkerSettings
 from index.embedding import DEFAULT_MODEL, Embedder, make_embedder, passage_for_embedding
+from index.embedding_cache import EmbeddingCache
 from index.errors import IndexStateError, InputError, NewsdeskError
 from index.loaders import LoadResult, Skipped, load_paths
 from index.manifest import Manifest
 from index.records import Article, Chunk, stable_hash
-from index.vectors import FaissStore
+from index.vectors import DEFAULT_BACKEND
 
 # (chunks embedded, chunks to embed, articles finished, articles to finish)
 ProgressCallback = Callable[[int, int, int, int], None]
@@ -46,9 +47,10 @@ class IngestAborted(NewsdeskError):
 class IngestOptions:
     model: str | None = None
     chunker: ChunkerSettings | None = None
-    vector_backend: str = FaissStore.backend
+    vector_backend: str = DEFAULT_BACKEND
     skip_errors: bool = False
     limit: int | None = None
+    embedding_cache: bool = True
 
 
 @dataclass(slots=True)
@@ -61,6 +63,7 @@ class IngestReport:
     warnings: list[str] = field(default_factory=list)
     chunks_written: int = 0
     chunks_embedded: int = 0
+    chunks_from_cache: int = 0
     seconds: float = 0.0
     embed_seconds: float = 0.0
     version: str | None = None
@@ -149,7 +152,14 @@ def ingest_loaded(
                 )
             changed = _classify(loaded.articles, base, report)
             if changed or base is None:
-                report.version = _write(directory, base, manifest, changed, embedder, report, progress)
+                cache = EmbeddingCache.open_default() if options.embedding_cache else None
+                try:
+                    report.version = _write(
+                        directory, base, manifest, changed, embedder, report, progress, cache
+                    )
+                finally:
+                    if cache is not None:
+                        cache.close()
         finally:
             if base is not None:
                 base.close()
@@ -178,6 +188,7 @@ def _write(
     embedder: Embedder,
     report: IngestReport,
     progress: ProgressCallback | None,
+    cache: EmbeddingCache | None = None,
 ) -> str:
     chunker = Chunker(ChunkerSettings(**manifest.chunker))
     chunks: list[Chunk] = []
@@ -195,12 +206,27 @@ def _write(
     for i, key in enumerate(keys):
         if key not in reusable:
             first_index.setdefault(key, i)
-    fresh = list(first_index.values())
-    began = time.perf_counter()
     new_vectors: dict[str, np.ndarray] = {}
+    if cache is not None and first_index:
+        new_vectors = cache.get_many(first_index, manifest.dimension)
+    fresh = [i for key, i in first_index.items() if key not in new_vectors]
+    report.chunks_from_cache = len(new_vectors)
+    began = time.perf_counter()
+    total, cached = len(first_index), len(new_vectors)
+
+    def overall(done: int, _: int, __: int, count: int) -> None:
+        """Progress over every distinct input, the cached ones counted as done."""
+        if progress:
+            progress(cached + done, total, count * (cached + done) // total, count)
+
+    if progress and total and not fresh:
+        progress(total, total, len(articles), len(articles))
     if fresh:
-        embedded = _embed(embedder, [inputs[i] for i in fresh], len(articles), progress, manifest.dimension)
-        new_vectors = {keys[i]: row for i, row in zip(fresh, embedded, strict=True)}
+        embedded = _embed(embedder, [inputs[i] for i in fresh], len(articles), overall, manifest.dimension)
+        computed = {keys[i]: row for i, row in zip(fresh, embedded, strict=True)}
+        if cache is not None:
+            cache.put_many(computed)  # kept even if the write below fails: a re-run embeds nothing
+        new_vectors.update(computed)
     report.embed_seconds = time.perf_counter() - began
     if base is not None and any(key in reusable for key in keys):
         stored = base.vectors.vectors()

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -13,6 +15,11 @@ SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 SEED_ARTICLES = SHARED / "data" / "seed" / "articles"
 SEED_GOLD = SHARED / "data" / "seed" / "gold.jsonl"
 DEMO_DIR = Path(__file__).resolve().parents[1] / "rag" / "demo"
+
+# Tests (and the CLIs and servers they start) keep their vectors out of the user's embedding cache.
+os.environ.setdefault(
+    "NEWSDESK_EMBEDDING_CACHE", str(Path(tempfile.mkdtemp(prefix="newsdesk-tests-")) / "embeddings.sqlite")
+)
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:

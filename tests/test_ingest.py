@@ -166,7 +166,7 @@ def test_another_model_or_newer_format_is_refused_by_name(tmp_path: Path, write_
 
 
 @pytest.mark.parametrize("damage", ["flip", "truncate", "delete"])
-@pytest.mark.parametrize("name", ["catalog.sqlite", "vectors.faiss", "bm25/params.index.json"])
+@pytest.mark.parametrize("name", ["catalog.sqlite", "vectors.npy", "bm25/params.index.json"])
 def test_damaged_files_are_named_at_load(tmp_path: Path, write_jsonl: Writer, damage: str, name: str) -> None:
     desk = service(tmp_path)
     desk.ingest([corpus(write_jsonl)])
@@ -217,3 +217,28 @@ def test_identical_passages_are_embedded_once(tmp_path: Path, write_jsonl: Write
     hits = service(tmp_path).search("harbour strike Rotterdam", k=2)
     assert {h.passage.article_id for h in hits} == {"one", "two"}
     assert hits[0].dense_score == pytest.approx(hits[1].dense_score)
+
+
+def test_a_second_index_of_the_same_articles_takes_its_vectors_from_the_embedding_cache(
+    tmp_path: Path, write_jsonl: Writer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NEWSDESK_EMBEDDING_CACHE", str(tmp_path / "cache.sqlite"))
+    path = corpus(write_jsonl)
+    first = Newsdesk(tmp_path / "a", embedder=HashingEmbedder()).ingest([path])
+    assert (first.chunks_embedded, first.chunks_from_cache) == (3, 0)
+    second_desk = Newsdesk(tmp_path / "b", embedder=HashingEmbedder())
+    second = second_desk.ingest([path])
+    assert (second.chunks_embedded, second.chunks_from_cache) == (0, 3)
+    hit = second_desk.search("provinces of Hama, Homs and Latakia", k=1)[0]
+    assert hit.passage.article_id == "strikes" and hit.dense_score == pytest.approx(
+        Newsdesk(tmp_path / "a", embedder=HashingEmbedder())
+        .search("provinces of Hama, Homs and Latakia", 1)[0]
+        .dense_score
+    )
+    monkeypatch.setenv("NEWSDESK_EMBEDDING_CACHE", "off")
+    third = Newsdesk(tmp_path / "c", embedder=HashingEmbedder()).ingest([path])
+    assert (third.chunks_embedded, third.chunks_from_cache) == (3, 0)
+    no_cache = Newsdesk(tmp_path / "d", embedder=HashingEmbedder()).ingest(
+        [path], IngestOptions(embedding_cache=False)
+    )
+    assert no_cache.chunks_from_cache == 0
