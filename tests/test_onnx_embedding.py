@@ -43,4 +43,4 @@ def test_an_index_built_with_the_int8_model_answers_and_records_it(tmp_path: Pat
     desk.ingest([DEMO_DIR / "articles.jsonl"], IngestOptions(model=ONNX_MODEL))
     assert desk.info()["model"] == ONNX_MODEL
     answer = desk.ask("Which provinces were struck?")
-    assert answer.answered and "Hama" in answer.text
+    assert answer.answered and "Hama" in answer.answer
