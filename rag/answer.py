@@ -124,6 +124,20 @@ def _years_present(question: str, hit: Hit) -> bool:
     return all(year in haystack for year in years)
 
 
+_Evidence = tuple[str, tuple[str, ...]]  # a question and the chunk ids it is answered from
+
+
+def _may_answer(
+    question_terms: set[str], sentence_terms: set[str], kind: str | None, question: str, sentence: str
+) -> bool:
+    """The cheap half of eligibility (a question term, something new, the asked-for type)."""
+    return (
+        bool(question_terms & sentence_terms)
+        and bool(sentence_terms - question_terms)
+        and _has_type(kind, sentence, question)
+    )
+
+
 class ExtractiveAnswerer:
     def __init__(
         self, embedder: Embedder, lexical: LexicalIndex, settings: AnswerSettings | None = None
@@ -131,12 +145,12 @@ class ExtractiveAnswerer:
         self.embedder = embedder
         self.lexical = lexical
         self.settings = settings or AnswerSettings()
-        self._last_scored: tuple[tuple[str, tuple[str, ...]], list[ScoredSentence]] | None = None
+        self._last_scored: tuple[tuple[_Evidence, bool], list[ScoredSentence]] | None = None
 
     def answer(
         self, question: str, hits: Sequence[Hit], question_vector: np.ndarray | None = None
     ) -> tuple[str, bool, list[Citation]]:
-        scored = self.score_sentences(question, hits, question_vector)
+        scored = self.score_sentences(question, hits, question_vector, answer_only=True)
         eligible = [s for s in scored if s.typed and s.matched]
         if not eligible or eligible[0].support < self.settings.min_support:
             closest = [Citation.from_hit(n, hit, None) for n, hit in enumerate(hits[:3], start=1)]
@@ -145,17 +159,28 @@ class ExtractiveAnswerer:
         return self._compose(chosen, hits)
 
     def score_sentences(
-        self, question: str, hits: Sequence[Hit], question_vector: np.ndarray | None = None
+        self,
+        question: str,
+        hits: Sequence[Hit],
+        question_vector: np.ndarray | None = None,
+        *,
+        answer_only: bool = False,
     ) -> list[ScoredSentence]:
-        """Every distinct sentence of the hits, best supported first. Scoring embeds every sentence, so
-        `answer` and `choose` on the same question and evidence share one scoring."""
+        """Every distinct sentence of the hits, best supported first. Scoring embeds the sentences, so
+        `answer` and `choose` on the same question and evidence share one scoring. With `answer_only`,
+        sentences that could never be an answer (no question term, or not of the asked-for type) are
+        neither embedded nor returned: embedding is most of an answer's cost."""
         key = (question, tuple(hit.passage.chunk_id for hit in hits))
-        if self._last_scored is None or self._last_scored[0] != key:
-            self._last_scored = (key, self._score_sentences(question, hits, question_vector))
-        return self._last_scored[1]
+        last = self._last_scored
+        # A full scoring also serves an answer_only request (same supports, more sentences).
+        if last is None or last[0][0] != key or (last[0][1] and not answer_only):
+            scored = self._score_sentences(question, hits, question_vector, answer_only)
+            self._last_scored = ((key, answer_only), scored)
+            return scored
+        return last[1]
 
     def _score_sentences(
-        self, question: str, hits: Sequence[Hit], question_vector: np.ndarray | None
+        self, question: str, hits: Sequence[Hit], question_vector: np.ndarray | None, answer_only: bool
     ) -> list[ScoredSentence]:
         question_terms = set(terms(question))
         weights = self._term_weights(question_terms)
@@ -171,7 +196,12 @@ class ExtractiveAnswerer:
                 if key in seen or len(key) < 12:
                     continue
                 seen.add(key)
-                candidates.append((index, start, end, set(terms(text[start:end]))))
+                sentence_terms = set(terms(text[start:end]))
+                if answer_only and not _may_answer(
+                    question_terms, sentence_terms, kind, question, text[start:end]
+                ):
+                    continue
+                candidates.append((index, start, end, sentence_terms))
         if not candidates:
             return []
         if question_vector is None:

@@ -5,6 +5,7 @@ blurs; the dense side catches paraphrase ("struck" for "hit")."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -12,6 +13,9 @@ import numpy as np
 from index.archive import Snapshot
 from index.embedding import Embedder
 from rag.records import Hit, SearchFilters
+
+# BM25 searches run here, beside the query's embedding in the caller's thread.
+_LEXICAL_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="newsdesk-bm25")
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +53,18 @@ class HybridRetriever:
         filters: SearchFilters | None = None,
         query_vector: np.ndarray | None = None,
     ) -> list[Hit]:
+        return self.search_with_vector(query, k, filters, query_vector)[0]
+
+    def search_with_vector(
+        self,
+        query: str,
+        k: int = 5,
+        filters: SearchFilters | None = None,
+        query_vector: np.ndarray | None = None,
+    ) -> tuple[list[Hit], np.ndarray | None]:
+        """`search`, also returning the query's vector (embedded here unless given) for reuse.
+        BM25 runs in another thread while the query is embedded and searched: both release the GIL
+        for most of their work, so on two cores the slower of the two sets the latency, not their sum."""
         if k < 1:
             raise ValueError(f"k must be at least 1, got {k}")
         filters = filters or SearchFilters()
@@ -60,17 +76,20 @@ class HybridRetriever:
             )
         total = len(self.snapshot.vectors) if allowed is None else len(allowed)
         if total == 0 or not query.strip():
-            return []
+            return [], query_vector
         depth = min(max(self.settings.candidates, k), total)
-        dense: list[tuple[int, float]] = []
-        if self.settings.dense_weight > 0:
-            vector = self.embed_query(query) if query_vector is None else query_vector
-            scores, rows = self.snapshot.vectors.search(vector[None, :], depth, allowed)
-            dense = _ranked(scores[0], rows[0])
-        lexical: list[tuple[int, float]] = []
+        pending: Future[tuple[np.ndarray, np.ndarray]] | None = None
         if self.settings.lexical_weight > 0:
-            lexical = _ranked(*self.snapshot.lexical.search(query, depth, allowed))
-        return self._fuse(dense, lexical, k)
+            pending = _LEXICAL_POOL.submit(self.snapshot.lexical.search, query, depth, allowed)
+        dense: list[tuple[int, float]] = []
+        try:
+            if self.settings.dense_weight > 0:
+                query_vector = self.embed_query(query) if query_vector is None else query_vector
+                scores, rows = self.snapshot.vectors.search(query_vector[None, :], depth, allowed)
+                dense = _ranked(scores[0], rows[0])
+        finally:
+            lexical = _ranked(*pending.result()) if pending is not None else []
+        return self._fuse(dense, lexical, k), query_vector
 
     def _fuse(
         self, dense: Sequence[tuple[int, float]], lexical: Sequence[tuple[int, float]], k: int

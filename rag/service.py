@@ -9,8 +9,9 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections import OrderedDict
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +63,7 @@ class Newsdesk:
         embedder: Embedder | None = None,
         retrieval: RetrievalSettings | None = None,
         answering: AnswerSettings | None = None,
+        answer_cache_size: int = 256,
     ) -> None:
         self.directory = IndexDirectory(index_dir or default_index_dir())
         self._embedder = embedder
@@ -70,6 +72,8 @@ class Newsdesk:
         self.answer_settings = answering or AnswerSettings()
         self._snapshot: Snapshot | None = None
         self._lock = threading.Lock()
+        self.answer_cache_size = answer_cache_size
+        self._answers: OrderedDict[Hashable, Answer] = OrderedDict()
 
     @property
     def index_dir(self) -> Path:
@@ -105,8 +109,24 @@ class Newsdesk:
         filters: SearchFilters | None = None,
         history: Sequence[Turn] = (),
     ) -> Answer:
-        """Answer `question`; with `history` (oldest first) a follow-up is retrieved in its context."""
-        return self.ask_traced(question, k, filters, history).answer
+        """Answer `question`; with `history` (oldest first) a follow-up is retrieved in its context.
+        A question asked again of the same index version is answered from a small LRU cache; its
+        timings then show only the lookup, with `cached` set to 1."""
+        began = time.perf_counter()
+        version = self.snapshot().version
+        key = (self.directory.root, version, question, k, filters or SearchFilters(), tuple(history))
+        with self._lock:
+            cached = self._answers.get(key)
+            if cached is not None:
+                self._answers.move_to_end(key)
+        if cached is not None:
+            return replace(cached, timings_ms={"total": _ms(time.perf_counter() - began), "cached": 1.0})
+        answer = self.ask_traced(question, k, filters, history).answer
+        with self._lock:
+            self._answers[key] = answer
+            while len(self._answers) > self.answer_cache_size:
+                self._answers.popitem(last=False)
+        return answer
 
     def ask_traced(
         self,
@@ -125,12 +145,15 @@ class Newsdesk:
         retriever.embedder.warm_up()  # a one-off cost, not part of any question's latency
         began = time.perf_counter()
         query = rewrite(question, history)
-        question_vector = retriever.embed_query(question)
-        query_vector = question_vector if query == question else retriever.embed_query(query)
-        ranking = retriever.search(query, max(k, depth or k), filters, query_vector=query_vector)
+        ranking, query_vector = retriever.search_with_vector(query, max(k, depth or k), filters)
+        if query != question or query_vector is None:
+            query_vector = retriever.embed_query(question)
+        question_vector = query_vector
         hits = ranking[:k]
         retrieved = time.perf_counter()
         answerer = ExtractiveAnswerer(retriever.embedder, snapshot.lexical, self.answer_settings)
+        if choices:
+            answerer.score_sentences(question, hits, question_vector)  # one full scoring serves both
         text, answered, citations = answerer.answer(question, hits, question_vector)
         done = time.perf_counter()
         timings = {

@@ -242,3 +242,18 @@ def test_a_second_index_of_the_same_articles_takes_its_vectors_from_the_embeddin
         [path], IngestOptions(embedding_cache=False)
     )
     assert no_cache.chunks_from_cache == 0
+
+
+def test_a_repeated_question_is_answered_from_the_cache_until_the_index_changes(
+    tmp_path: Path, write_jsonl: Writer
+) -> None:
+    desk = service(tmp_path)
+    desk.ingest([corpus(write_jsonl)])
+    first = desk.ask("Which provinces were struck?")
+    again = desk.ask("Which provinces were struck?")
+    assert "cached" not in first.timings_ms and again.timings_ms["cached"] == 1.0
+    assert (again.answer, again.citations) == (first.answer, first.citations)
+    assert "cached" not in desk.ask("Which provinces were struck?", k=2).timings_ms  # another k
+    write_jsonl("more.jsonl", [article("extra", "Strikes also hit Idlib province, officials said later.")])
+    desk.ingest([tmp_path / "more.jsonl"])
+    assert "cached" not in desk.ask("Which provinces were struck?").timings_ms  # a new version
