@@ -27,11 +27,20 @@ from index import catalog as catalog_module
 from index.catalog import Catalog
 from index.errors import IndexLockedError, IndexStateError
 from index.lexical import LexicalIndex
-from index.manifest import Manifest, describe_files, fsync_path, read_manifest, verify_files, write_manifest
+from index.manifest import (
+    Manifest,
+    describe_files,
+    fsync_path,
+    read_manifest,
+    verify_checksums,
+    verify_files,
+    write_manifest,
+)
 from index.records import Article, Chunk
 from index.vectors import FILE_NAMES, VectorStore, load_store, new_store
 
 CATALOG_NAME = "catalog.sqlite"
+LARGE_FILE_BYTES = 64 << 20
 LEXICAL_DIR = "bm25"
 
 
@@ -45,6 +54,11 @@ class Snapshot:
     catalog: Catalog
     vectors: VectorStore
     lexical: LexicalIndex
+    unverified: tuple[str, ...] = ()  # large files whose checksums the opener promised to check later
+
+    def verify_rest(self) -> None:
+        """Checksum the files `open(defer_large=True)` only sized; raises naming a damaged one."""
+        verify_checksums(self.root / "versions" / self.version, self.manifest, list(self.unverified))
 
     def close(self) -> None:
         self.catalog.db.close()
@@ -94,11 +108,17 @@ class IndexDirectory:
         """The live version's manifest alone: how it was built, without loading or verifying its files."""
         return read_manifest(self._current_folder()[1])
 
-    def open(self, *, verify: bool = True) -> Snapshot:
+    def open(self, *, verify: bool = True, defer_large: bool = False) -> Snapshot:
+        """Load the live version. With `defer_large`, files over LARGE_FILE_BYTES (the vectors of a big
+        archive) are checked for size now and left in `Snapshot.unverified` for `verify_rest`, so a
+        server can answer before it has read every vector."""
         version, folder = self._current_folder()
         manifest = read_manifest(folder)
+        unverified: list[str] = []
         if verify:
-            verify_files(folder, manifest)
+            unverified = verify_files(
+                folder, manifest, checksum_limit=LARGE_FILE_BYTES if defer_large else None
+            )
         connection = catalog_module.connect(folder / CATALOG_NAME, read_only=True)
         try:
             vectors = load_store(
@@ -108,7 +128,9 @@ class IndexDirectory:
         except Exception:
             connection.close()
             raise
-        return Snapshot(self.root, version, manifest, Catalog(connection), vectors, lexical)
+        return Snapshot(
+            self.root, version, manifest, Catalog(connection), vectors, lexical, tuple(unverified)
+        )
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:

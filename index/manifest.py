@@ -93,8 +93,10 @@ def read_manifest(directory: Path) -> Manifest:
         raise IndexStateError(f"{path}: manifest fields are wrong ({error}); the index is damaged") from error
 
 
-def verify_files(directory: Path, manifest: Manifest) -> None:
-    """Raise naming the first missing, truncated or altered file."""
+def verify_files(directory: Path, manifest: Manifest, *, checksum_limit: int | None = None) -> list[str]:
+    """Raise naming the first missing, truncated or altered file. Files larger than `checksum_limit`
+    bytes are only checked for presence and size; their names are returned for `verify_checksums`."""
+    deferred = []
     for name, expected in manifest.files.items():
         path = directory / name
         if not path.is_file():
@@ -104,5 +106,15 @@ def verify_files(directory: Path, manifest: Manifest) -> None:
             raise IndexStateError(
                 f"{path}: index file is damaged (size {size} bytes, expected {expected.get('bytes')})"
             )
-        if file_sha256(path) != expected.get("sha256"):
+        if checksum_limit is not None and size > checksum_limit:
+            deferred.append(name)
+        else:
+            verify_checksums(directory, manifest, [name])
+    return deferred
+
+
+def verify_checksums(directory: Path, manifest: Manifest, names: list[str]) -> None:
+    for name in names:
+        path = directory / name
+        if file_sha256(path) != manifest.files[name].get("sha256"):
             raise IndexStateError(f"{path}: index file is damaged (checksum mismatch)")

@@ -19,6 +19,7 @@ import platformdirs
 
 from index.archive import IndexDirectory, Snapshot
 from index.embedding import Embedder, make_embedder
+from index.errors import IndexStateError
 from index.ingest import (
     DeleteReport,
     IngestOptions,
@@ -63,7 +64,7 @@ class Newsdesk:
         embedder: Embedder | None = None,
         retrieval: RetrievalSettings | None = None,
         answering: AnswerSettings | None = None,
-        answer_cache_size: int = 256,
+        answer_cache_size: int | None = None,
     ) -> None:
         self.directory = IndexDirectory(index_dir or default_index_dir())
         self._embedder = embedder
@@ -71,8 +72,13 @@ class Newsdesk:
         self.retrieval_settings = retrieval or RetrievalSettings()
         self.answer_settings = answering or AnswerSettings()
         self._snapshot: Snapshot | None = None
+        self._damaged: dict[tuple[Path, str], str] = {}
+        self._verifier: threading.Thread | None = None
         self._lock = threading.Lock()
-        self.answer_cache_size = answer_cache_size
+        # NEWSDESK_ANSWER_CACHE=0 turns the cache off (benchmarks measure answering, not lookups).
+        configured = os.environ.get("NEWSDESK_ANSWER_CACHE", "").strip()
+        default_size = int(configured) if configured.isdigit() else 256
+        self.answer_cache_size = default_size if answer_cache_size is None else answer_cache_size
         self._answers: OrderedDict[Hashable, Answer] = OrderedDict()
 
     @property
@@ -83,11 +89,35 @@ class Newsdesk:
         """The live version; reopened when another write has published a newer one."""
         with self._lock:
             current = self.directory.current_version()
+            damage = self._damaged.get((self.index_dir, current or ""))
+            if damage is not None:
+                raise IndexStateError(damage)
             if self._snapshot is None or self._snapshot.version != current:
                 # The previous snapshot is not closed here: a request in another thread may still be
                 # reading it. It closes when the last reference to it goes.
-                self._snapshot = self.directory.open()
+                self._snapshot = self.directory.open(defer_large=True)
+                if self._snapshot.unverified:
+                    self._verifier = threading.Thread(
+                        target=self._verify_rest, args=(self._snapshot,), name="newsdesk-verify", daemon=True
+                    )
+                    self._verifier.start()
             return self._snapshot
+
+    def _verify_rest(self, snapshot: Snapshot) -> None:
+        """Checksums of the big files, after the server is already answering; damage found here stops
+        every later question with the file's name."""
+        try:
+            snapshot.verify_rest()
+        except IndexStateError as error:
+            with self._lock:
+                self._damaged[(self.index_dir, snapshot.version)] = str(error)
+                if self._snapshot is snapshot:
+                    self._snapshot = None
+
+    def wait_verified(self, timeout: float | None = None) -> None:
+        """Block until the background checksums of the open version are done (tests, `info`)."""
+        if self._verifier is not None:
+            self._verifier.join(timeout)
 
     def embedder_for(self, model: str) -> Embedder:
         if self._embedder is not None and self._embedder.name == model:

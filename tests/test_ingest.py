@@ -257,3 +257,24 @@ def test_a_repeated_question_is_answered_from_the_cache_until_the_index_changes(
     write_jsonl("more.jsonl", [article("extra", "Strikes also hit Idlib province, officials said later.")])
     desk.ingest([tmp_path / "more.jsonl"])
     assert "cached" not in desk.ask("Which provinces were struck?").timings_ms  # a new version
+
+
+def test_a_damaged_large_file_found_after_the_server_started_stops_answers_by_name(
+    tmp_path: Path, write_jsonl: Writer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import index.archive
+
+    desk = service(tmp_path)
+    desk.ingest([corpus(write_jsonl)])
+    target = tmp_path / "index" / "versions" / str(desk.directory.current_version()) / "vectors.npy"
+    data = bytearray(target.read_bytes())
+    data[-1] ^= 0xFF
+    target.write_bytes(bytes(data))
+    monkeypatch.setattr(index.archive, "LARGE_FILE_BYTES", 100)  # every vector file counts as large
+    reader = service(tmp_path)
+    reader.search("provinces", k=1)  # opened without reading every vector
+    reader.wait_verified(timeout=30)
+    with pytest.raises(IndexStateError, match=r"vectors\.npy.*checksum"):
+        reader.search("provinces", k=1)
+    with pytest.raises(IndexStateError, match=r"vectors\.npy"):
+        IndexDirectory(tmp_path / "index").open()  # a full open (as every write does) refuses at once
