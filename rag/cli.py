@@ -353,9 +353,11 @@ def demo_command(index_dir: Path | None, host: str, port: int, no_ui: bool, chat
 
 
 def _register_eval() -> None:
+    from eval.bench.cli import bench_command
     from eval.cli import eval_command
 
     main.add_command(eval_command)
+    main.add_command(bench_command)
 
 
 _register_eval()
