@@ -21,7 +21,9 @@ import numpy as np
 
 from index.errors import NewsdeskError
 
-DEFAULT_MODEL = "all-MiniLM-L6-v2"
+DEFAULT_MODEL = "all-MiniLM-L6-v2"  # the bundled sentence-transformers model, run with torch
+# New indexes use the same model as int8 ONNX: ~3x faster on a CPU, the same retrieval on the dev set.
+DEFAULT_INDEX_MODEL = f"{DEFAULT_MODEL}-int8"
 HASHING_MODEL = "hashing"
 
 
@@ -155,12 +157,12 @@ class SentenceTransformerEmbedder:
 
 def make_embedder(name: str | None = None) -> Embedder:
     """The embedder for a model name recorded in a manifest or given with --model."""
-    name = name or DEFAULT_MODEL
+    name = name or DEFAULT_INDEX_MODEL
     if name == HASHING_MODEL:
         return HashingEmbedder()
     if name.startswith(f"{HASHING_MODEL}-") and name.removeprefix(f"{HASHING_MODEL}-").isdigit():
         return HashingEmbedder(int(name.removeprefix(f"{HASHING_MODEL}-")))
-    if name == f"{DEFAULT_MODEL}-int8":
+    if name == DEFAULT_INDEX_MODEL:
         from index.onnx_embedding import OnnxEmbedder
 
         return OnnxEmbedder()

