@@ -1,0 +1,1 @@
+"""Peer frameworks measured beside Newsdesk; see run.py."""
