@@ -244,6 +244,7 @@ def info_command(index_dir: Path | None, as_json: bool) -> None:
     stdout.print(
         f"chunker     {info['chunker']['max_tokens']} tokens, overlap {info['chunker']['overlap_tokens']}"
     )
+    stdout.print(f"search      {info['vector_search']}")
     stdout.print(f"dates       {first or '?'} to {last or '?'}")
     stdout.print(
         "outlets     " + ", ".join(f"{name or '(none)'} ({n})" for name, n in info["outlets"].items())

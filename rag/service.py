@@ -243,6 +243,7 @@ class Newsdesk:
             "dimension": manifest.dimension,
             "chunker": manifest.chunker,
             "vector_backend": manifest.vector_backend,
+            "vector_search": str(getattr(snapshot.vectors, "kind", manifest.vector_backend)),
             "size_bytes": size,
             "created_at": manifest.created_at,
             "manifest": str(folder / MANIFEST_NAME),

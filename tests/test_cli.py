@@ -105,6 +105,8 @@ def test_info_and_delete(tmp_path: Path, write_jsonl: Writer) -> None:
         ["2014-04-01", "2015-09-30"],
     )
     assert info["outlets"] == {"Harbor Ledger": 1, "Northern Wire": 1} and info["size_bytes"] > 0
+    assert (info["vector_backend"], info["vector_search"]) == ("tiered", "exact")
+    assert "search      exact" in run("info", "--index", index).output
     assert run("delete", "quake", "--index", index).exit_code == 0
     assert json.loads(run("info", "--index", index, "--json").output)["articles"] == 1
     result = run("delete", "quake", "--index", index)
