@@ -2,8 +2,9 @@
 and a compressed approximate index in front of the same rows beyond that.
 
     vectors.npy   every vector, float32, the source of truth; memory-mapped, never read whole at load
-    vectors.ivf   only above `exact_limit` rows: FAISS IVF with 8-bit scalar-quantized codes (1/4 of
-                  the float32 size), its probe count tuned at build time for recall@10 against exact
+    vectors.ivf   only above `exact_limit` rows: FAISS IVF with 4-bit product-quantized codes (96 bytes
+                  for a 384-d row, 1/16 of float32) scanned with SIMD, its probe count tuned at build
+                  time for recall against exact search
 
 An approximate search asks the IVF for a few times more candidates than wanted and re-scores them
 exactly from the float32 rows, so its scores are exact and only its recall is approximate. A filtered
@@ -27,7 +28,7 @@ ANN_SUFFIX = ".ivf"
 # dev index, recall@50 of real questions at nprobe 24 (tuned at depth 10) was only 0.95.
 TARGET_RECALL = 0.97
 TUNING_DEPTH = 50
-PROBES = (4, 8, 16, 24, 32, 48, 64, 96, 128, 192, 256)
+PROBES = (4, 8, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512)
 
 
 def _matrix(vectors: np.ndarray, dimension: int) -> np.ndarray:
@@ -53,7 +54,7 @@ def _top_k(scores: np.ndarray, rows: np.ndarray, k: int) -> tuple[np.ndarray, np
 class AnnSettings:
     exact_limit: int = EXACT_LIMIT
     candidates_factor: int = 4
-    min_candidates: int = 64
+    min_candidates: int = 100
 
 
 class TieredStore:
@@ -94,14 +95,16 @@ class TieredStore:
 
     @property
     def kind(self) -> str:
-        """Short name of the search in use: "exact" or "IVF<lists>,SQ8 nprobe <n>"."""
-        return "exact" if self._ann is None else f"IVF{self._ann.nlist},SQ8 nprobe {self._ann.nprobe}"
+        """Short name of the search in use: "exact" or "IVF<lists>,PQ<m>x4fs nprobe <n>"."""
+        if self._ann is None:
+            return "exact"
+        return f"{ann_spec(self._dimension, self._ann.nlist)} nprobe {self._ann.nprobe}"
 
     def describe(self) -> str:
         if self._ann is None:
             return f"exact inner product over {len(self):,} memory-mapped float32 rows"
         return (
-            f"IVF{self._ann.nlist},SQ8 (nprobe {self._ann.nprobe}) + exact re-scoring of "
+            f"{ann_spec(self._dimension, self._ann.nlist)} (nprobe {self._ann.nprobe}) + exact re-scoring of "
             f"max({self.settings.candidates_factor}k, {self.settings.min_candidates}) candidates"
         )
 
@@ -199,7 +202,7 @@ class TieredStore:
             import faiss
 
             try:
-                ann = faiss.read_index(str(_ann_path(path)), faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY)
+                ann = faiss.read_index(str(_ann_path(path)))  # ~100 bytes a row: read whole
             except RuntimeError as error:
                 raise IndexStateError(
                     f"{_ann_path(path)}: cannot be read as a FAISS index ({error})"
@@ -222,8 +225,18 @@ def _ann_path(path: Path) -> Path:
     return path.with_suffix(ANN_SUFFIX)
 
 
+def ann_spec(dimension: int, nlist: int) -> str:
+    """IVF with 4-bit product-quantized codes scanned by SIMD (FAISS "fast scan"), 4 dimensions a
+    sub-quantizer: 96 bytes of codes a 384-d vector. At 1M synthetic rows, with the same probes and exact
+    re-scoring, it searched in 0.9 ms where 8-bit scalar codes took 13 ms, at the same recall@10 (0.96):
+    the probed lists, not the codes, limit recall once candidates are re-scored exactly."""
+    if dimension % 4 == 0 and (dimension // 4) % 2 == 0:
+        return f"IVF{nlist},PQ{dimension // 4}x4fs"
+    return f"IVF{nlist},SQ8"
+
+
 def build_ivf(data: np.ndarray, seed: int = 0) -> Any:
-    """Train an IVF-SQ8 index on a sample, add every row, and pick the smallest probe count whose
+    """Train an IVF (see `ann_spec`) on a sample, add every row, and pick the smallest probe count whose
     recall at TUNING_DEPTH (after exact re-scoring) reaches TARGET_RECALL on hard queries: midpoints
     of two rows."""
     import faiss
@@ -231,11 +244,8 @@ def build_ivf(data: np.ndarray, seed: int = 0) -> Any:
     n, dimension = data.shape
     faiss.omp_set_num_threads(os.cpu_count() or 1)  # this thread may have searched single-threaded before
     nlist = max(16, int(2 * np.sqrt(n)))
-    quantizer = faiss.IndexFlatIP(dimension)
-    index = faiss.IndexIVFScalarQuantizer(
-        quantizer, dimension, nlist, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT
-    )
-    index.cp.niter = 10
+    index: Any = faiss.index_factory(dimension, ann_spec(dimension, nlist), faiss.METRIC_INNER_PRODUCT)
+    faiss.extract_index_ivf(index).cp.niter = 10
     rng = np.random.default_rng(seed)
     sample = data[np.sort(rng.choice(n, size=min(n, 50 * nlist), replace=False))]
     index.train(np.ascontiguousarray(sample))

@@ -65,6 +65,7 @@ GOLD = DATA / "gold.dev.jsonl"
 TORCH = "torch==2.13.0"
 MARKER = ".newsdesk-peer-install.json"
 BUSY_LOAD = 0.8  # a 1-minute load average at or above this when a row starts means it did not run alone
+SETTLE_S = 150  # the previous row's own load takes about a minute to decay below BUSY_LOAD
 OFFLINE_ENV = {
     "HF_HUB_OFFLINE": "1",
     "TRANSFORMERS_OFFLINE": "1",
@@ -112,6 +113,15 @@ ROWS = (
     Row("newsdesk", None),
 )
 NAMES = tuple(row.name for row in ROWS)
+
+
+def settled_load() -> float:
+    """The 1-minute load average once the previous row's own load has decayed (or after SETTLE_S): a
+    high figure then means other work is running, not that the last row just finished."""
+    deadline = time.monotonic() + SETTLE_S
+    while os.getloadavg()[0] >= BUSY_LOAD and time.monotonic() < deadline:
+        time.sleep(5)
+    return os.getloadavg()[0]
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -269,7 +279,7 @@ def run_row(
         str(scratch),
     ]
     logfile = logs / f"{row.name}.log"
-    load = os.getloadavg()[0]
+    load = settled_load()
     log(f"{row.name}: running (log: {logfile}; load average {load:.2f})")
     began = time.perf_counter()
     with logfile.open("w", encoding="utf-8") as err:
