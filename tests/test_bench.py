@@ -52,7 +52,7 @@ def test_query_figures_cover_retrieval_ask_bm25_and_concurrent_serving(quick: di
 
 def test_scale_rows_report_index_recall_and_bytes_per_chunk(quick: dict[str, Any]) -> None:
     rows = quick["scale"]
-    assert [r["chunks"] for r in rows] == [10_000, 100_000, 200_000]
+    assert [r["chunks"] for r in rows] == [10_000, 100_000, 1_000_000]
     assert rows[0]["index"] == "exact" and rows[0]["recall_at_10"] == 1.0
     assert rows[-1]["index"].startswith("IVF")
     for row in rows:
