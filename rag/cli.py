@@ -303,19 +303,28 @@ def server_options(command: F) -> F:
             click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind."),
             click.option("--port", type=click.IntRange(1, 65535), default=7860, show_default=True),
             click.option("--no-ui", is_flag=True, help="Serve only the APIs, without the web UI."),
+            click.option(
+                "--allow-unauthenticated",
+                is_flag=True,
+                help="Serve on a non-loopback address without NEWSDESK_API_KEY (anyone may then write).",
+            ),
         ]
     ):
         command = option(command)
     return command
 
 
-def _serve(service: Newsdesk, host: str, port: int, ui: bool) -> None:
+def _serve(service: Newsdesk, host: str, port: int, ui: bool, allow_unauthenticated: bool = False) -> None:
     import uvicorn
 
     from rag.http.app import create_app
+    from rag.http.security import bind_refusal
     from rag.http.settings import ServerSettings
 
     settings = ServerSettings.from_env(ui=ui)
+    refusal = bind_refusal(host, bool(settings.api_keys or settings.read_only_keys), allow_unauthenticated)
+    if refusal:
+        raise click.UsageError(refusal)
     app = create_app(service, settings)
     where = f"http://{host}:{port}"
     stdout.print(f"Newsdesk on {where}  (web UI at /, API at /api, OpenAI-compatible at /v1, docs at /docs)")
@@ -328,9 +337,11 @@ def _serve(service: Newsdesk, host: str, port: int, ui: bool) -> None:
 @index_option
 @server_options
 @reports_errors
-def serve_command(index_dir: Path | None, host: str, port: int, no_ui: bool) -> None:
+def serve_command(
+    index_dir: Path | None, host: str, port: int, no_ui: bool, allow_unauthenticated: bool
+) -> None:
     """Serve the web chat, the REST API and the OpenAI-compatible API on one port."""
-    _serve(Newsdesk(index_dir), host, port, not no_ui)
+    _serve(Newsdesk(index_dir), host, port, not no_ui, allow_unauthenticated)
 
 
 @main.command("demo")
@@ -344,7 +355,9 @@ def serve_command(index_dir: Path | None, host: str, port: int, no_ui: bool) -> 
 @server_options
 @click.option("--chat", is_flag=True, help="Chat in the terminal instead of serving the web UI and APIs.")
 @reports_errors
-def demo_command(index_dir: Path | None, host: str, port: int, no_ui: bool, chat: bool) -> None:
+def demo_command(
+    index_dir: Path | None, host: str, port: int, no_ui: bool, allow_unauthenticated: bool, chat: bool
+) -> None:
     """Build the demo index from the bundled sample archive (once), then serve it (or chat)."""
     index_dir = index_dir or demo_index_dir()
     service = build_demo(index_dir)
@@ -353,7 +366,7 @@ def demo_command(index_dir: Path | None, host: str, port: int, no_ui: bool, chat
     if chat:
         _chat(service, 5)
     else:
-        _serve(service, host, port, not no_ui)
+        _serve(service, host, port, not no_ui, allow_unauthenticated)
 
 
 def _register_eval() -> None:

@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 
 from index.embedding import HashingEmbedder
 from rag.http.app import create_app
+from rag.http.security import bind_refusal
 from rag.http.settings import ServerSettings
 from rag.service import Newsdesk
 from tests.conftest import article
@@ -262,3 +263,75 @@ def test_the_web_ui_asks_for_its_password(desk: Newsdesk) -> None:
     assert client.post("/login", data={"username": "any", "password": "open sesame"}).status_code == 200
     assert client.get("/config").status_code == 200
     assert client.get("/api/stats").status_code == 200, "the API has its own keys, not the UI password"
+
+
+PROTECTED = [
+    ("post", "/api/ask", {"question": "Which provinces were struck?"}),
+    ("post", "/api/search", {"query": "provinces"}),
+    ("get", "/api/stats", None),
+    ("get", "/api/articles/strikes", None),
+    ("post", "/api/articles", [article("new-one", "A new report about bike lanes.")]),
+    ("delete", "/api/articles/new-one", None),
+    ("get", "/v1/models", None),
+    (
+        "post",
+        "/v1/chat/completions",
+        {"model": "newsdesk", "messages": [{"role": "user", "content": "Hama?"}]},
+    ),
+]
+WRITES = {"/api/articles", "/api/articles/new-one"}
+
+
+def _call(client: TestClient, method: str, path: str, body: Any, key: str | None) -> int:
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    kwargs: dict[str, Any] = {"headers": headers}
+    if body is not None:
+        kwargs["json"] = body
+    return int(client.request(method.upper(), path, **kwargs).status_code)
+
+
+def test_every_protected_route_without_a_key_with_a_wrong_one_and_with_a_read_only_one(
+    desk: Newsdesk,
+) -> None:
+    client = client_for(desk, api_keys=("full-key",), read_only_keys=("reader-key",))
+    for method, path, body in PROTECTED:
+        assert _call(client, method, path, body, None) == 401, path
+        assert _call(client, method, path, body, "wrong-key") == 401, path
+        expected = 403 if path in WRITES else 200
+        assert _call(client, method, path, body, "reader-key") == expected, path
+    # The full key may write: add, then delete, the article the read-only key could not.
+    assert _call(client, "post", "/api/articles", PROTECTED[4][2], "full-key") == 200
+    assert _call(client, "delete", "/api/articles/new-one", None, "full-key") == 200
+    response = client.post("/api/articles", json=[], headers={"Authorization": "Bearer reader-key"})
+    assert "read-only" in response.json()["error"]
+
+
+def test_cors_is_closed_unless_origins_are_configured(desk: Newsdesk) -> None:
+    preflight = {"Origin": "https://elsewhere.example", "Access-Control-Request-Method": "POST"}
+    closed = client_for(desk).options("/api/ask", headers=preflight)
+    assert "access-control-allow-origin" not in closed.headers
+    opened = client_for(desk, cors_origins=("https://elsewhere.example",)).options(
+        "/api/ask", headers=preflight
+    )
+    assert opened.headers["access-control-allow-origin"] == "https://elsewhere.example"
+
+
+@pytest.mark.parametrize(
+    ("host", "keys", "allowed", "refused"),
+    [
+        ("127.0.0.1", False, False, False),
+        ("localhost", False, False, False),
+        ("::1", False, False, False),
+        ("0.0.0.0", False, False, True),
+        ("192.168.1.20", False, False, True),
+        ("0.0.0.0", True, False, False),
+        ("0.0.0.0", False, True, False),
+    ],
+)
+def test_an_open_server_is_refused_on_a_network_address(
+    host: str, keys: bool, allowed: bool, refused: bool
+) -> None:
+    message = bind_refusal(host, keys, allowed)
+    assert (message is not None) == refused
+    if message:
+        assert host in message and "NEWSDESK_API_KEY" in message and "--allow-unauthenticated" in message

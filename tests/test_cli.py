@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from click.testing import CliRunner, Result
 
 from rag.cli import main
@@ -168,3 +169,14 @@ def test_a_directory_with_odd_files_reports_each_and_indexes_the_rest(tmp_path: 
     assert "cafe.txt" in result.output and "warning" in result.output
     answer = json.loads(run("ask", "Which café reopened?", "--index", tmp_path / "index", "--json").output)
     assert "Rue Centrale" in answer["answer"]
+
+
+def test_serving_an_open_api_on_a_network_address_is_refused_with_the_way_out(
+    tmp_path: Path, write_jsonl: Writer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("NEWSDESK_API_KEY", raising=False)
+    monkeypatch.delenv("NEWSDESK_READONLY_API_KEY", raising=False)
+    result = run("serve", "--index", build(tmp_path, write_jsonl), "--host", "0.0.0.0", "--no-ui")
+    assert result.exit_code == 2
+    assert "refusing to serve on 0.0.0.0 without an API key" in result.output
+    assert "--allow-unauthenticated" in result.output

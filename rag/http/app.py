@@ -132,7 +132,16 @@ def create_app(desk: Newsdesk, settings: ServerSettings | None = None, *, load_n
         }
         return JSONResponse(body, status_code=200 if readiness.ready else 503)
 
-    protected = [Depends(api_key_dependency(settings.api_keys))]
+    protected = [Depends(api_key_dependency(settings.api_keys, settings.read_only_keys))]
+    if settings.cors_origins:
+        from fastapi.middleware.cors import CORSMiddleware
+
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
     app.include_router(rest.router(desk, settings, readiness), prefix="/api", dependencies=protected)
     app.include_router(openai_compat.router(desk, settings, readiness), prefix="/v1", dependencies=protected)
     if load_now:

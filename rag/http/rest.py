@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import APIRouter, Body, HTTPException, Query
+from fastapi import APIRouter, Body, Depends, HTTPException, Query
 from fastapi.responses import StreamingResponse
 
 from index.ingest import IngestOptions
@@ -20,6 +20,7 @@ from rag.http.schemas import (
     SearchRequest,
     SearchResponse,
 )
+from rag.http.security import write_key_dependency
 from rag.http.settings import ServerSettings
 from rag.records import Answer
 from rag.service import Newsdesk
@@ -67,6 +68,7 @@ def check_question(text: str, settings: ServerSettings, field: str = "question")
 
 def router(desk: Newsdesk, settings: ServerSettings, readiness: Readiness) -> APIRouter:
     api = APIRouter(tags=["api"], responses=ERRORS)
+    writer = [Depends(write_key_dependency(settings.api_keys, settings.read_only_keys))]
 
     @api.post(
         "/ask",
@@ -97,7 +99,12 @@ def router(desk: Newsdesk, settings: ServerSettings, readiness: Readiness) -> AP
         readiness.require()
         return desk.info()
 
-    @api.post("/articles", response_model=IngestResponse, summary="Add or update articles (JSONL schema)")
+    @api.post(
+        "/articles",
+        response_model=IngestResponse,
+        summary="Add or update articles (JSONL schema)",
+        dependencies=writer,
+    )
     def add_articles(
         articles: Annotated[list[Any], Body(examples=[[EXAMPLE_ARTICLE]])],
         skip_errors: Annotated[
@@ -133,7 +140,7 @@ def router(desk: Newsdesk, settings: ServerSettings, readiness: Readiness) -> AP
             "metadata": article.metadata,
         }
 
-    @api.delete("/articles/{article_id}", summary="Remove an article")
+    @api.delete("/articles/{article_id}", summary="Remove an article", dependencies=writer)
     def delete_article(article_id: str) -> dict[str, str]:
         readiness.require()
         report = desk.delete([article_id])

@@ -24,12 +24,22 @@ def key_matches(presented: str, keys: tuple[str, ...]) -> bool:
     return found
 
 
-def api_key_dependency(keys: tuple[str, ...]) -> Callable[[Request], None]:
+def _presented_key(request: Request) -> str | None:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else None
+
+
+def api_key_dependency(
+    keys: tuple[str, ...], read_only_keys: tuple[str, ...] = ()
+) -> Callable[[Request], None]:
+    """Any configured key (full or read-only) may read; with no key configured everything is open."""
+    accepted = keys + read_only_keys
+
     def require_key(request: Request) -> None:
-        if not keys:
+        if not accepted:
             return
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not key_matches(token.strip(), keys):
+        presented = _presented_key(request)
+        if presented is None or not key_matches(presented, accepted):
             raise HTTPException(
                 status_code=401,
                 detail="missing or wrong API key: send 'Authorization: Bearer <key>'",
@@ -37,6 +47,49 @@ def api_key_dependency(keys: tuple[str, ...]) -> Callable[[Request], None]:
             )
 
     return require_key
+
+
+def write_key_dependency(
+    keys: tuple[str, ...], read_only_keys: tuple[str, ...] = ()
+) -> Callable[[Request], None]:
+    """Adding or deleting articles needs a full key; a read-only key gets 403 (after the read check)."""
+
+    def require_write_key(request: Request) -> None:
+        if not keys and not read_only_keys:
+            return
+        presented = _presented_key(request) or ""
+        if not key_matches(presented, keys):
+            raise HTTPException(
+                status_code=403,
+                detail="this API key may ask and search but not add or delete articles (a read-only key)",
+            )
+
+    return require_write_key
+
+
+LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1", "ip6-localhost"}
+
+
+def is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def bind_refusal(host: str, has_keys: bool, allow_unauthenticated: bool) -> str | None:
+    """Why serving on `host` is refused, or None: strangers on a network must not reach an open API."""
+    if is_loopback(host) or has_keys or allow_unauthenticated:
+        return None
+    return (
+        f"refusing to serve on {host} without an API key: anyone who can reach it could add or delete "
+        "articles. Set NEWSDESK_API_KEY (and optionally NEWSDESK_READONLY_API_KEY), bind to 127.0.0.1, "
+        "or pass --allow-unauthenticated"
+    )
 
 
 class BodyLimit:

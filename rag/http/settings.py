@@ -22,9 +22,15 @@ def _int_env(name: str, default: int) -> int:
     return value
 
 
+def _list_env(name: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in os.environ.get(name, "").split(",") if item.strip())
+
+
 @dataclass(frozen=True, slots=True)
 class ServerSettings:
     api_keys: tuple[str, ...] = ()
+    read_only_keys: tuple[str, ...] = ()
+    cors_origins: tuple[str, ...] = ()  # none: browsers refuse cross-origin calls (CORS closed)
     ui_password: str | None = None
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     max_question_chars: int = DEFAULT_MAX_QUESTION_CHARS
@@ -34,9 +40,10 @@ class ServerSettings:
 
     @classmethod
     def from_env(cls, *, ui: bool = True) -> ServerSettings:
-        keys = tuple(k.strip() for k in os.environ.get("NEWSDESK_API_KEY", "").split(",") if k.strip())
         return cls(
-            api_keys=keys,
+            api_keys=_list_env("NEWSDESK_API_KEY"),
+            read_only_keys=_list_env("NEWSDESK_READONLY_API_KEY"),
+            cors_origins=_list_env("NEWSDESK_CORS_ORIGINS"),
             ui_password=os.environ.get("NEWSDESK_UI_PASSWORD") or None,
             max_body_bytes=_int_env("NEWSDESK_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES),
             max_question_chars=_int_env("NEWSDESK_MAX_QUESTION_CHARS", DEFAULT_MAX_QUESTION_CHARS),
