@@ -26,6 +26,7 @@ import numpy as np
 from index import catalog as catalog_module
 from index.catalog import Catalog
 from index.errors import IndexLockedError, IndexStateError
+from index.faults import crash_point
 from index.lexical import LexicalIndex
 from index.manifest import (
     Manifest,
@@ -150,6 +151,9 @@ class IndexDirectory:
             handle.truncate()
             handle.write(str(os.getpid()))
             handle.flush()
+            current = self.current_version()
+            if current is not None and self.versions.is_dir():
+                self._remove_old_versions(keep=current)  # what a killed write may have left
             try:
                 yield
             finally:
@@ -175,15 +179,24 @@ class IndexDirectory:
             for path in staging.rglob("*"):
                 fsync_path(path)
             fsync_path(staging)
-            name = _next_name(self.current_version())
+            crash_point("staged")
+            name = self._next_name()
             os.rename(staging, self.versions / name)
             fsync_path(self.versions)
+            crash_point("renamed")
             _replace_text(self.root / "CURRENT", name + "\n")
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
+        crash_point("published")
         self._remove_old_versions(keep=name)
         return name
+
+    def _next_name(self) -> str:
+        """One past every version present: a write killed after renaming its folder into place but
+        before swapping CURRENT leaves that folder behind, and its name must not be reused."""
+        taken = [_version_number(p.name) for p in self.versions.iterdir()]
+        return f"v{max([_version_number(self.current_version()), *taken]) + 1:06d}"
 
     def _remove_old_versions(self, keep: str) -> None:
         for folder in self.versions.iterdir():
@@ -191,9 +204,8 @@ class IndexDirectory:
                 shutil.rmtree(folder, ignore_errors=True)
 
 
-def _next_name(current: str | None) -> str:
-    number = int(current[1:]) + 1 if current and current[1:].isdigit() else 1
-    return f"v{number:06d}"
+def _version_number(name: str | None) -> int:
+    return int(name[1:]) if name and name.startswith("v") and name[1:].isdigit() else 0
 
 
 def _replace_text(path: Path, text: str) -> None:

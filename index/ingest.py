@@ -20,6 +20,7 @@ from index.chunking import Chunker, ChunkerSettings
 from index.embedding import DEFAULT_INDEX_MODEL, Embedder, make_embedder, passage_for_embedding
 from index.embedding_cache import EmbeddingCache
 from index.errors import IndexStateError, InputError, NewsdeskError
+from index.faults import crash_point
 from index.loaders import LoadResult, Skipped, load_paths
 from index.manifest import Manifest
 from index.records import Article, Chunk, stable_hash
@@ -105,6 +106,7 @@ def _embed(
     for start in range(0, len(texts), EMBED_BATCH):
         batch = order[start : start + EMBED_BATCH]
         out[batch] = embedder.embed([texts[i] for i in batch])
+        crash_point("embedding")
         if progress:
             done = start + len(batch)
             progress(done, len(texts), articles * done // len(texts), articles)
@@ -240,6 +242,7 @@ def _write(
     report.chunks_written = len(chunks)
     updated = set(report.updated)
     removed = [a.id for a in articles if a.id in updated]
+    crash_point("before-write")
     return directory.write(base, manifest, Changes(removed, articles, chunks, keys, vectors))
 
 
