@@ -149,6 +149,14 @@ class Catalog:
         )
         return old_rows
 
+    def chunks_in_row_order(self) -> list[Chunk]:
+        return [
+            Chunk(chunk_id, article_id, ordinal, text, start, end, tokens)
+            for chunk_id, article_id, ordinal, text, start, end, tokens in self.db.execute(
+                "SELECT id, article_id, ordinal, text, start, end, token_count FROM chunks ORDER BY row"
+            )
+        ]
+
     def embedding_inputs(self) -> list[str]:
         """Title and text of every chunk in row order: what BM25 indexes."""
         return [

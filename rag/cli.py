@@ -252,6 +252,29 @@ def info_command(index_dir: Path | None, as_json: bool) -> None:
     stdout.print(f"size        {info['size_bytes'] / 1e6:.2f} MB")
 
 
+@main.command("check")
+@index_option
+@click.option("--repair", is_flag=True, help="Rebuild the vectors and the BM25 index from the stored chunks.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@reports_errors
+def check_command(index_dir: Path | None, repair: bool, as_json: bool) -> None:
+    """Verify every index file and the agreement of SQLite, vectors and BM25; exit 1 on a problem left."""
+    from index.check import check
+
+    report = check(index_dir or default_index_dir(), repair=repair)
+    if as_json:
+        _print_json({"version": report.version, "problems": report.problems, "repaired": report.repaired})
+    else:
+        for problem in report.problems:
+            stdout.print(f"problem   {problem}", style="red", highlight=False)
+        for repaired in report.repaired:
+            stdout.print(f"repaired  {repaired}", style="green", highlight=False)
+        if not report.problems:
+            stdout.print(f"{report.version}: every file and part agrees", highlight=False)
+    if not report.healthy:
+        raise SystemExit(1)
+
+
 @main.command("chat")
 @index_option
 @click.option("-k", "k", type=click.IntRange(1, 100), default=5, show_default=True)

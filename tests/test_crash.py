@@ -77,3 +77,51 @@ def test_a_write_killed_at_any_point_leaves_the_previous_or_the_new_state_whole(
     assert ids == sorted(["strikes", *(f"more-{i}" for i in range(5))]) and vectors == 6
     # Nothing a killed write left behind survives the next successful one.
     assert [p.name for p in (index / "versions").iterdir()] == [version]
+
+
+def _damage(index: Path, name: str) -> Path:
+    version = IndexDirectory(index).current_version()
+    target = index / "versions" / str(version) / name
+    data = bytearray(target.read_bytes())
+    data[-1] ^= 0xFF
+    target.write_bytes(bytes(data))
+    return target
+
+
+def _check(index: Path, *options: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "rag.cli", "check", "--index", str(index), "--json", *options]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120)
+
+
+def test_check_names_damaged_files_and_repair_rebuilds_vectors_and_bm25_from_the_chunks(
+    tmp_path: Path,
+) -> None:
+    index = tmp_path / "index"
+    corpus = write(
+        tmp_path / "c.jsonl", [article(f"a{i}", f"Report {i}: jets struck Homs, {i} dead.") for i in range(4)]
+    )
+    assert ingest(index, corpus).returncode == 0
+    healthy = _check(index)
+    assert healthy.returncode == 0 and json.loads(healthy.stdout)["problems"] == []
+    before = state(index)[1:]
+
+    _damage(index, "vectors.npy")
+    _damage(index, "bm25/params.index.json")
+    found = _check(index)
+    problems = json.loads(found.stdout)["problems"]
+    assert found.returncode == 1 and any("vectors.npy" in p for p in problems)
+    assert any("params.index.json" in p for p in problems)
+
+    repaired = _check(index, "--repair")
+    assert repaired.returncode == 0, repaired.stdout + repaired.stderr
+    assert "rebuilt 4 vectors" in json.loads(repaired.stdout)["repaired"][0]
+    assert state(index)[1:] == before and _check(index).returncode == 0
+
+
+def test_a_damaged_catalog_is_reported_as_not_repairable(tmp_path: Path) -> None:
+    index = tmp_path / "index"
+    assert ingest(index, write(tmp_path / "c.jsonl", [article("a", "Jets struck Homs.")])).returncode == 0
+    _damage(index, "catalog.sqlite")
+    result = _check(index, "--repair")
+    assert result.returncode == 1
+    assert any("catalog.sqlite" in p and "not repairable" in p for p in json.loads(result.stdout)["problems"])
