@@ -31,7 +31,8 @@ TUNING_DEPTH = 50
 PROBES = (4, 8, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512)
 
 
-def _matrix(vectors: np.ndarray, dimension: int) -> np.ndarray:
+def as_matrix(vectors: np.ndarray, dimension: int) -> np.ndarray:
+    """Contiguous float32 rows of `dimension` columns, or a ValueError naming the shape."""
     matrix = np.ascontiguousarray(vectors, dtype=np.float32)
     if matrix.ndim != 2 or matrix.shape[1] != dimension:
         raise ValueError(f"expected vectors of shape (n, {dimension}), got {matrix.shape}")
@@ -88,7 +89,7 @@ class TieredStore:
         return int(self._data.shape[0]) + sum(len(p) for p in self._pending)
 
     def add(self, vectors: np.ndarray) -> None:
-        self._pending.append(_matrix(vectors, self._dimension).copy())
+        self._pending.append(as_matrix(vectors, self._dimension).copy())
 
     def vectors(self) -> np.ndarray:
         return self._rows()
@@ -111,7 +112,7 @@ class TieredStore:
     def search(
         self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
-        queries = _matrix(queries, self._dimension)
+        queries = as_matrix(queries, self._dimension)
         data = self._rows()
         if len(queries) == 1:
             _one_thread()
@@ -198,17 +199,16 @@ class TieredStore:
                 f"the manifest says (n, {dimension})"
             )
         ann = None
-        if _ann_path(path).exists():
+        sidecar = _ann_path(path)
+        if sidecar.exists():
             import faiss
 
             try:
-                ann = faiss.read_index(str(_ann_path(path)))  # ~100 bytes a row: read whole
+                ann = faiss.read_index(str(sidecar))  # ~100 bytes a row: read whole
             except RuntimeError as error:
-                raise IndexStateError(
-                    f"{_ann_path(path)}: cannot be read as a FAISS index ({error})"
-                ) from error
+                raise IndexStateError(f"{sidecar}: cannot be read as a FAISS index ({error})") from error
             if ann.ntotal != len(data):
-                raise IndexStateError(f"{_ann_path(path)}: {ann.ntotal} entries for {len(data)} vectors")
+                raise IndexStateError(f"{sidecar}: {ann.ntotal} entries for {len(data)} vectors")
         return cls(dimension, data, ann)
 
 

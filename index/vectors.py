@@ -13,7 +13,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from index.errors import IndexStateError
-from index.tiered import TieredStore
+from index.tiered import TieredStore, as_matrix
 
 
 class VectorStore(Protocol):
@@ -39,13 +39,6 @@ class VectorStore(Protocol):
     def save(self, path: Path) -> None: ...
 
 
-def _as_matrix(vectors: np.ndarray, dimension: int) -> np.ndarray:
-    matrix = np.ascontiguousarray(vectors, dtype=np.float32)
-    if matrix.ndim != 2 or matrix.shape[1] != dimension:
-        raise ValueError(f"expected vectors of shape (n, {dimension}), got {matrix.shape}")
-    return matrix
-
-
 class NumpyStore:
     """Exact search with NumPy: the reference the FAISS store is tested against."""
 
@@ -53,7 +46,7 @@ class NumpyStore:
 
     def __init__(self, dimension: int, data: np.ndarray | None = None) -> None:
         self._dimension = dimension
-        self._data = np.zeros((0, dimension), np.float32) if data is None else _as_matrix(data, dimension)
+        self._data = np.zeros((0, dimension), np.float32) if data is None else as_matrix(data, dimension)
 
     @property
     def dimension(self) -> int:
@@ -63,7 +56,7 @@ class NumpyStore:
         return int(self._data.shape[0])
 
     def add(self, vectors: np.ndarray) -> None:
-        self._data = np.vstack([self._data, _as_matrix(vectors, self._dimension)])
+        self._data = np.vstack([self._data, as_matrix(vectors, self._dimension)])
 
     def vectors(self) -> np.ndarray:
         return self._data.copy()
@@ -71,7 +64,7 @@ class NumpyStore:
     def search(
         self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
-        queries = _as_matrix(queries, self._dimension)
+        queries = as_matrix(queries, self._dimension)
         rows = np.arange(len(self)) if allowed is None else np.asarray(allowed, dtype=np.int64)
         scores = queries @ self._data[rows].T
         take = min(k, len(rows))
@@ -115,7 +108,7 @@ class FaissStore:
         return int(self._index.ntotal)
 
     def add(self, vectors: np.ndarray) -> None:
-        self._index.add(_as_matrix(vectors, self._dimension))
+        self._index.add(as_matrix(vectors, self._dimension))
 
     def vectors(self) -> np.ndarray:
         if len(self) == 0:
@@ -125,7 +118,7 @@ class FaissStore:
     def search(
         self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
-        queries = _as_matrix(queries, self._dimension)
+        queries = as_matrix(queries, self._dimension)
         params = None
         if allowed is not None:
             ids = np.ascontiguousarray(allowed, dtype=np.int64)
