@@ -94,7 +94,7 @@ class IndexDirectory:
     def exists(self) -> bool:
         return self.current_version() is not None
 
-    def _current_folder(self) -> tuple[str, Path]:
+    def current_folder(self) -> tuple[str, Path]:
         version = self.current_version()
         if version is None:
             raise IndexStateError(
@@ -107,13 +107,13 @@ class IndexDirectory:
 
     def manifest(self) -> Manifest:
         """The live version's manifest alone: how it was built, without loading or verifying its files."""
-        return read_manifest(self._current_folder()[1])
+        return read_manifest(self.current_folder()[1])
 
     def open(self, *, verify: bool = True, defer_large: bool = False) -> Snapshot:
         """Load the live version. With `defer_large`, files over LARGE_FILE_BYTES (the vectors of a big
         archive) are checked for size now and left in `Snapshot.unverified` for `verify_rest`, so a
         server can answer before it has read every vector."""
-        version, folder = self._current_folder()
+        version, folder = self.current_folder()
         manifest = read_manifest(folder)
         unverified: list[str] = []
         if verify:

@@ -149,6 +149,10 @@ class Catalog:
         )
         return old_rows
 
+    def embed_keys(self) -> list[str]:
+        """The embedding key of every chunk, in row order."""
+        return [key for (key,) in self.db.execute("SELECT embed_key FROM chunks ORDER BY row")]
+
     def chunks_in_row_order(self) -> list[Chunk]:
         return [
             Chunk(chunk_id, article_id, ordinal, text, start, end, tokens)

@@ -22,7 +22,7 @@ from index.embedding import Embedder, make_embedder
 from index.embedding_cache import EmbeddingCache
 from index.errors import IndexStateError
 from index.lexical import LexicalIndex
-from index.manifest import read_manifest, verify_files
+from index.manifest import Manifest, read_manifest, verify_files
 from index.vectors import FILE_NAMES, load_store, new_store
 
 
@@ -37,9 +37,8 @@ class CheckReport:
         return not self.problems or bool(self.repaired)
 
 
-def _file_problems(folder: Path) -> list[str]:
+def _file_problems(folder: Path, manifest: Manifest) -> list[str]:
     """Every damaged or missing file, each named (verify_files stops at the first)."""
-    manifest = read_manifest(folder)
     problems = []
     for name, expected in manifest.files.items():
         try:
@@ -52,10 +51,10 @@ def _file_problems(folder: Path) -> list[str]:
 def check(root: Path | str, *, repair: bool = False, embedder: Embedder | None = None) -> CheckReport:
     directory = IndexDirectory(root)
     with directory.lock() if repair else contextlib.nullcontext():
-        version, folder = directory._current_folder()
+        version, folder = directory.current_folder()
         report = CheckReport(version)
-        report.problems = _file_problems(folder)
         manifest = read_manifest(folder)
+        report.problems = _file_problems(folder, manifest)
         connection = catalog_module.connect(folder / CATALOG_NAME, read_only=True)
         try:
             catalog = Catalog(connection)
@@ -75,7 +74,7 @@ def check(root: Path | str, *, repair: bool = False, embedder: Embedder | None =
                     )
                     return report
                 report.repaired = _rebuild(
-                    directory, folder, catalog, embedder or make_embedder(manifest.model)
+                    directory, folder, manifest, catalog, embedder or make_embedder(manifest.model)
                 )
         finally:
             connection.close()
@@ -102,11 +101,12 @@ def _agreement(folder: Path, backend: str, dimension: int, chunks: int) -> list[
     return problems
 
 
-def _rebuild(directory: IndexDirectory, folder: Path, catalog: Catalog, embedder: Embedder) -> list[str]:
+def _rebuild(
+    directory: IndexDirectory, folder: Path, manifest: Manifest, catalog: Catalog, embedder: Embedder
+) -> list[str]:
     """A new version from the catalog alone: vectors from the cache or re-embedded, BM25 rebuilt."""
-    manifest = read_manifest(folder)
     texts = catalog.embedding_inputs()
-    keys = [key for (key,) in catalog.db.execute("SELECT embed_key FROM chunks ORDER BY row")]
+    keys = catalog.embed_keys()
     cache = EmbeddingCache.open_default()
     cached = cache.get_many(keys, manifest.dimension) if cache else {}
     missing = [i for i, key in enumerate(keys) if key not in cached]

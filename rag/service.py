@@ -72,7 +72,7 @@ class Newsdesk:
         self.retrieval_settings = retrieval or RetrievalSettings()
         self.answer_settings = answering or AnswerSettings()
         self._snapshot: Snapshot | None = None
-        self._damaged: dict[tuple[Path, str], str] = {}
+        self._damaged: dict[str, str] = {}  # version -> what the background checksums found
         self._verifier: threading.Thread | None = None
         self._lock = threading.Lock()
         # NEWSDESK_ANSWER_CACHE=0 turns the cache off (benchmarks measure answering, not lookups).
@@ -89,7 +89,7 @@ class Newsdesk:
         """The live version; reopened when another write has published a newer one."""
         with self._lock:
             current = self.directory.current_version()
-            damage = self._damaged.get((self.index_dir, current or ""))
+            damage = self._damaged.get(current or "")
             if damage is not None:
                 raise IndexStateError(damage)
             if self._snapshot is None or self._snapshot.version != current:
@@ -110,12 +110,12 @@ class Newsdesk:
             snapshot.verify_rest()
         except IndexStateError as error:
             with self._lock:
-                self._damaged[(self.index_dir, snapshot.version)] = str(error)
+                self._damaged[snapshot.version] = str(error)
                 if self._snapshot is snapshot:
                     self._snapshot = None
 
     def wait_verified(self, timeout: float | None = None) -> None:
-        """Block until the background checksums of the open version are done (tests, `info`)."""
+        """Block until the background checksums of the open version are done."""
         if self._verifier is not None:
             self._verifier.join(timeout)
 
@@ -144,7 +144,7 @@ class Newsdesk:
         timings then show only the lookup, with `cached` set to 1."""
         began = time.perf_counter()
         version = self.snapshot().version
-        key = (self.directory.root, version, question, k, filters or SearchFilters(), tuple(history))
+        key = (version, question, k, filters or SearchFilters(), tuple(history))
         with self._lock:
             cached = self._answers.get(key)
             if cached is not None:

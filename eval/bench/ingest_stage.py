@@ -7,6 +7,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from eval.bench.measure import ratio
 from index.archive import IndexDirectory
 from index.embedding import SentenceTransformerEmbedder, make_embedder
@@ -17,15 +19,15 @@ from index.vectors import DEFAULT_BACKEND
 RAW_BATCH = 32  # sentence-transformers' default, and what every peer framework uses
 
 
-def _chunk_texts(index_dir: Path) -> tuple[list[str], list[str]]:
-    """The exact texts that were embedded, in row order, and their embedding keys."""
+def _embedded(index_dir: Path) -> tuple[list[str], dict[str, np.ndarray]]:
+    """The exact texts that were embedded, in row order, and each embedding key's vector."""
     snapshot = IndexDirectory(index_dir).open()
     try:
         texts = snapshot.catalog.embedding_inputs()
-        keys = [key for (key,) in snapshot.catalog.db.execute("SELECT embed_key FROM chunks ORDER BY row")]
+        vectors = dict(zip(snapshot.catalog.embed_keys(), snapshot.vectors.vectors(), strict=True))
     finally:
         snapshot.close()
-    return texts, keys
+    return texts, vectors
 
 
 def run_ingest(corpus: Path, workdir: Path, limit: int | None, model: str | None = None) -> dict[str, Any]:
@@ -37,7 +39,7 @@ def run_ingest(corpus: Path, workdir: Path, limit: int | None, model: str | None
     began = time.perf_counter()
     report = ingest(index_dir, [corpus], options, embedder=embedder)
     seconds = time.perf_counter() - began
-    texts, keys = _chunk_texts(index_dir)
+    texts, vectors = _embedded(index_dir)
 
     began = time.perf_counter()
     embedder.embed(texts)
@@ -66,7 +68,7 @@ def run_ingest(corpus: Path, workdir: Path, limit: int | None, model: str | None
         "ratio_to_raw": ratio(raw_s, seconds),
         "embedder_alone_chunks_per_s": round(len(texts) / own_s, 1),
         "ratio_to_embedder_alone": ratio(own_s, seconds),
-        **_cached_reingest(corpus, workdir, limit, model, embedder, index_dir, keys),
+        **_cached_reingest(corpus, workdir, limit, model, embedder, vectors),
         "index": str(index_dir),
     }
 
@@ -77,18 +79,12 @@ def _cached_reingest(
     limit: int | None,
     model: str | None,
     embedder: Any,
-    index_dir: Path,
-    keys: list[str],
+    vectors: dict[str, np.ndarray],
 ) -> dict[str, float]:
     """The same articles into a new index with every vector already in the embedding cache."""
-    snapshot = IndexDirectory(index_dir).open()
-    try:
-        vectors = snapshot.vectors.vectors()
-        cache = EmbeddingCache(workdir / "bench-cache.sqlite")
-        cache.put_many(dict(zip(keys, vectors, strict=True)))
-        cache.close()
-    finally:
-        snapshot.close()
+    cache = EmbeddingCache(workdir / "bench-cache.sqlite")
+    cache.put_many(vectors)
+    cache.close()
     previous = os.environ.get("NEWSDESK_EMBEDDING_CACHE")
     os.environ["NEWSDESK_EMBEDDING_CACHE"] = str(workdir / "bench-cache.sqlite")
     try:
