@@ -95,6 +95,7 @@ def report_dict(report: IngestReport) -> dict[str, Any]:
         "warnings": report.warnings,
         "chunks_written": report.chunks_written,
         "chunks_embedded": report.chunks_embedded,
+        "chunks_from_cache": report.chunks_from_cache,
         "seconds": round(report.seconds, 3),
         "embed_seconds": round(report.embed_seconds, 3),
     }
@@ -106,10 +107,11 @@ def print_ingest_report(console: Console, report: IngestReport) -> None:
     if report.seconds > 0 and articles:
         rate = f" in {report.seconds:.1f} s ({articles / report.seconds:.1f} articles/s, "
         rate += f"{report.chunks_written / report.seconds:.1f} chunks/s)"
+    cached = f" ({report.chunks_from_cache} from the embedding cache)" if report.chunks_from_cache else ""
     console.print(
         f"added {len(report.added)}, updated {len(report.updated)}, unchanged {len(report.unchanged)}, "
         f"skipped {len(report.skipped)}, errors {len(report.errors)}; "
-        f"{report.chunks_written} chunks written, {report.chunks_embedded} embedded{rate}"
+        f"{report.chunks_written} chunks written, {report.chunks_embedded} embedded{cached}{rate}"
     )
     for warning in report.warnings:
         console.print(Text(f"warning: {warning}", style="yellow"))

@@ -180,3 +180,16 @@ def test_serving_an_open_api_on_a_network_address_is_refused_with_the_way_out(
     assert result.exit_code == 2
     assert "refusing to serve on 0.0.0.0 without an API key" in result.output
     assert "--allow-unauthenticated" in result.output
+
+
+def test_ingest_says_how_many_vectors_came_from_the_embedding_cache(
+    tmp_path: Path, write_jsonl: Writer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NEWSDESK_EMBEDDING_CACHE", str(tmp_path / "cache.sqlite"))
+    build(tmp_path, write_jsonl)  # fills the cache
+    again = run("ingest", tmp_path / "news.jsonl", "--index", tmp_path / "second", "--model", "hashing")
+    assert "2 chunks written, 0 embedded (2 from the embedding cache)" in again.output
+    third = run(
+        "ingest", tmp_path / "news.jsonl", "--index", tmp_path / "third", "--model", "hashing", "--json"
+    )
+    assert json.loads(third.output)["chunks_from_cache"] == 2
