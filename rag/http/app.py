@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from index.errors import IndexLockedError, IndexStateError, InputError, NewsdeskError
 from index.ingest import IngestAborted
@@ -82,7 +83,9 @@ def _validation_error(request: Request, error: Exception) -> JSONResponse:
 
 
 def _http_error(request: Request, error: Exception) -> JSONResponse:
-    assert isinstance(error, HTTPException)
+    assert isinstance(
+        error, StarletteHTTPException
+    )  # FastAPI's own, and Starlette's (a body that is not JSON)
     return JSONResponse({"error": error.detail}, status_code=error.status_code, headers=error.headers)
 
 
@@ -116,7 +119,7 @@ def create_app(desk: Newsdesk, settings: ServerSettings | None = None, *, load_n
     app.state.settings = settings
     app.state.readiness = readiness
     app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(NewsdeskError, _newsdesk_error)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
 

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from index.tokens import count_tokens
 from rag.conversation import Turn
 from rag.http.rest import ERRORS, check_question
+from rag.http.schemas import ErrorModel
 from rag.http.settings import ServerSettings
 from rag.records import Answer, Citation
 from rag.service import Newsdesk
@@ -117,7 +118,11 @@ def router(desk: Newsdesk, settings: ServerSettings, readiness: Readiness) -> AP
             "data": [{"id": MODEL, "object": "model", "created": CREATED, "owned_by": "newsdesk"}],
         }
 
-    @api.post("/chat/completions", summary="OpenAI chat completions, answered from the archive")
+    @api.post(
+        "/chat/completions",
+        summary="OpenAI chat completions, answered from the archive",
+        responses={404: {"model": ErrorModel, "description": "No model of that name"}},
+    )
     def chat_completions(request: ChatRequest) -> Any:
         if request.model != MODEL:
             raise HTTPException(

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Query
-from fastapi.responses import StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 
 from index.ingest import IngestOptions
 from rag.http.schemas import (
@@ -29,10 +29,19 @@ if TYPE_CHECKING:
     from rag.http.app import Readiness
 
 ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorModel, "description": "The body could not be read as JSON"},
     401: {"model": ErrorModel, "description": "Missing or wrong API key"},
     413: {"model": ErrorModel, "description": "Request body too large"},
     422: {"model": ErrorModel, "description": "A field is missing or wrong; `detail` names it"},
     503: {"model": ErrorModel, "description": "The index is still loading (or cannot be loaded)"},
+}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorModel, "description": "No article with that id"}
+}
+WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorModel, "description": "The body could not be read as JSON"},
+    403: {"model": ErrorModel, "description": "The key is read-only"},
+    409: {"model": ErrorModel, "description": "Another newsdesk process is writing to the index"},
 }
 _WORDS = re.compile(r"\S+\s*")
 EXAMPLE_ARTICLE = {
@@ -73,7 +82,6 @@ def router(desk: Newsdesk, settings: ServerSettings, readiness: Readiness) -> AP
     @api.post(
         "/ask",
         response_model=AnswerModel,
-        response_model_exclude_none=True,
         summary="Answer a question with numbered citations",
         responses={
             200: {"content": {"text/event-stream": {}}, "description": "JSON, or SSE with stream=true"}
@@ -85,7 +93,8 @@ def router(desk: Newsdesk, settings: ServerSettings, readiness: Readiness) -> AP
         answer = desk.ask(request.question, request.k, request.filters(), request.turns())
         if request.stream:
             return StreamingResponse(answer_events(answer), media_type="text/event-stream")
-        return answer.as_dict()
+        # The CLI's JSON exactly: a citation's missing quote or date is null, not left out.
+        return JSONResponse(answer.as_dict())
 
     @api.post("/search", response_model=SearchResponse, summary="Ranked passages for a query")
     def search(request: SearchRequest) -> dict[str, Any]:
@@ -104,6 +113,7 @@ def router(desk: Newsdesk, settings: ServerSettings, readiness: Readiness) -> AP
         response_model=IngestResponse,
         summary="Add or update articles (JSONL schema)",
         dependencies=writer,
+        responses=WRITE_ERRORS,
     )
     def add_articles(
         articles: Annotated[list[Any], Body(examples=[[EXAMPLE_ARTICLE]])],
@@ -124,7 +134,12 @@ def router(desk: Newsdesk, settings: ServerSettings, readiness: Readiness) -> AP
             "seconds": round(report.seconds, 3),
         }
 
-    @api.get("/articles/{article_id}", response_model=ArticleModel, summary="One article as stored")
+    @api.get(
+        "/articles/{article_id}",
+        response_model=ArticleModel,
+        summary="One article as stored",
+        responses=NOT_FOUND,
+    )
     def get_article(article_id: str) -> dict[str, Any]:
         readiness.require()
         article = desk.article(article_id)
@@ -140,7 +155,12 @@ def router(desk: Newsdesk, settings: ServerSettings, readiness: Readiness) -> AP
             "metadata": article.metadata,
         }
 
-    @api.delete("/articles/{article_id}", summary="Remove an article", dependencies=writer)
+    @api.delete(
+        "/articles/{article_id}",
+        summary="Remove an article",
+        dependencies=writer,
+        responses={**NOT_FOUND, **WRITE_ERRORS},
+    )
     def delete_article(article_id: str) -> dict[str, str]:
         readiness.require()
         report = desk.delete([article_id])
