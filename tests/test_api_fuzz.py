@@ -60,6 +60,7 @@ OPERATIONS = [
     ("POST", "/api/search"),
     ("GET", "/api/stats"),
     ("POST", "/api/articles"),
+    ("POST", "/api/files"),
     ("GET", "/api/articles/{article_id}"),
     ("DELETE", "/api/articles/{article_id}"),
     ("GET", "/v1/models"),

@@ -156,7 +156,7 @@ def test_example_questions_come_from_the_most_recent_titles(tmp_path: Path, writ
 def test_an_answer_streams_word_by_word_and_a_follow_up_carries_the_history(
     tmp_path: Path, write_jsonl: Writer
 ) -> None:
-    handlers = _Handlers(small_archive(tmp_path, write_jsonl), examples=2)
+    handlers = _Handlers(small_archive(tmp_path, write_jsonl), examples=2, max_files=3)
     steps = list(handlers.ask("Which provinces were struck?", [], "", "", [], 5))
     assert len(steps) > 5
     shown = [messages[-1]["content"] for messages, _, _, _ in steps]
@@ -173,7 +173,7 @@ def test_an_answer_streams_word_by_word_and_a_follow_up_carries_the_history(
 
 
 def test_a_bad_date_leaves_the_conversation_as_it_was(tmp_path: Path, write_jsonl: Writer) -> None:
-    handlers = _Handlers(small_archive(tmp_path, write_jsonl), examples=2)
+    handlers = _Handlers(small_archive(tmp_path, write_jsonl), examples=2, max_files=3)
     history = [Turn("user", "Hi <b>"), Turn("assistant", "Hello [1]")]
     with pytest.warns(UserWarning, match="2015-02-30"):
         [(messages, turns, panel, box)] = handlers.ask("Which?", history, "2015-02-30", "", [], 5)
@@ -184,7 +184,7 @@ def test_a_bad_date_leaves_the_conversation_as_it_was(tmp_path: Path, write_json
 def test_an_upload_reports_what_it_did_and_a_bad_one_explains_why(
     tmp_path: Path, write_jsonl: Writer
 ) -> None:
-    handlers = _Handlers(small_archive(tmp_path, write_jsonl), examples=2)
+    handlers = _Handlers(small_archive(tmp_path, write_jsonl), examples=2, max_files=3)
     good = write_jsonl("more.jsonl", [article("bridge", "The bridge reopened.", published_at="2024-01-01")])
     report, cleared, stats, outlets, box, *buttons = handlers.ingest([str(good)], False)
     assert "Added 1" in report and "bridge" in report and cleared is None and "5" in stats
@@ -195,6 +195,8 @@ def test_an_upload_reports_what_it_did_and_a_bad_one_explains_why(
     with pytest.warns(UserWarning, match="could not be read"):
         report, *_ = handlers.ingest([str(bad)], False)
     assert "bad.jsonl:1" in report and str(tmp_path) not in report and "Traceback" not in report
+    report, *_ = handlers.ingest([str(good)] * 4, False)
+    assert "4 files is over the limit of 3" in report and "NEWSDESK_MAX_UPLOAD_FILES" in report
 
 
 def test_build_ui_gives_a_blocks_app(tmp_path: Path, write_jsonl: Writer) -> None:

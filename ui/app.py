@@ -18,6 +18,7 @@ from index.errors import NewsdeskError
 from index.ingest import IngestAborted, IngestOptions
 from index.loaders import SUPPORTED_SUFFIXES
 from rag.conversation import Turn
+from rag.http.settings import DEFAULT_MAX_UPLOAD_FILES
 from rag.records import SearchFilters
 from rag.service import Newsdesk
 from ui.cards import (
@@ -103,9 +104,10 @@ def _archive_panel(info: dict[str, Any] | None) -> str:
 class _Handlers:
     """The UI's event handlers, bound to one service."""
 
-    def __init__(self, desk: Newsdesk, examples: int) -> None:
+    def __init__(self, desk: Newsdesk, examples: int, max_files: int) -> None:
         self.desk = desk
         self.examples = examples
+        self.max_files = max_files
 
     def ask(
         self,
@@ -152,6 +154,12 @@ class _Handlers:
         """Ingest the uploaded files, then refresh everything that depends on the archive."""
         if not paths:
             report = message_html("Choose one or more files first.")
+        elif len(paths) > self.max_files:
+            report = message_html(
+                f"{len(paths)} files is over the limit of {self.max_files} a time "
+                "(NEWSDESK_MAX_UPLOAD_FILES); nothing was read.",
+                error=True,
+            )
         else:
             progress(0, desc="Reading files")
 
@@ -183,9 +191,9 @@ class _Handlers:
         )
 
 
-def build_ui(desk: Newsdesk, *, examples: int = 4) -> gr.Blocks:
+def build_ui(desk: Newsdesk, *, examples: int = 4, max_files: int = DEFAULT_MAX_UPLOAD_FILES) -> gr.Blocks:
     """The Blocks app; the server mounts it with `gr.mount_gradio_app(app, build_ui(desk), path="/")`."""
-    handlers = _Handlers(desk, examples)
+    handlers = _Handlers(desk, examples, max_files)
     info = _info(desk)
     questions = example_questions(desk, examples)
     blocks = gr.Blocks(title="Newsdesk", analytics_enabled=False)

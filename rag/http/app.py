@@ -9,16 +9,13 @@ from __future__ import annotations
 import os
 import threading
 import time
-from typing import Any
 
-from fastapi import Depends, FastAPI, HTTPException, Request
-from fastapi.exceptions import RequestValidationError
+from fastapi import Depends, FastAPI, HTTPException
 from fastapi.responses import JSONResponse
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from index.errors import IndexLockedError, IndexStateError, InputError, NewsdeskError
-from index.ingest import IngestAborted
+from index.errors import NewsdeskError
 from rag.http import openai_compat, rest
+from rag.http.errors import install_error_handlers
 from rag.http.security import BodyLimit, api_key_dependency, key_matches
 from rag.http.settings import ServerSettings
 from rag.service import Newsdesk
@@ -64,45 +61,6 @@ class Readiness:
             raise HTTPException(status_code=503, detail=detail, headers={"Retry-After": "2"})
 
 
-def _field(location: tuple[Any, ...]) -> str:
-    parts = [str(p) for p in location if p not in ("body", "query", "path")]
-    return ".".join(parts) or "body"
-
-
-def _validation_error(request: Request, error: Exception) -> JSONResponse:
-    assert isinstance(error, RequestValidationError)
-    detail = [
-        {
-            "field": _field(tuple(e.get("loc", ()))),
-            "problem": str(e.get("msg", "")).removeprefix("Value error, "),
-        }
-        for e in error.errors()
-    ]
-    summary = "; ".join(f"{d['field']}: {d['problem']}" for d in detail)
-    return JSONResponse({"error": f"invalid request: {summary}", "detail": detail}, status_code=422)
-
-
-def _http_error(request: Request, error: Exception) -> JSONResponse:
-    assert isinstance(
-        error, StarletteHTTPException
-    )  # FastAPI's own, and Starlette's (a body that is not JSON)
-    return JSONResponse({"error": error.detail}, status_code=error.status_code, headers=error.headers)
-
-
-def _newsdesk_error(request: Request, error: Exception) -> JSONResponse:
-    status = 422
-    if isinstance(error, IndexLockedError):
-        status = 409
-    elif isinstance(error, IndexStateError):
-        status = 503
-    detail: list[dict[str, Any]] = []
-    if isinstance(error, IngestAborted):
-        detail = [{"field": e.origin, "problem": e.reason} for e in error.errors]
-    elif isinstance(error, InputError):
-        detail = [{"field": error.origin, "problem": error.reason}]
-    return JSONResponse({"error": str(error), "detail": detail}, status_code=status)
-
-
 def create_app(desk: Newsdesk, settings: ServerSettings | None = None, *, load_now: bool = False) -> FastAPI:
     """The whole server. `load_now` warms up before returning (tests); otherwise in the background."""
     settings = settings or ServerSettings()
@@ -118,10 +76,10 @@ def create_app(desk: Newsdesk, settings: ServerSettings | None = None, *, load_n
     app.state.desk = desk
     app.state.settings = settings
     app.state.readiness = readiness
-    app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(NewsdeskError, _newsdesk_error)
-    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    install_error_handlers(app)
+    app.add_middleware(
+        BodyLimit, limit=settings.max_body_bytes, upload_limit=settings.max_upload_request_bytes
+    )
 
     @app.get("/health", tags=["server"], summary="Whether the index and model are loaded")
     def health() -> JSONResponse:
@@ -192,9 +150,10 @@ def _mount_ui(app: FastAPI, desk: Newsdesk, settings: ServerSettings) -> None:
 
     gr.mount_gradio_app(
         app,
-        build_ui(desk, examples=settings.example_count),
+        build_ui(desk, examples=settings.example_count, max_files=settings.max_upload_files),
         path="/",
         auth=auth,
         run_history=False,  # gradio's "Runs" page offers to save runs to a Hugging Face bucket
         footer_links=[],
+        max_file_size=settings.max_upload_bytes,
     )

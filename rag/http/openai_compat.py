@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from index.tokens import count_tokens
 from rag.conversation import Turn
+from rag.http.errors import FieldError
 from rag.http.rest import ERRORS, check_question
 from rag.http.schemas import ErrorModel
 from rag.http.settings import ServerSettings
@@ -80,9 +81,7 @@ def reply_content(answer: Answer) -> str:
 def _question_and_history(messages: list[Message]) -> tuple[str, list[Turn]]:
     turns = [(m.role, m.text().strip()) for m in messages if m.role in ("user", "assistant")]
     if not turns or turns[-1][0] != "user" or not turns[-1][1]:
-        raise HTTPException(
-            status_code=422, detail="messages: the last message must be a non-empty user message"
-        )
+        raise FieldError(422, "messages", "the last message must be a non-empty user message")
     history = [Turn("user" if role == "user" else "assistant", text) for role, text in turns[:-1] if text]
     return turns[-1][1], history
 
@@ -121,7 +120,10 @@ def router(desk: Newsdesk, settings: ServerSettings, readiness: Readiness) -> AP
     @api.post(
         "/chat/completions",
         summary="OpenAI chat completions, answered from the archive",
-        responses={404: {"model": ErrorModel, "description": "No model of that name"}},
+        responses={
+            200: {"content": {"text/event-stream": {}}, "description": "JSON, or SSE with stream=true"},
+            404: {"model": ErrorModel, "description": "No model of that name"},
+        },
     )
     def chat_completions(request: ChatRequest) -> Any:
         if request.model != MODEL:

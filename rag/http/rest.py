@@ -7,10 +7,11 @@ import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, HTTPException, Query
+from fastapi import APIRouter, Body, Depends, File, HTTPException, Query, UploadFile
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from index.ingest import IngestOptions
+from index.ingest import IngestOptions, IngestReport
+from rag.http.errors import FieldError
 from rag.http.schemas import (
     AnswerModel,
     ArticleModel,
@@ -22,6 +23,7 @@ from rag.http.schemas import (
 )
 from rag.http.security import write_key_dependency
 from rag.http.settings import ServerSettings
+from rag.http.uploads import discard, save_uploads, upload_root
 from rag.records import Answer
 from rag.service import Newsdesk
 
@@ -67,12 +69,26 @@ def answer_events(answer: Answer) -> Iterator[str]:
     yield sse("done", {key: value for key, value in shape.items() if key not in ("citations",)})
 
 
-def check_question(text: str, settings: ServerSettings, field: str = "question") -> None:
+def check_question(text: str, settings: ServerSettings, field: str = "question", k: int = 1) -> None:
     if len(text) > settings.max_question_chars:
-        raise HTTPException(
-            status_code=422,
-            detail=f"{field}: {len(text)} characters is over the limit of {settings.max_question_chars}",
-        )
+        limit = settings.max_question_chars
+        problem = f"{len(text)} characters is over the limit of {limit} (NEWSDESK_MAX_QUESTION_CHARS)"
+        raise FieldError(422, field, problem)
+    if k > settings.max_k:
+        raise FieldError(422, "k", f"{k} is over the limit of {settings.max_k} (NEWSDESK_MAX_K)")
+
+
+def ingest_response(report: IngestReport) -> dict[str, Any]:
+    return {
+        "ids": report.added + report.updated,
+        "added": report.added,
+        "updated": report.updated,
+        "unchanged": report.unchanged,
+        "skipped": [{"origin": s.origin, "reason": s.reason} for s in report.skipped]
+        + [{"origin": e.origin, "reason": e.reason} for e in report.errors],
+        "chunks_written": report.chunks_written,
+        "seconds": round(report.seconds, 3),
+    }
 
 
 def router(desk: Newsdesk, settings: ServerSettings, readiness: Readiness) -> APIRouter:
@@ -88,7 +104,7 @@ def router(desk: Newsdesk, settings: ServerSettings, readiness: Readiness) -> AP
         },
     )
     def ask(request: AskRequest) -> Any:
-        check_question(request.question, settings)
+        check_question(request.question, settings, k=request.k)
         readiness.require()
         answer = desk.ask(request.question, request.k, request.filters(), request.turns())
         if request.stream:
@@ -98,7 +114,7 @@ def router(desk: Newsdesk, settings: ServerSettings, readiness: Readiness) -> AP
 
     @api.post("/search", response_model=SearchResponse, summary="Ranked passages for a query")
     def search(request: SearchRequest) -> dict[str, Any]:
-        check_question(request.query, settings, "query")
+        check_question(request.query, settings, "query", k=request.k)
         readiness.require()
         hits = desk.search(request.query, request.k, request.filters())
         return {"query": request.query, "hits": [h.as_dict() for h in hits]}
@@ -123,16 +139,35 @@ def router(desk: Newsdesk, settings: ServerSettings, readiness: Readiness) -> AP
     ) -> dict[str, Any]:
         report = desk.ingest_records(articles, IngestOptions(skip_errors=skip_errors))
         readiness.load()
-        return {
-            "ids": report.added + report.updated,
-            "added": report.added,
-            "updated": report.updated,
-            "unchanged": report.unchanged,
-            "skipped": [{"origin": s.origin, "reason": s.reason} for s in report.skipped]
-            + [{"origin": e.origin, "reason": e.reason} for e in report.errors],
-            "chunks_written": report.chunks_written,
-            "seconds": round(report.seconds, 3),
-        }
+        return ingest_response(report)
+
+    @api.post(
+        "/files",
+        response_model=IngestResponse,
+        summary="Add or update articles from files (JSONL, JSON, text, Markdown, HTML, RSS/Atom)",
+        dependencies=writer,
+        responses={
+            **WRITE_ERRORS,
+            415: {"model": ErrorModel, "description": "A file of a kind that cannot be read"},
+        },
+    )
+    def upload_files(
+        files: Annotated[list[UploadFile], File(description="One or more files; their kind by suffix.")],
+        skip_errors: Annotated[
+            bool, Query(description="Index the readable articles and report the rest.")
+        ] = False,
+    ) -> dict[str, Any]:
+        root = upload_root(desk.index_dir, settings.upload_dir)
+        paths = save_uploads(
+            files, root, max_files=settings.max_upload_files, max_bytes=settings.max_upload_bytes
+        )
+        try:
+            report = desk.ingest(paths, IngestOptions(skip_errors=skip_errors))
+        except BaseException:
+            discard(paths[0].parent)  # nothing was written, so nothing needs the files
+            raise
+        readiness.load()
+        return ingest_response(report)
 
     @api.get(
         "/articles/{article_id}",

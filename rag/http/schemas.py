@@ -36,7 +36,7 @@ class TurnModel(BaseModel):
 class QueryModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    k: int = Field(5, ge=1, le=50, description="Passages to retrieve.")
+    k: int = Field(5, ge=1, description="Passages to retrieve: at most NEWSDESK_MAX_K (50 unless set).")
     since: str | None = Field(None, description="Only articles published on or after this date (ISO 8601).")
     until: str | None = Field(None, description="Only articles published on or before this date.")
     sources: list[str] | None = Field(None, description="Only articles from these outlets.")

@@ -92,20 +92,30 @@ def bind_refusal(host: str, has_keys: bool, allow_unauthenticated: bool) -> str 
     )
 
 
-class BodyLimit:
-    """Refuse request bodies over `limit` bytes with 413, by header or by counting the stream."""
+UPLOAD_PATHS = ("/api/files", "/gradio_api/upload")  # ours, and the web UI's file box
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+
+class BodyLimit:
+    """Refuse request bodies over `limit` bytes with 413, by header or by counting the stream.
+    File uploads have their own, larger limit (their files are spooled to disk, not held)."""
+
+    def __init__(self, app: ASGIApp, limit: int, upload_limit: int) -> None:
         self.app = app
         self.limit = limit
+        self.upload_limit = upload_limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        upload = str(scope.get("path", "")).endswith(UPLOAD_PATHS)
+        limit = self.upload_limit if upload else self.limit
+        setting = (
+            "NEWSDESK_MAX_UPLOAD_BYTES and NEWSDESK_MAX_UPLOAD_FILES" if upload else "NEWSDESK_MAX_BODY_BYTES"
+        )
         declared = dict(scope.get("headers", [])).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            await self._refuse(send)
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await self._refuse(send, limit, setting)
             return
         seen = 0
 
@@ -113,21 +123,18 @@ class BodyLimit:
             nonlocal seen
             message = await receive()
             seen += len(message.get("body", b""))
-            if seen > self.limit:
+            if seen > limit:
                 raise _TooLarge
             return message
 
         try:
             await self.app(scope, counting_receive, send)
         except _TooLarge:
-            await self._refuse(send)
+            await self._refuse(send, limit, setting)
 
-    async def _refuse(self, send: Send) -> None:
+    async def _refuse(self, send: Send, limit: int, setting: str) -> None:
         body = json.dumps(
-            {
-                "error": f"request body is larger than the limit of {self.limit} bytes "
-                "(set NEWSDESK_MAX_BODY_BYTES to change it)"
-            }
+            {"error": f"request body is larger than the limit of {limit} bytes (set {setting} to change it)"}
         ).encode()
         await send(
             {

@@ -7,6 +7,9 @@ from dataclasses import dataclass
 
 DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
 DEFAULT_MAX_QUESTION_CHARS = 2000
+DEFAULT_MAX_K = 50
+DEFAULT_MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+DEFAULT_MAX_UPLOAD_FILES = 20
 
 
 def _int_env(name: str, default: int) -> int:
@@ -34,9 +37,17 @@ class ServerSettings:
     ui_password: str | None = None
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     max_question_chars: int = DEFAULT_MAX_QUESTION_CHARS
-    max_k: int = 50
+    max_k: int = DEFAULT_MAX_K
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES  # each file
+    max_upload_files: int = DEFAULT_MAX_UPLOAD_FILES  # each request
+    upload_dir: str | None = None  # None: a folder beside the index, "<index>-uploads"
     ui: bool = True
     example_count: int = 4
+
+    @property
+    def max_upload_request_bytes(self) -> int:
+        """The body limit of an upload request: every file at its limit, and room for the form."""
+        return self.max_upload_files * self.max_upload_bytes + 1024 * 1024
 
     @classmethod
     def from_env(cls, *, ui: bool = True) -> ServerSettings:
@@ -47,5 +58,9 @@ class ServerSettings:
             ui_password=os.environ.get("NEWSDESK_UI_PASSWORD") or None,
             max_body_bytes=_int_env("NEWSDESK_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES),
             max_question_chars=_int_env("NEWSDESK_MAX_QUESTION_CHARS", DEFAULT_MAX_QUESTION_CHARS),
+            max_k=_int_env("NEWSDESK_MAX_K", DEFAULT_MAX_K),
+            max_upload_bytes=_int_env("NEWSDESK_MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD_BYTES),
+            max_upload_files=_int_env("NEWSDESK_MAX_UPLOAD_FILES", DEFAULT_MAX_UPLOAD_FILES),
+            upload_dir=os.environ.get("NEWSDESK_UPLOAD_DIR") or None,
             ui=ui,
         )

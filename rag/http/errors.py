@@ -1,0 +1,69 @@
+"""Every error the API gives has one shape: `{"error": "...", "detail": [{"field", "problem"}]}`,
+where `detail` names each field (or file and line) at fault when there is one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from index.errors import IndexLockedError, IndexStateError, InputError, NewsdeskError
+from index.ingest import IngestAborted
+
+
+class FieldError(HTTPException):
+    """A request refused because of one field (or uploaded file): its status, the field and why."""
+
+    def __init__(self, status_code: int, field: str, problem: str) -> None:
+        super().__init__(status_code=status_code, detail=f"{field}: {problem}")
+        self.field = field
+        self.problem = problem
+
+
+def _field(location: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in location if p not in ("body", "query", "path")]
+    return ".".join(parts) or "body"
+
+
+def _validation_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, RequestValidationError)
+    detail = [
+        {
+            "field": _field(tuple(e.get("loc", ()))),
+            "problem": str(e.get("msg", "")).removeprefix("Value error, "),
+        }
+        for e in error.errors()
+    ]
+    summary = "; ".join(f"{d['field']}: {d['problem']}" for d in detail)
+    return JSONResponse({"error": f"invalid request: {summary}", "detail": detail}, status_code=422)
+
+
+def _http_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, StarletteHTTPException)  # FastAPI's, and Starlette's (a body that is not JSON)
+    body: dict[str, Any] = {"error": error.detail}
+    if isinstance(error, FieldError):
+        body["detail"] = [{"field": error.field, "problem": error.problem}]
+    return JSONResponse(body, status_code=error.status_code, headers=error.headers)
+
+
+def _newsdesk_error(request: Request, error: Exception) -> JSONResponse:
+    status = 422
+    if isinstance(error, IndexLockedError):
+        status = 409
+    elif isinstance(error, IndexStateError):
+        status = 503
+    detail: list[dict[str, Any]] = []
+    if isinstance(error, IngestAborted):
+        detail = [{"field": e.origin, "problem": e.reason} for e in error.errors]
+    elif isinstance(error, InputError):
+        detail = [{"field": error.origin, "problem": error.reason}]
+    return JSONResponse({"error": str(error), "detail": detail}, status_code=status)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(NewsdeskError, _newsdesk_error)
