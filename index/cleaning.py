@@ -20,6 +20,7 @@ _LINE_BREAKS = re.compile(r"\r\n?|[\v\f\x85\u2028]")
 _INVISIBLE = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f\u00ad\u200b-\u200d\u2060\ufeff]")
 _HORIZONTAL_SPACE = re.compile(r"[^\S\n]+")  # tabs, no-break and other Unicode spaces
 _BLANK_LINES = re.compile(r"\n{3,}")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 # Whole lines that are page furniture rather than reporting; matched against the stripped line.
 BOILERPLATE: tuple[re.Pattern[str], ...] = tuple(
@@ -70,6 +71,8 @@ def _normalize(text: str) -> str:
     if len(text) <= FTFY_MAX_CHARS:
         # Keep curly quotes and full-width CJK punctuation as the outlet wrote them.
         text = _tidy(ftfy.fix_text(text, uncurl_quotes=False, fix_character_width=False))
+    else:  # what ftfy does to an unpaired surrogate: it cannot be stored as UTF-8
+        text = _SURROGATE.sub("\ufffd", text)
     # NFC last: dropping a character can bring a letter and its accent together.
     return unicodedata.normalize("NFC", text)
 

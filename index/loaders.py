@@ -14,6 +14,7 @@ import html
 import io
 import json
 import re
+import sys
 import zlib
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -78,6 +79,10 @@ _TEXT_KEYS = ("text", "content", "body")
 _DATE_KEYS = ("published_at", "date", "published")
 _SOURCE_KEYS = ("source", "outlet")
 _URL_KEYS = ("url", "link")
+# Values stored as given (id, url, metadata) nested deeper than this are refused: far past any real
+# metadata, and well short of the depth where encoding them as JSON exhausts Python's recursion limit.
+MAX_FIELD_DEPTH = 100
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _JSON_TYPES = {bool: "bool", int: "int", float: "float", str: "string", list: "list", dict: "object"}
 
 
@@ -149,10 +154,12 @@ def _finish(draft: _Draft, seen: dict[str, str]) -> Article | Skipped:
     if not text:
         return Skipped(draft.origin, "empty text")
     url = (draft.url or "").strip() or None
-    article_id = draft.id or stable_hash(url or text)
+    # A file name that is not UTF-8 reaches here surrogate-escaped, which cannot be stored as text.
+    origin = _SURROGATE.sub("\ufffd", draft.origin)
+    article_id = _SURROGATE.sub("\ufffd", draft.id or "") or stable_hash(url or text)
     if article_id in seen:
         return Skipped(draft.origin, f"duplicate id {article_id!r} (first seen at {seen[article_id]})")
-    seen[article_id] = draft.origin
+    seen[article_id] = origin
     return Article(
         id=article_id,
         title=clean_title(draft.title),
@@ -161,7 +168,7 @@ def _finish(draft: _Draft, seen: dict[str, str]) -> Article | Skipped:
         source=clean_title(draft.source or "") or None,
         url=url,
         metadata=draft.metadata,
-        origin=draft.origin,
+        origin=origin,
     )
 
 
@@ -379,9 +386,29 @@ def _from_record(record: object, origin: str, *, default_id: str | None = None) 
         article_id = _record_id(fields.pop("id", None)) or default_id
         date_key, date_value = _pop_alias(fields, _DATE_KEYS)
         published_at = normalize_date(date_value, field=date_key or "published_at")
+        for key in dict.fromkeys(("id", *_URL_KEYS, *fields)):  # stored as given, not cleaned
+            if key in record:
+                _check_storable(key, record[key])
     except ValueError as exc:
         return InputError(origin, str(exc))
     return _Draft(origin, text, title or "", article_id, published_at, source, url, fields)
+
+
+def _check_storable(key: str, value: object) -> None:
+    """Refuse what the index cannot store: an unpaired surrogate (a JSON "\\ud800" escape from a
+    UTF-16 string cut in half) is not UTF-8, and too deep a value cannot be encoded as JSON."""
+    pending = [(value, 0)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, str) and (found := _SURROGATE.search(item)):
+            raise ValueError(
+                f"field {key!r} contains an unpaired surrogate {found.group()!a}, which is not a character"
+            )
+        if isinstance(item, list | dict):
+            if depth >= MAX_FIELD_DEPTH:
+                raise ValueError(f"field {key!r} is nested more than {MAX_FIELD_DEPTH} levels deep")
+            children = [*item.keys(), *item.values()] if isinstance(item, dict) else item
+            pending.extend((child, depth + 1) for child in children)
 
 
 def _pop_alias(fields: dict[str, Any], names: tuple[str, ...]) -> tuple[str | None, Any]:
@@ -546,7 +573,11 @@ def _read_feed(path: Path) -> Iterator[_Item]:
     if data is None:
         return
     # Always a stream: feedparser treats a str or bytes argument as a URL or file name first.
-    parsed = feedparser.parse(io.BytesIO(data))
+    try:
+        parsed = feedparser.parse(io.BytesIO(data))
+    except (ValueError, OverflowError) as exc:
+        yield _unreadable_feed(path, data, exc)
+        return
     if not parsed.entries:
         empty_feed = parsed.get("version") and not parsed.get("bozo")
         reason = "feed has no entries" if empty_feed else "not an RSS/Atom feed"
@@ -557,6 +588,26 @@ def _read_feed(path: Path) -> Iterator[_Item]:
     source = parsed.feed.get("title") or None
     for number, entry in enumerate(parsed.entries, start=1):
         yield from _feed_entry(entry, f"{path}#entry{number}", source)
+
+
+_CHARACTER_REFERENCE = re.compile(r"&#([xX][0-9a-fA-F]+|[0-9]+);")
+
+
+def _unreadable_feed(path: Path, data: bytes, exc: Exception) -> InputError:
+    """feedparser turns each `&#...;` into a character with an unchecked chr(), so a reference to a
+    surrogate or past U+10FFFF raises from inside it: name the first such reference and its line."""
+    text = data.decode("utf-8", "replace")
+    for match in _CHARACTER_REFERENCE.finditer(text):
+        number = match.group(1)
+        digits = number.lstrip("xX").lstrip("0") or "0"
+        code = int(digits, 16 if number[0] in "xX" else 10) if len(digits) <= 8 else sys.maxsize
+        if code > sys.maxunicode or 0xD800 <= code <= 0xDFFF:
+            line = text.count("\n", 0, match.start()) + 1
+            return InputError(
+                f"{path}:{line}",
+                f"invalid character reference {match.group()}: no such character, so the feed cannot be read",
+            )
+    return InputError(str(path), f"cannot read the feed: {exc}")
 
 
 def _feed_bytes(path: Path) -> Generator[_Item, None, bytes | None]:
@@ -576,7 +627,8 @@ def _feed_bytes(path: Path) -> Generator[_Item, None, bytes | None]:
 def _feed_entry(entry: Any, origin: str, source: str | None) -> Iterator[_Item]:
     content = entry.get("content")
     markup = content[0].get("value", "") if content else entry.get("summary", "")
-    published_at, problem = _optional_date(entry.get("published_parsed") or entry.get("updated_parsed"))
+    # dict.get: feedparser's own get maps a missing updated_parsed to published_parsed, with a warning.
+    published_at, problem = _optional_date(entry.get("published_parsed") or dict.get(entry, "updated_parsed"))
     if problem:
         yield _Warning(f"{origin}: {problem}; date dropped")
     yield _Draft(
