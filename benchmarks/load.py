@@ -2,10 +2,11 @@
 
     python benchmarks/load.py [--requests 3000] [--clients 32] [--index DIR] [--json out.json]
 
-Two phases against one server (answer cache off, so every request is answered afresh):
-  quiet:  the baseline, --quiet-requests with no ingest running;
-  ingest: --requests while `newsdesk ingest` (another process, as a cron job would run it) adds
-          batches of new articles to the same index, one after another, until the load ends.
+Three phases against one server (answer cache off, so every request is answered afresh):
+  quiet:        the baseline, --quiet-requests with no ingest running;
+  ingest:       --requests while `newsdesk ingest` (another process, as a cron job would run it) adds
+                batches of new articles to the same index, one after another, until the load ends;
+  quiet again:  --quiet-requests on the grown index, to tell a leak from the index's own growth.
 Requests alternate between /api/ask and /v1/chat/completions. A request succeeds when it answers
 200 with an answer. Reported: success rate, p50/p95/p99 latency per phase and endpoint, requests/s,
 index versions published during the load, and the server's resident memory before and after.
@@ -218,26 +219,34 @@ def main() -> None:
             assert server.process is not None
             server.first_answer(questions[0])
             run_load(server.url, questions, 64, args.clients)  # warm every code path once
-            memory_before = rss_mb(server.process.pid)
+            memory = {"start": rss_mb(server.process.pid)}
             quiet, quiet_s = run_load(server.url, questions, args.quiet_requests, args.clients)
+            memory["after_quiet"] = rss_mb(server.process.pid)
             with IngestLoop(index_dir, workdir, args.batch) as ingests:
                 loaded, loaded_s = run_load(server.url, questions, args.requests, args.clients)
-            memory_after = rss_mb(server.process.pid)
-            time.sleep(2)
-            memory_idle = rss_mb(server.process.pid)
+            memory["after_ingest_load"] = rss_mb(server.process.pid)
+            # The same quiet load again on the grown index: growth here would be a leak per request.
+            again, again_s = run_load(server.url, questions, args.quiet_requests, args.clients)
+            memory["after_quiet_again"] = rss_mb(server.process.pid)
         end_articles = Newsdesk(index_dir).info()["articles"]
     figures = {
         "clients": args.clients,
         "quiet": summary(quiet, quiet_s),
         "during_ingest": summary(loaded, loaded_s),
+        "quiet_again": summary(again, again_s),
         "ingest_rounds": ingests.rounds,
         "articles": {"before": start_articles, "after": end_articles},
-        "server_memory": {"before": memory_before, "after": memory_after, "after_2s_idle": memory_idle},
+        "server_memory": memory,
     }
     figures["p50_ratio_ingest_to_quiet"] = round(
         figures["during_ingest"]["latency"]["p50_ms"] / figures["quiet"]["latency"]["p50_ms"], 2
     )
-    figures["rss_growth_mb"] = round(memory_after["rss_mb"] - memory_before["rss_mb"], 1)
+    rss = {stage: m["rss_mb"] for stage, m in memory.items()}
+    figures["rss_growth_mb"] = {
+        "quiet_load": round(rss["after_quiet"] - rss["start"], 1),
+        "load_during_ingests": round(rss["after_ingest_load"] - rss["after_quiet"], 1),
+        "quiet_load_on_the_grown_index": round(rss["after_quiet_again"] - rss["after_ingest_load"], 1),
+    }
     print(json.dumps(figures, indent=2))
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
