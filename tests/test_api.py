@@ -265,6 +265,25 @@ def test_the_web_ui_asks_for_its_password(desk: Newsdesk) -> None:
     assert client.get("/api/stats").status_code == 200, "the API has its own keys, not the UI password"
 
 
+def test_with_api_keys_the_web_ui_needs_a_key_and_a_read_only_one_only_as_reader(desk: Newsdesk) -> None:
+    """The UI's archive tab ingests uploads, so API keys guard it too (no UI password set here)."""
+    keys = ServerSettings(api_keys=("full-key",), read_only_keys=("reader-key",))
+    client = TestClient(create_app(desk, keys, load_now=True))
+    assert client.get("/config").status_code == 401
+    assert client.post("/gradio_api/upload", files=[("files", ("a.jsonl", b"{}", "x"))]).status_code == 401
+    for username, password, status in [
+        ("editor", "wrong", 400),
+        ("editor", "reader-key", 400),  # a read-only key cannot claim another user name
+        ("reader", "reader-key", 200),
+        ("editor", "full-key", 200),
+    ]:
+        login = client.post("/login", data={"username": username, "password": password})
+        assert login.status_code == status, (username, password)
+    assert client.get("/config").status_code == 200
+    open_server = TestClient(create_app(desk, ServerSettings(), load_now=True))
+    assert open_server.get("/config").status_code == 200, "no key and no password: open (on loopback)"
+
+
 PROTECTED = [
     ("post", "/api/ask", {"question": "Which provinces were struck?"}),
     ("post", "/api/search", {"query": "provinces"}),

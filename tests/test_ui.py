@@ -199,6 +199,16 @@ def test_an_upload_reports_what_it_did_and_a_bad_one_explains_why(
     assert "4 files is over the limit of 3" in report and "NEWSDESK_MAX_UPLOAD_FILES" in report
 
 
+def test_a_read_only_login_may_not_add_articles_in_the_ui(tmp_path: Path, write_jsonl: Writer) -> None:
+    desk = small_archive(tmp_path, write_jsonl)
+    handlers = _Handlers(desk, examples=2, max_files=3)
+    good = write_jsonl("more.jsonl", [article("bridge", "The bridge reopened.", published_at="2024-01-01")])
+    report, *_ = handlers.ingest([str(good)], False, request=gr.Request(username="reader"))
+    assert "read-only key" in report and desk.article("bridge") is None
+    report, *_ = handlers.ingest([str(good)], False, request=gr.Request(username="editor"))
+    assert "Added 1" in report and desk.article("bridge") is not None
+
+
 def test_build_ui_gives_a_blocks_app(tmp_path: Path, write_jsonl: Writer) -> None:
     blocks = build_ui(small_archive(tmp_path, write_jsonl), examples=2)
     assert isinstance(blocks, gr.Blocks)

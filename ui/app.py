@@ -18,6 +18,7 @@ from index.errors import NewsdeskError
 from index.ingest import IngestAborted, IngestOptions
 from index.loaders import SUPPORTED_SUFFIXES
 from rag.conversation import Turn
+from rag.http.security import READ_ONLY_USER
 from rag.http.settings import DEFAULT_MAX_UPLOAD_FILES
 from rag.records import SearchFilters
 from rag.service import Newsdesk
@@ -150,9 +151,16 @@ class _Handlers:
         paths: list[str] | None,
         skip_errors: bool,
         progress: gr.Progress = gr.Progress(),  # noqa: B008 - gradio's way to ask for a progress bar
+        request: gr.Request | None = None,
     ) -> tuple[Any, ...]:
         """Ingest the uploaded files, then refresh everything that depends on the archive."""
-        if not paths:
+        if request is not None and request.username == READ_ONLY_USER:
+            report = message_html(
+                f"You are logged in as '{READ_ONLY_USER}' with a read-only key: you may ask, but adding "
+                "articles needs a full API key or the web UI password. Nothing was read.",
+                error=True,
+            )
+        elif not paths:
             report = message_html("Choose one or more files first.")
         elif len(paths) > self.max_files:
             report = message_html(

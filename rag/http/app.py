@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from index.errors import NewsdeskError
 from rag.http import openai_compat, rest
 from rag.http.errors import install_error_handlers
-from rag.http.security import BodyLimit, api_key_dependency, key_matches
+from rag.http.security import UI_LOGIN_MESSAGE, BodyLimit, api_key_dependency, ui_login
 from rag.http.settings import ServerSettings
 from rag.service import Newsdesk
 
@@ -141,18 +141,12 @@ def _mount_ui(app: FastAPI, desk: Newsdesk, settings: ServerSettings) -> None:
 
     from ui.app import build_ui
 
-    auth = None
-    if settings.ui_password:
-        password = settings.ui_password
-
-        def auth(username: str, given: str) -> bool:
-            return key_matches(given, (password,))
-
     gr.mount_gradio_app(
         app,
         build_ui(desk, examples=settings.example_count, max_files=settings.max_upload_files),
         path="/",
-        auth=auth,
+        auth=ui_login(settings.ui_password, settings.api_keys, settings.read_only_keys),
+        auth_message=UI_LOGIN_MESSAGE,
         run_history=False,  # gradio's "Runs" page offers to save runs to a Hugging Face bucket
         footer_links=[],
         max_file_size=settings.max_upload_bytes,

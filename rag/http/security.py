@@ -67,6 +67,32 @@ def write_key_dependency(
     return require_write_key
 
 
+READ_ONLY_USER = "reader"
+UI_LOGIN_MESSAGE = (
+    "Password: the web UI password, or an API key. With a read-only key, log in as the user "
+    f"'{READ_ONLY_USER}': you may ask but not add articles."
+)
+
+
+def ui_login(
+    password: str | None, keys: tuple[str, ...], read_only_keys: tuple[str, ...]
+) -> Callable[[str, str], bool] | None:
+    """Who may open the web UI, whose archive tab ingests uploads. With no UI password and no API key,
+    everyone (the server then binds to loopback only, unless told otherwise). Otherwise the UI password
+    or a full API key lets any user name in; a read-only key only the user READ_ONLY_USER, whom the
+    UI lets ask but not ingest, so a read-only key cannot claim to be anyone who may write."""
+    writers = (password, *keys) if password else keys
+    if not writers and not read_only_keys:
+        return None
+
+    def accept(username: str, given: str) -> bool:
+        full = key_matches(given, writers)
+        read_only = key_matches(given, read_only_keys)
+        return full or (read_only and username == READ_ONLY_USER)
+
+    return accept
+
+
 LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1", "ip6-localhost"}
 
 
