@@ -45,6 +45,7 @@ WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
     403: {"model": ErrorModel, "description": "The key is read-only"},
     409: {"model": ErrorModel, "description": "Another newsdesk process is writing to the index"},
 }
+SkipErrors = Annotated[bool, Query(description="Index the readable articles and report the rest.")]
 _WORDS = re.compile(r"\S+\s*")
 EXAMPLE_ARTICLE = {
     "id": "harbor-2024-05-03-library",
@@ -133,9 +134,7 @@ def router(desk: Newsdesk, settings: ServerSettings, readiness: Readiness) -> AP
     )
     def add_articles(
         articles: Annotated[list[Any], Body(examples=[[EXAMPLE_ARTICLE]])],
-        skip_errors: Annotated[
-            bool, Query(description="Index the readable articles and report the rest.")
-        ] = False,
+        skip_errors: SkipErrors = False,
     ) -> dict[str, Any]:
         report = desk.ingest_records(articles, IngestOptions(skip_errors=skip_errors))
         readiness.load()
@@ -153,9 +152,7 @@ def router(desk: Newsdesk, settings: ServerSettings, readiness: Readiness) -> AP
     )
     def upload_files(
         files: Annotated[list[UploadFile], File(description="One or more files; their kind by suffix.")],
-        skip_errors: Annotated[
-            bool, Query(description="Index the readable articles and report the rest.")
-        ] = False,
+        skip_errors: SkipErrors = False,
     ) -> dict[str, Any]:
         root = upload_root(desk.index_dir, settings.upload_dir)
         paths = save_uploads(
