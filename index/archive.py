@@ -91,19 +91,50 @@ class IndexDirectory:
             return None
         return name or None
 
+    def version_folders(self) -> list[str]:
+        """The version folders present, oldest first (whatever CURRENT says)."""
+        if not self.versions.is_dir():
+            return []
+        names = [p.name for p in self.versions.iterdir() if p.is_dir() and _version_number(p.name)]
+        return sorted(names, key=_version_number)
+
     def exists(self) -> bool:
-        return self.current_version() is not None
+        """An index is here, whole or not: a damaged CURRENT must not pass for an empty folder."""
+        return self.current_version() is not None or bool(self.version_folders())
 
     def current_folder(self) -> tuple[str, Path]:
         version = self.current_version()
+        pointer = self.root / "CURRENT"
+        repair = f"`newsdesk check --repair --index {self.root}` points it at the newest whole version"
         if version is None:
+            if present := self.version_folders():
+                raise IndexStateError(
+                    f"{pointer} is missing or empty but {self.versions} holds {', '.join(present)}: "
+                    f"the pointer to the live version is damaged; {repair}"
+                )
             raise IndexStateError(
                 f"no index at {self.root}; run `newsdesk ingest PATH --index {self.root}` first"
             )
         folder = self.versions / version
         if not folder.is_dir():
-            raise IndexStateError(f"{folder}: the version named in {self.root / 'CURRENT'} is missing")
+            raise IndexStateError(
+                f"{pointer} names {version!r}, which is not in {self.versions}: the pointer to the live "
+                f"version is damaged; {repair}"
+            )
         return version, folder
+
+    def point_at_newest_whole_version(self) -> str | None:
+        """Repair a damaged CURRENT: name the newest version whose manifest and files all verify.
+        Call with the lock held. Returns that version, or None when none is whole."""
+        for name in reversed(self.version_folders()):
+            folder = self.versions / name
+            try:
+                verify_files(folder, read_manifest(folder))
+            except IndexStateError:
+                continue
+            _replace_text(self.root / "CURRENT", name + "\n")
+            return name
+        return None
 
     def manifest(self) -> Manifest:
         """The live version's manifest alone: how it was built, without loading or verifying its files."""
@@ -152,8 +183,9 @@ class IndexDirectory:
             handle.write(str(os.getpid()))
             handle.flush()
             current = self.current_version()
-            if current is not None and self.versions.is_dir():
+            if current is not None and (self.versions / current).is_dir():
                 self._remove_old_versions(keep=current)  # what a killed write may have left
+            # (a CURRENT naming no folder is damage, not an empty index: then nothing is removed)
             try:
                 yield
             finally:

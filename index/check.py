@@ -51,9 +51,26 @@ def _file_problems(folder: Path, manifest: Manifest) -> list[str]:
 def check(root: Path | str, *, repair: bool = False, embedder: Embedder | None = None) -> CheckReport:
     directory = IndexDirectory(root)
     with directory.lock() if repair else contextlib.nullcontext():
-        version, folder = directory.current_folder()
-        report = CheckReport(version)
-        manifest = read_manifest(folder)
+        report = CheckReport(directory.current_version() or "")
+        try:
+            version, folder = directory.current_folder()
+        except IndexStateError as error:
+            if not directory.version_folders():
+                raise  # no index here at all
+            report.problems.append(str(error))
+            restored = directory.point_at_newest_whole_version() if repair else None
+            if restored is None:
+                if repair:
+                    report.problems.append(f"no version in {directory.versions} is whole; not repairable")
+                return report
+            report.repaired.append(f"CURRENT now names {restored}, the newest version whose files all verify")
+            version, folder = restored, directory.versions / restored
+        report.version = version
+        try:
+            manifest = read_manifest(folder)
+        except IndexStateError as error:
+            report.problems.append(f"{error}; not repairable here (restore the index from a backup)")
+            return report
         report.problems = _file_problems(folder, manifest)
         connection = catalog_module.connect(folder / CATALOG_NAME, read_only=True)
         try:

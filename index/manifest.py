@@ -31,6 +31,14 @@ class Manifest:
     created_at: str = ""
     format: str = FORMAT
     format_version: int = FORMAT_VERSION
+    checksum: str = ""  # sha256 of the manifest itself (with this field empty); "" in older indexes
+
+
+def manifest_checksum(fields: dict[str, Any]) -> str:
+    """The manifest's own sha256, over its fields in a canonical form with `checksum` left empty: a
+    flipped byte that still reads as JSON (a digit of a file's checksum, say) is then caught too."""
+    canonical = json.dumps({**fields, "checksum": ""}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 def file_sha256(path: Path) -> str:
@@ -62,8 +70,10 @@ def fsync_path(path: Path) -> None:
 
 def write_manifest(directory: Path, manifest: Manifest) -> None:
     target = directory / MANIFEST_NAME
+    fields = asdict(manifest)
+    fields["checksum"] = manifest_checksum(fields)
     with open(target, "w", encoding="utf-8") as handle:
-        json.dump(asdict(manifest), handle, indent=2, sort_keys=True)
+        json.dump(fields, handle, indent=2, sort_keys=True)
         handle.write("\n")
         handle.flush()
         os.fsync(handle.fileno())
@@ -79,6 +89,8 @@ def read_manifest(directory: Path) -> Manifest:
         raise IndexStateError(
             f"{path}: manifest is not valid JSON ({error}); the index is damaged"
         ) from error
+    if isinstance(raw, dict) and raw.get("checksum") and raw["checksum"] != manifest_checksum(raw):
+        raise IndexStateError(f"{path}: manifest is damaged (checksum mismatch)")
     if not isinstance(raw, dict) or raw.get("format") != FORMAT:
         raise IndexStateError(f"{path}: not a Newsdesk index manifest")
     version = raw.get("format_version")

@@ -254,7 +254,12 @@ def info_command(index_dir: Path | None, as_json: bool) -> None:
 
 @main.command("check")
 @index_option
-@click.option("--repair", is_flag=True, help="Rebuild the vectors and the BM25 index from the stored chunks.")
+@click.option(
+    "--repair",
+    is_flag=True,
+    help="Rebuild the vectors and the BM25 index from the stored chunks; "
+    "point a damaged CURRENT at the newest whole version.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @reports_errors
 def check_command(index_dir: Path | None, repair: bool, as_json: bool) -> None:

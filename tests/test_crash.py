@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -14,7 +16,10 @@ from pathlib import Path
 import pytest
 
 from index.archive import IndexDirectory
+from index.embedding import HashingEmbedder
+from index.errors import IndexStateError
 from index.faults import CRASH_POINTS
+from rag.service import Newsdesk
 from tests.conftest import article
 
 
@@ -125,3 +130,74 @@ def test_a_damaged_catalog_is_reported_as_not_repairable(tmp_path: Path) -> None
     result = _check(index, "--repair")
     assert result.returncode == 1
     assert any("catalog.sqlite" in p and "not repairable" in p for p in json.loads(result.stdout)["problems"])
+
+
+def _hashing_index(tmp_path: Path) -> Path:
+    index = tmp_path / "index"
+    records = [article(f"a{i}", f"Report {i}: jets struck Homs, {i} dead.") for i in range(3)]
+    Newsdesk(index, embedder=HashingEmbedder()).ingest([write(tmp_path / "c.jsonl", records)])
+    return index
+
+
+def _harm(target: Path, damage: str) -> None:
+    data = target.read_bytes()
+    if damage == "flip":
+        middle = len(data) // 2
+        target.write_bytes(data[:middle] + bytes([data[middle] ^ 0x01]) + data[middle + 1 :])
+    elif damage == "truncate":
+        target.write_bytes(data[: len(data) // 2])
+    else:
+        target.unlink()
+
+
+def test_any_file_of_the_index_flipped_truncated_or_deleted_is_named_at_load(tmp_path: Path) -> None:
+    index = _hashing_index(tmp_path)
+    files = sorted(p.relative_to(index) for p in index.rglob("*") if p.is_file() and p.name != "LOCK")
+    assert len(files) >= 8  # CURRENT, manifest, catalog, vectors and the BM25 files
+    for relative in files:
+        for damage in ("flip", "truncate", "delete"):
+            copy = tmp_path / "copy"
+            shutil.rmtree(copy, ignore_errors=True)
+            shutil.copytree(index, copy)
+            _harm(copy / relative, damage)
+            named = "CURRENT" if relative.name == "CURRENT" else relative.name
+            with pytest.raises(IndexStateError, match=re.escape(named)):
+                IndexDirectory(copy).open().close()
+
+
+def test_a_manifest_edit_that_still_reads_as_json_is_caught_by_its_own_checksum(tmp_path: Path) -> None:
+    index = _hashing_index(tmp_path)
+    manifest = index / "versions" / str(IndexDirectory(index).current_version()) / "manifest.json"
+    text = manifest.read_text(encoding="utf-8")
+    digest = json.loads(text)["files"]["vectors.npy"]["sha256"]
+    changed = digest[:-1] + ("0" if digest[-1] != "0" else "1")
+    manifest.write_text(text.replace(digest, changed), encoding="utf-8")
+    with pytest.raises(IndexStateError, match=r"manifest.json: manifest is damaged \(checksum mismatch\)"):
+        IndexDirectory(index).open()
+
+
+@pytest.mark.parametrize("damage", ["delete", "empty", "unknown version"])
+def test_a_damaged_current_pointer_is_never_taken_for_an_empty_index_and_repair_restores_it(
+    tmp_path: Path, damage: str
+) -> None:
+    index = _hashing_index(tmp_path)
+    before = state(index)
+    pointer = index / "CURRENT"
+    if damage == "delete":
+        pointer.unlink()
+    else:
+        pointer.write_text("" if damage == "empty" else "v000009\n", encoding="utf-8")
+    more = write(tmp_path / "more.jsonl", [article("b", "A second report on the council budget.")])
+    with pytest.raises(IndexStateError, match=r"pointer to the live version is damaged.*check --repair"):
+        Newsdesk(index, embedder=HashingEmbedder()).ingest([more])
+    assert [p.name for p in (index / "versions").iterdir()] == [before[0]]  # nothing removed, nothing new
+    found = _check(index)
+    assert found.returncode == 1 and "CURRENT" in json.loads(found.stdout)["problems"][0]
+    repaired = _check(index, "--repair")
+    assert repaired.returncode == 0, repaired.stdout + repaired.stderr
+    assert json.loads(repaired.stdout)["repaired"] == [
+        f"CURRENT now names {before[0]}, the newest version whose files all verify"
+    ]
+    assert state(index) == before
+    Newsdesk(index, embedder=HashingEmbedder()).ingest([more])
+    assert state(index)[1] == sorted([*before[1], "b"])

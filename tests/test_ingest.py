@@ -12,6 +12,7 @@ from index.embedding import HashingEmbedder
 from index.errors import IndexLockedError, IndexStateError
 from index.ingest import IngestAborted, IngestOptions
 from index.lexical import LexicalIndex
+from index.manifest import manifest_checksum
 from rag.records import SearchFilters
 from rag.service import Newsdesk
 from tests.conftest import article
@@ -160,6 +161,10 @@ def test_another_model_or_newer_format_is_refused_by_name(tmp_path: Path, write_
     folder = tmp_path / "index" / "versions" / str(desk.directory.current_version())
     manifest = json.loads((folder / "manifest.json").read_text())
     manifest["format_version"] = 99
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(IndexStateError, match="manifest is damaged"):  # edited by hand
+        IndexDirectory(tmp_path / "index").open()
+    manifest["checksum"] = manifest_checksum(manifest)  # as a newer release would write it
     (folder / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(IndexStateError, match="format version 99 is newer"):
         IndexDirectory(tmp_path / "index").open()
