@@ -124,6 +124,9 @@ def test_articles_add_get_delete(desk: Newsdesk) -> None:
     [
         ({"question": "x", "k": 0}, "k"),
         ({"question": "x", "k": 500}, "k"),
+        ({"question": "x", "k": True}, "k"),  # not read as 1
+        ({"question": "x", "k": "5"}, "k"),
+        ({"question": "x", "stream": 0}, "stream"),
         ({}, "question"),
         ({"question": "   "}, "question"),
         ({"question": "x", "since": "not a date"}, "since"),

@@ -34,7 +34,8 @@ class TurnModel(BaseModel):
 
 
 class QueryModel(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # strict: `"k": true` or `"stream": 0` is a mistake to report, not a value to convert
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     k: int = Field(5, ge=1, description="Passages to retrieve: at most NEWSDESK_MAX_K (50 unless set).")
     since: str | None = Field(None, description="Only articles published on or after this date (ISO 8601).")

@@ -66,6 +66,7 @@ def _checked_names(uploads: Sequence[Upload], max_files: int) -> list[str]:
             413, "files", f"{len(uploads)} files is over the limit of {max_files} (NEWSDESK_MAX_UPLOAD_FILES)"
         )
     names: list[str] = []
+    taken: set[str] = set()
     for upload in uploads:
         given = upload.filename or ""
         name = safe_file_name(given)
@@ -75,11 +76,12 @@ def _checked_names(uploads: Sequence[Upload], max_files: int) -> list[str]:
             kinds = ", ".join(SUPPORTED_SUFFIXES)
             raise FieldError(415, "files", f"{given!r} is not a supported kind of file ({kinds})")
         stem, count = name, 2
-        while name.lower() in {n.lower() for n in names}:  # two files of one name both arrive
+        while name.lower() in taken:  # two files of one name both arrive
             suffix = supported_suffix(stem) or ""
             name = f"{stem[: len(stem) - len(suffix)]}-{count}{suffix}"
             count += 1
         names.append(name)
+        taken.add(name.lower())
     return names
 
 
