@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +17,13 @@ from eval.run import build_report, compare, corpus_index_dir, run_gold
 from index.ingest import IngestOptions
 from rag.retrieval import RetrievalSettings
 from rag.service import Newsdesk, default_index_dir
+from rag.when import parse_as_of
 
 RETRIEVAL = {
     "hybrid": RetrievalSettings(),
-    "bm25": RetrievalSettings(dense_weight=0.0),
-    "dense": RetrievalSettings(lexical_weight=0.0),
+    "hybrid-untimed": RetrievalSettings(time_weight=0.0),  # the default before time-aware ranking
+    "bm25": RetrievalSettings(dense_weight=0.0, time_weight=0.0),
+    "dense": RetrievalSettings(lexical_weight=0.0, time_weight=0.0),
 }
 
 
@@ -36,6 +38,17 @@ def _headline(console: Console, report: dict[str, Any]) -> None:
             interval = "—" if not entry["ci"] else f"{entry['ci'][0]} – {entry['ci'][1]}"
             table.add_row(group, name, value, interval, str(entry["n"]))
     console.print(table)
+
+
+def as_of_option(value: str) -> date | None:
+    if value.strip().lower() == "none":
+        return None
+    if value.strip().lower() == "today":
+        return date.today()
+    try:
+        return parse_as_of(value)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--as-of") from error
 
 
 @click.command("eval")
@@ -72,6 +85,14 @@ def _headline(console: Console, report: dict[str, Any]) -> None:
     help="An earlier report folder to compare with (paired bootstrap).",
 )
 @click.option("--limit", type=click.IntRange(1), default=None, help="Only the first N questions.")
+@click.option(
+    "--as-of",
+    "as_of",
+    default="none",
+    show_default=True,
+    help="The date questions are asked on when the gold set gives none (YYYY-MM-DD, 'today', or 'none': "
+    "as `ask` without --as-of); a question's own question_date always wins.",
+)
 def eval_command(
     gold: Path,
     index_dir: Path | None,
@@ -82,6 +103,7 @@ def eval_command(
     out: Path | None,
     compare_dir: Path | None,
     limit: int | None,
+    as_of: str,
 ) -> None:
     """Score retrieval, answers, citations and refusals on GOLD (one JSON question a line)."""
     from eval.report import render_comparison_markdown, write_reports
@@ -90,6 +112,7 @@ def eval_command(
     @reports_errors
     def run() -> None:
         questions = load_gold(gold)[:limit]
+        default_date = as_of_option(as_of)
         if corpus and index_dir:
             raise click.UsageError("give --index or --corpus, not both")
         target = corpus_index_dir(corpus, model) if corpus else (index_dir or default_index_dir())
@@ -108,7 +131,9 @@ def eval_command(
             transient=True,
         ) as bar:
             task = bar.add_task("eval", total=len(questions))
-            result = run_gold(desk, questions, k, lambda done, _: bar.update(task, completed=done))
+            result = run_gold(
+                desk, questions, k, lambda done, _: bar.update(task, completed=done), as_of=default_date
+            )
         config = {
             "gold": str(gold),
             "index": str(target),
@@ -116,6 +141,7 @@ def eval_command(
             "k": k,
             "retrieval": retrieval,
             "limit": limit,
+            "as_of": default_date.isoformat() if default_date else None,
         }
         report = build_report(desk, result, config)
         folder = out or Path("newsdesk-eval") / f"{gold.stem}-{datetime.now(UTC):%Y%m%d-%H%M%S}"

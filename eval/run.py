@@ -12,7 +12,7 @@ import platform
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,7 @@ from eval.metrics import (
 from rag.answer import unsupported_claims
 from rag.records import Citation
 from rag.service import Newsdesk
+from rag.when import parse_as_of
 
 DEPTH = 50
 GROUPS = {
@@ -82,8 +83,12 @@ def _failure(record: dict[str, Any], gold: GoldQuestion) -> str | None:
     return None
 
 
-def score_question(desk: Newsdesk, gold: GoldQuestion, k: int) -> dict[str, Any]:
-    trace = desk.ask_traced(gold.question, k, history=gold.history, depth=DEPTH, choices=gold.choices)
+def score_question(desk: Newsdesk, gold: GoldQuestion, k: int, as_of: date | None = None) -> dict[str, Any]:
+    """`as_of`: the day the question is asked when the gold record gives no question_date."""
+    asked = parse_as_of(gold.question_date) or as_of
+    trace = desk.ask_traced(
+        gold.question, k, history=gold.history, as_of=asked, depth=DEPTH, choices=gold.choices
+    )
     answer = trace.answer
     ranked = _ranked_articles([hit.passage.article_id for hit in trace.ranking])
     correct = answer.answered and contains_answer(answer.answer, gold.answers, gold.required_terms)
@@ -147,7 +152,11 @@ class Run:
 
 
 def run_gold(
-    desk: Newsdesk, questions: Sequence[GoldQuestion], k: int, progress: ProgressCallback | None = None
+    desk: Newsdesk,
+    questions: Sequence[GoldQuestion],
+    k: int,
+    progress: ProgressCallback | None = None,
+    as_of: date | None = None,
 ) -> Run:
     """Score every question; Ctrl-C stops early and keeps what was scored."""
     desk.warm_up()
@@ -156,7 +165,7 @@ def run_gold(
     interrupted = False
     try:
         for gold in questions:
-            records.append(score_question(desk, gold, k))
+            records.append(score_question(desk, gold, k, as_of))
             if progress:
                 progress(len(records), len(questions))
     except KeyboardInterrupt:

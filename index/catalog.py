@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -170,15 +170,21 @@ class Catalog:
             )
         ]
 
-    def passages(self, rows: Sequence[int]) -> list[Passage]:
-        found: dict[int, Passage] = {}
+    def _for_rows(self, select: str, rows: Sequence[int]) -> Iterator[Any]:
+        """`select` (ending in a FROM/JOIN over `chunks c`) for the given rows, in batches."""
         wanted = [int(r) for r in rows]
         for i in range(0, len(wanted), 500):
             batch = wanted[i : i + 500]
-            marks = ",".join("?" * len(batch))
-            for record in self.db.execute(f"{_PASSAGE_SQL} WHERE c.row IN ({marks})", batch):
-                found[record[0]] = Passage(*record)
-        return [found[r] for r in wanted if r in found]
+            yield from self.db.execute(f"{select} WHERE c.row IN ({','.join('?' * len(batch))})", batch)
+
+    def passages(self, rows: Sequence[int]) -> list[Passage]:
+        found = {record[0]: Passage(*record) for record in self._for_rows(_PASSAGE_SQL, rows)}
+        return [found[r] for r in rows if r in found]
+
+    def row_dates(self, rows: Sequence[int]) -> dict[int, str | None]:
+        """The publication day (ISO) of each row's article, None when undated."""
+        select = "SELECT c.row, a.published_date FROM chunks c JOIN articles a ON a.id = c.article_id"
+        return dict(self._for_rows(select, rows))
 
     def article_passages(self, article_id: str) -> list[Passage]:
         return [

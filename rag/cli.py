@@ -7,6 +7,7 @@ import functools
 import json
 import sys
 from collections.abc import Callable
+from datetime import date
 from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
@@ -22,6 +23,7 @@ from index.ingest import IngestOptions, ProgressCallback
 from rag.records import SearchFilters
 from rag.render import print_answer, print_hits, print_ingest_report, report_dict
 from rag.service import Newsdesk, default_index_dir
+from rag.when import parse_as_of
 
 F = TypeVar("F", bound=Callable[..., Any])
 stdout = Console(highlight=False, soft_wrap=True)
@@ -67,6 +69,13 @@ def _date(ctx: click.Context, param: click.Parameter, value: str | None) -> str 
         raise click.BadParameter(str(error)) from error
 
 
+def _as_of(ctx: click.Context, param: click.Parameter, value: str | None) -> date | None:
+    try:
+        return parse_as_of(value)
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from error
+
+
 def query_options(command: F) -> F:
     """-k, --index and the filters, which reach the command as one `filters` argument."""
 
@@ -89,6 +98,13 @@ def query_options(command: F) -> F:
             ),
             click.option("--since", callback=_date, help="Only articles published on or after this date."),
             click.option("--until", callback=_date, help="Only articles published on or before this date."),
+            click.option(
+                "--as-of",
+                "as_of",
+                callback=_as_of,
+                help="The day the question is asked (YYYY-MM-DD): 'this week' is read against it and "
+                "articles published shortly before it come first. Default: today, for reading only.",
+            ),
             click.option(
                 "--source", "sources", multiple=True, help="Only articles from this outlet (repeatable)."
             ),
@@ -190,9 +206,11 @@ class IngestProgress:
 @click.argument("query")
 @query_options
 @reports_errors
-def search_command(query: str, index_dir: Path | None, k: int, filters: SearchFilters, as_json: bool) -> None:
+def search_command(
+    query: str, index_dir: Path | None, k: int, filters: SearchFilters, as_of: date | None, as_json: bool
+) -> None:
     """Ranked passages for QUERY."""
-    hits = Newsdesk(index_dir).search(query, k, filters)
+    hits = Newsdesk(index_dir).search(query, k, filters, as_of=as_of)
     if as_json:
         _print_json({"query": query, "hits": [h.as_dict() for h in hits]})
     else:
@@ -203,9 +221,11 @@ def search_command(query: str, index_dir: Path | None, k: int, filters: SearchFi
 @click.argument("question")
 @query_options
 @reports_errors
-def ask_command(question: str, index_dir: Path | None, k: int, filters: SearchFilters, as_json: bool) -> None:
+def ask_command(
+    question: str, index_dir: Path | None, k: int, filters: SearchFilters, as_of: date | None, as_json: bool
+) -> None:
     """Answer QUESTION from the archive, citing the passages it relies on."""
-    answer = Newsdesk(index_dir).ask(question, k, filters)
+    answer = Newsdesk(index_dir).ask(question, k, filters, as_of=as_of)
     if as_json:
         _print_json(answer.as_dict())
     else:

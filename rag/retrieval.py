@@ -1,18 +1,22 @@
 """Hybrid retrieval: dense (FAISS) and BM25 searches, each filtered inside the search,
 fused by reciprocal rank. BM25 catches names and numbers the small embedding model
-blurs; the dense side catches paraphrase ("struck" for "hit")."""
+blurs; the dense side catches paraphrase ("struck" for "hit"). A third ranking of the same
+candidates by time joins the fusion: nearest first to the period the question names, else to the
+date it is asked as of (see rag.when)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import date
 
 import numpy as np
 
 from index.archive import Snapshot
 from index.embedding import Embedder
 from rag.records import Hit, SearchFilters
+from rag.when import TimeScope, read_time
 
 # BM25 searches run here, beside the query's embedding in the caller's thread.
 _LEXICAL_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="newsdesk-bm25")
@@ -22,12 +26,45 @@ _LEXICAL_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="newsdesk-b
 class RetrievalSettings:
     dense_weight: float = 0.4
     lexical_weight: float = 1.0
+    time_weight: float = 0.7  # the time ranking; only when the question has an as-of date or a period
     rrf_k: int = 10
-    candidates: int = 50
+    candidates: int = 100
 
     def __post_init__(self) -> None:
-        if self.dense_weight < 0 or self.lexical_weight < 0 or self.dense_weight + self.lexical_weight == 0:
-            raise ValueError("retrieval weights must be non-negative and not both zero")
+        if min(self.dense_weight, self.lexical_weight, self.time_weight) < 0:
+            raise ValueError("retrieval weights must be non-negative")
+        if self.dense_weight + self.lexical_weight == 0:
+            raise ValueError("the dense and BM25 weights must not both be zero")
+
+
+def time_order(rows: Sequence[int], dates: dict[int, str | None], as_of: date, scope: TimeScope) -> list[int]:
+    """`rows` nearest first: to the question's period when it names one, else to `as_of` (articles
+    published more than a day after it, and undated ones, last). Ties keep their order."""
+
+    def distance(row: int) -> tuple[int, int]:
+        published = dates.get(row)
+        if published is None:
+            return (1, 0)
+        day = date.fromisoformat(published)
+        if scope.bounded:
+            low = date.fromisoformat(scope.since) if scope.since else date.min
+            high = date.fromisoformat(scope.until) if scope.until else date.max
+            return (0, 0 if low <= day <= high else min(abs((day - low).days), abs((day - high).days)))
+        age = (as_of - day).days
+        return (1, 0) if age < -1 else (0, abs(age))
+
+    return sorted(rows, key=distance)
+
+
+def shared_ranks(scores: Sequence[float], tolerance: float = 1e-6) -> list[int]:
+    """Ranks of scores sorted best first, equal scores sharing the rank of the first of them (as in
+    "1, 2, 2, 4"): two passages BM25 scores alike must not be told apart by the order they came in,
+    or that order outweighs what the time ranking knows."""
+    ranks: list[int] = []
+    for position, score in enumerate(scores):
+        tied = position > 0 and abs(scores[position - 1] - score) <= tolerance * max(1.0, abs(score))
+        ranks.append(ranks[-1] if tied else position)
+    return ranks
 
 
 def _ranked(scores: np.ndarray, rows: np.ndarray) -> list[tuple[int, float]]:
@@ -52,8 +89,9 @@ class HybridRetriever:
         k: int = 5,
         filters: SearchFilters | None = None,
         query_vector: np.ndarray | None = None,
+        as_of: date | None = None,
     ) -> list[Hit]:
-        return self.search_with_vector(query, k, filters, query_vector)[0]
+        return self.search_with_vector(query, k, filters, query_vector, as_of)[0]
 
     def search_with_vector(
         self,
@@ -61,6 +99,7 @@ class HybridRetriever:
         k: int = 5,
         filters: SearchFilters | None = None,
         query_vector: np.ndarray | None = None,
+        as_of: date | None = None,
     ) -> tuple[list[Hit], np.ndarray | None]:
         """`search`, also returning the query's vector (embedded here unless given) for reuse.
         BM25 runs in another thread while the query is embedded and searched: both release the GIL
@@ -89,16 +128,28 @@ class HybridRetriever:
                 dense = _ranked(scores[0], rows[0])
         finally:
             lexical = _ranked(*pending.result()) if pending is not None else []
-        return self._fuse(dense, lexical, k), query_vector
+        return self._fuse(dense, lexical, k, as_of, read_time(query, as_of or date.today())), query_vector
 
     def _fuse(
-        self, dense: Sequence[tuple[int, float]], lexical: Sequence[tuple[int, float]], k: int
+        self,
+        dense: Sequence[tuple[int, float]],
+        lexical: Sequence[tuple[int, float]],
+        k: int,
+        as_of: date | None,
+        scope: TimeScope,
     ) -> list[Hit]:
         s = self.settings
         fused: dict[int, float] = {}
         for weight, ranking in ((s.dense_weight, dense), (s.lexical_weight, lexical)):
-            for rank, (row, _) in enumerate(ranking):
+            for (row, _), rank in zip(ranking, shared_ranks([score for _, score in ranking]), strict=True):
                 fused[row] = fused.get(row, 0.0) + weight / (s.rrf_k + rank + 1)
+        # Asked as of a given date, the newest articles before it are preferred; with no date, only
+        # when the question says so ("this week", "latest") or names a period.
+        if s.time_weight > 0 and (as_of is not None or scope.recent or scope.bounded):
+            dates = self.snapshot.catalog.row_dates(list(fused))
+            reference = as_of or date.today()
+            for rank, row in enumerate(time_order(list(fused), dates, reference, scope)):
+                fused[row] += s.time_weight / (s.rrf_k + rank + 1)
         dense_scores, lexical_scores = dict(dense), dict(lexical)
         best = sorted(fused, key=lambda row: (-fused[row], row))[:k]
         passages = {p.row: p for p in self.snapshot.catalog.passages(best)}

@@ -12,6 +12,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, replace
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ from index.loaders import load_records
 from index.manifest import MANIFEST_NAME
 from index.records import Article
 from rag.answer import AnswerSettings, ExtractiveAnswerer
+from rag.choices import TOP_ARTICLES, pick_choice
 from rag.conversation import Turn, rewrite
 from rag.records import Answer, Citation, Hit, SearchFilters
 from rag.retrieval import HybridRetriever, RetrievalSettings
@@ -129,8 +131,10 @@ class Newsdesk:
     def _retriever(self, snapshot: Snapshot) -> HybridRetriever:
         return HybridRetriever(snapshot, self.embedder_for(snapshot.manifest.model), self.retrieval_settings)
 
-    def search(self, query: str, k: int = 5, filters: SearchFilters | None = None) -> list[Hit]:
-        return self._retriever(self.snapshot()).search(query, k, filters)
+    def search(
+        self, query: str, k: int = 5, filters: SearchFilters | None = None, as_of: date | None = None
+    ) -> list[Hit]:
+        return self._retriever(self.snapshot()).search(query, k, filters, as_of=as_of)
 
     def ask(
         self,
@@ -138,20 +142,23 @@ class Newsdesk:
         k: int = 5,
         filters: SearchFilters | None = None,
         history: Sequence[Turn] = (),
+        as_of: date | None = None,
     ) -> Answer:
         """Answer `question`; with `history` (oldest first) a follow-up is retrieved in its context.
-        A question asked again of the same index version is answered from a small LRU cache; its
-        timings then show only the lookup, with `cached` set to 1."""
+        `as_of` is the day the question is asked: it reads "this week" and prefers articles published
+        shortly before it (None: no preference by time). A question asked again of the same index
+        version is answered from a small LRU cache; its timings then show only the lookup, with
+        `cached` set to 1."""
         began = time.perf_counter()
         version = self.snapshot().version
-        key = (version, question, k, filters or SearchFilters(), tuple(history))
+        key = (version, question, k, filters or SearchFilters(), tuple(history), as_of)
         with self._lock:
             cached = self._answers.get(key)
             if cached is not None:
                 self._answers.move_to_end(key)
         if cached is not None:
             return replace(cached, timings_ms={"total": _ms(time.perf_counter() - began), "cached": 1.0})
-        answer = self.ask_traced(question, k, filters, history).answer
+        answer = self.ask_traced(question, k, filters, history, as_of=as_of).answer
         with self._lock:
             self._answers[key] = answer
             while len(self._answers) > self.answer_cache_size:
@@ -165,6 +172,7 @@ class Newsdesk:
         filters: SearchFilters | None = None,
         history: Sequence[Turn] = (),
         *,
+        as_of: date | None = None,
         depth: int | None = None,
         choices: Sequence[str] = (),
     ) -> Trace:
@@ -175,7 +183,7 @@ class Newsdesk:
         retriever.embedder.warm_up()  # a one-off cost, not part of any question's latency
         began = time.perf_counter()
         query = rewrite(question, history)
-        ranking, query_vector = retriever.search_with_vector(query, max(k, depth or k), filters)
+        ranking, query_vector = retriever.search_with_vector(query, max(k, depth or k), filters, as_of=as_of)
         if query != question or query_vector is None:
             query_vector = retriever.embed_query(question)
         question_vector = query_vector
@@ -192,7 +200,12 @@ class Newsdesk:
             "total": _ms(done - began),
         }
         answer = Answer(question, text, answered, citations, timings, None if query == question else query)
-        picked = answerer.choose(question, hits, choices, question_vector) if choices else None
+        picked = None
+        if choices:
+            articles = list(dict.fromkeys(hit.passage.article_id for hit in ranking))[:TOP_ARTICLES]
+            found = [snapshot.catalog.article(article_id) for article_id in articles]
+            texts = [f"{a.title}\n{a.text}" for a in found if a is not None]
+            picked = pick_choice(answerer, question, hits, choices, texts, question_vector)
         return Trace(answer, ranking, picked)
 
     def warm_up(self) -> None:

@@ -107,7 +107,9 @@ def router(desk: Newsdesk, settings: ServerSettings, readiness: Readiness) -> AP
     def ask(request: AskRequest) -> Any:
         check_question(request.question, settings, k=request.k)
         readiness.require()
-        answer = desk.ask(request.question, request.k, request.filters(), request.turns())
+        answer = desk.ask(
+            request.question, request.k, request.filters(), request.turns(), as_of=request.asked_on()
+        )
         if request.stream:
             return StreamingResponse(answer_events(answer), media_type="text/event-stream")
         # The CLI's JSON exactly: a citation's missing quote or date is null, not left out.
@@ -117,7 +119,7 @@ def router(desk: Newsdesk, settings: ServerSettings, readiness: Readiness) -> AP
     def search(request: SearchRequest) -> dict[str, Any]:
         check_question(request.query, settings, "query", k=request.k)
         readiness.require()
-        hits = desk.search(request.query, request.k, request.filters())
+        hits = desk.search(request.query, request.k, request.filters(), as_of=request.asked_on())
         return {"query": request.query, "hits": [h.as_dict() for h in hits]}
 
     @api.get("/stats", summary="Counts, model, date range, outlets, size on disk")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -9,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from index.dates import date_part, normalize_date
 from rag.conversation import Turn
 from rag.records import Citation, SearchFilters
+from rag.when import parse_as_of
 
 EXAMPLE_CITATION: dict[str, Any] = {
     "n": 1,
@@ -41,6 +43,20 @@ class QueryModel(BaseModel):
     since: str | None = Field(None, description="Only articles published on or after this date (ISO 8601).")
     until: str | None = Field(None, description="Only articles published on or before this date.")
     sources: list[str] | None = Field(None, description="Only articles from these outlets.")
+    as_of: str | None = Field(
+        None,
+        description="The day the question is asked (ISO date): 'this week' is read against it and articles "
+        "published shortly before it come first. Default: today, for reading time words only.",
+    )
+
+    @field_validator("as_of")
+    @classmethod
+    def _as_of_date(cls, value: str | None) -> str | None:
+        parsed = parse_as_of(value)
+        return parsed.isoformat() if parsed else None
+
+    def asked_on(self) -> date | None:
+        return parse_as_of(self.as_of)
 
     @field_validator("since", "until")
     @classmethod
