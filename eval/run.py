@@ -44,7 +44,13 @@ from rag.when import parse_as_of
 DEPTH = 50
 GROUPS = {
     "retrieval": ["hit@1", "hit@3", "hit@5", "hit@10", "recall@10", "mrr@10", "ndcg@10"],
-    "answers": ["answer_accuracy", "token_f1", "choice_accuracy"],
+    "answers": [
+        "answer_accuracy",
+        "short_answer_accuracy",
+        "mean_answer_words",
+        "token_f1",
+        "choice_accuracy",
+    ],
     "citations": ["citation_precision", "citation_recall", "unsupported_sentence_share"],
     "refusal": ["refusal_precision", "refusal_recall", "wrong_refusal_rate"],
     "cost": [
@@ -107,6 +113,9 @@ def score_question(desk: Newsdesk, gold: GoldQuestion, k: int, as_of: date | Non
         if gold.choices
         else None,
         "answer": answer.answer,
+        "short_answer": answer.short_answer,
+        "short_correct": bool(answer.short_answer and contains_answer(answer.short_answer, gold.answers)),
+        "answer_words": len(answer.answer.split()) if answer.answered else None,
         "answered": answer.answered,
         "correct": bool(correct) if gold.answerable else None,
         "token_f1": token_f1(answer.answer, gold.answers) if answer.answered and gold.answers else 0.0,
@@ -194,6 +203,11 @@ def metric_rows(records: Sequence[dict[str, Any]]) -> dict[str, tuple[list[list[
     for name in GROUPS["retrieval"]:
         table[name] = ([[r["retrieval"][name]] for r in with_gold], mean)
     table["answer_accuracy"] = ([[float(r["correct"])] for r in answerable], mean)
+    table["short_answer_accuracy"] = ([[float(r.get("short_correct", False))] for r in answerable], mean)
+    table["mean_answer_words"] = (
+        [[float(r["answer_words"])] for r in answered if r.get("answer_words") is not None],
+        mean,
+    )
     table["token_f1"] = ([[r["token_f1"]] for r in answerable], mean)
     table["choice_accuracy"] = ([[float(bool(r["choice_correct"]))] for r in records if r["choices"]], mean)
     table["citation_precision"] = (

@@ -64,6 +64,7 @@ class AnswerSettings:
     second_sentence_ratio: float = 0.85
     semantic_weight: float = 0.5
     focus_bonus: float = 0.1
+    short_answers: bool = True  # the answer phrase alone, from the best sentences (spaCy entities)
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +158,14 @@ class ExtractiveAnswerer:
             return NOT_FOUND, False, closest
         chosen = self._choose(eligible)
         return self._compose(chosen, hits)
+
+    def best_sentences(
+        self, question: str, hits: Sequence[Hit], question_vector: np.ndarray | None = None, limit: int = 5
+    ) -> list[tuple[str, float]]:
+        """The sentences that could answer, best supported first, with their support."""
+        scored = self.score_sentences(question, hits, question_vector, answer_only=True)
+        eligible = [s for s in scored if s.typed and s.matched][:limit]
+        return [(hits[s.hit_index].passage.text[s.start : s.end], s.support) for s in eligible]
 
     def score_sentences(
         self,

@@ -98,11 +98,13 @@ class Answer:
     citations: list[Citation]
     timings_ms: dict[str, float] = field(default_factory=dict)
     query: str | None = None  # the retrieval query, when a follow-up was rewritten with its context
+    short_answer: str | None = None  # the answer phrase alone ("Hama, Homs and Latakia"), when asked for one
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON shape of `newsdesk ask --json` and the API; `query` only for rewritten follow-ups."""
         shape: dict[str, Any] = {
             "question": self.question,
+            "short_answer": self.short_answer,
             "answer": self.answer,
             "answered": self.answered,
             "citations": [asdict(c) for c in self.citations],

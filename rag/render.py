@@ -60,6 +60,8 @@ def print_citation(console: Console, citation: Citation) -> None:
 
 
 def print_answer(console: Console, answer: Answer) -> None:
+    if answer.short_answer:
+        console.print(Text(answer.short_answer, style="bold"))
     console.print(Text(answer.answer, style="" if answer.answered else "italic"))
     if answer.citations:
         console.print()

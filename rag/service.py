@@ -38,6 +38,8 @@ from rag.choices import TOP_ARTICLES, pick_choice
 from rag.conversation import Turn, rewrite
 from rag.records import Answer, Citation, Hit, SearchFilters
 from rag.retrieval import HybridRetriever, RetrievalSettings
+from rag.short_answer import short_answer
+from rag.short_answer import warm_up as warm_short_answers
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,13 +195,17 @@ class Newsdesk:
         if choices:
             answerer.score_sentences(question, hits, question_vector)  # one full scoring serves both
         text, answered, citations = answerer.answer(question, hits, question_vector)
+        short = None
+        if answered and self.answer_settings.short_answers:
+            short = short_answer(question, answerer.best_sentences(question, hits, question_vector))
         done = time.perf_counter()
         timings = {
             "retrieve": _ms(retrieved - began),
             "answer": _ms(done - retrieved),
             "total": _ms(done - began),
         }
-        answer = Answer(question, text, answered, citations, timings, None if query == question else query)
+        rewritten = None if query == question else query
+        answer = Answer(question, text, answered, citations, timings, rewritten, short)
         picked = None
         if choices:
             articles = list(dict.fromkeys(hit.passage.article_id for hit in ranking))[:TOP_ARTICLES]
@@ -212,6 +218,8 @@ class Newsdesk:
         """Open the index and load the model now rather than on the first question."""
         snapshot = self.snapshot()
         self.embedder_for(snapshot.manifest.model).warm_up()
+        if self.answer_settings.short_answers:
+            warm_short_answers()
 
     def article(self, article_id: str) -> Article | None:
         return self.snapshot().catalog.article(article_id)

@@ -56,7 +56,7 @@ def test_ask_returns_the_cli_json_shape(desk: Newsdesk) -> None:
     )
     assert response.status_code == 200
     data = response.json()
-    assert set(data) == {"question", "answer", "answered", "citations", "timings_ms"}
+    assert set(data) == {"question", "short_answer", "answer", "answered", "citations", "timings_ms"}
     assert data == {
         **desk.ask("Which provinces were struck by Russian jets?").as_dict(),
         "timings_ms": data["timings_ms"],

@@ -164,6 +164,7 @@ def test_an_answer_streams_word_by_word_and_a_follow_up_carries_the_history(
     messages, turns, panel, box = steps[-1]
     assert [t.role for t in turns] == ["user", "assistant"] and box == ""
     assert "Hama, Homs and Latakia" in turns[1].content and "<mark>" in panel
+    assert turns[1].content.startswith("**Hama, Homs and Latakia**\n\n")  # the short answer, in bold
     assert messages == [
         {"role": "user", "content": "Which provinces were struck?"},
         {"role": "assistant", "content": escape(turns[1].content, quote=False)},

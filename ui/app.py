@@ -6,6 +6,7 @@ retrieval and answering stay in `rag/`. Domain errors become messages, never tra
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator, Sequence
 from html import escape
@@ -76,6 +77,11 @@ def _display(text: str) -> str:
     return escape(text, quote=False)
 
 
+def _markdown_literal(text: str) -> str:
+    """Text from an article, shown as itself inside chat Markdown (no emphasis, links or code)."""
+    return re.sub(r"([\\`*_{}\[\]()#+!|>~-])", r"\\\1", text)
+
+
 def _padded(questions: list[str], count: int) -> list[str]:
     """Always `count` entries, so the UI can keep a fixed set of example buttons."""
     return questions[:count] + [""] * (count - len(questions))
@@ -138,12 +144,15 @@ class _Handlers:
             return
         asked = [*turns, Turn("user", question)]
         panel = sources_html(answer)
-        words = answer.answer.split(" ")
+        reply = answer.answer
+        if answer.short_answer:  # the answer phrase first, in bold, then the cited sentences
+            reply = f"**{_markdown_literal(answer.short_answer)}**\n\n{answer.answer}"
+        words = reply.split(" ")
         for i in range(1, len(words)):
             partial = [*asked, Turn("assistant", " ".join(words[:i]))]
             yield _messages(partial), turns, panel, ""
             time.sleep(STREAM_DELAY_S)
-        done = [*asked, Turn("assistant", answer.answer)]
+        done = [*asked, Turn("assistant", reply)]
         yield _messages(done), done, panel, ""
 
     def ingest(

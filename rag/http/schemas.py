@@ -113,6 +113,7 @@ class AnswerModel(BaseModel):
             "examples": [
                 {
                     "question": "Which provinces were struck?",
+                    "short_answer": "Hama, Homs and Latakia",
                     "answer": "According to Syrian military sources, Russian jets struck positions in the "
                     "provinces of Hama, Homs and Latakia. [1]",
                     "answered": True,
@@ -124,6 +125,9 @@ class AnswerModel(BaseModel):
     )
 
     question: str
+    short_answer: str | None = Field(
+        None, description="The answer phrase alone (a name, number or date), when the question asks for one."
+    )
     answer: str
     answered: bool
     citations: list[Citation]  # the record itself, so the API schema cannot drift from it

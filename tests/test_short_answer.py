@@ -1,0 +1,95 @@
+"""Short answers: the kind of answer a question asks for, and the phrase picked from the evidence."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from index.embedding import HashingEmbedder
+from rag.service import Newsdesk
+from rag.short_answer import DATES, NUMBERS, PEOPLE, PLACES, WORKS, expected_kind, short_answer
+from tests.conftest import article
+
+STRIKES = (
+    "According to Syrian military sources, Russian jets struck positions in the provinces of Hama, Homs "
+    "and Latakia."
+)
+
+
+@pytest.mark.parametrize(
+    ("question", "labels", "several"),
+    [
+        ("Which provinces were struck?", PLACES, True),
+        ("Which country hosted the summit?", PLACES, False),
+        ("How many people were arrested?", NUMBERS, False),
+        ("When did the library reopen?", DATES, False),
+        ("In what year was the bridge built?", DATES, False),
+        ("Where did the ship run aground?", PLACES, False),
+        ("Which film won best picture?", WORKS, False),
+        ("Which politician announced a run for president?", PEOPLE, False),
+    ],
+)
+def test_the_kind_of_answer_is_read_from_the_question(question: str, labels: set[str], several: bool) -> None:
+    assert expected_kind(question) == (labels, several)
+
+
+def test_questions_that_ask_for_no_phrase_get_no_kind() -> None:
+    assert expected_kind("Why did the council resign?") is None
+    assert expected_kind("What happened at the summit?") is None
+
+
+@pytest.mark.parametrize(
+    ("question", "sentences", "expected"),
+    [
+        ("Which provinces were struck?", [(STRIKES, 0.9)], "Hama, Homs and Latakia"),
+        (
+            "Who chaired the Security Council meeting?",
+            [("Russian Foreign Minister Sergei Lavrov chaired the Security Council meeting.", 0.8)],
+            "Sergei Lavrov",
+        ),
+        (
+            "When did Parasite win best picture?",
+            [("The film Parasite won the Academy Award for best picture on 9 February 2020.", 0.8)],
+            "9 February 2020",
+        ),
+        (
+            "Which car company unveiled the EQXX?",
+            [("Mercedes-Benz unveiled the Vision EQXX concept car on Monday.", 0.8)],
+            "Mercedes-Benz",
+        ),
+    ],
+)
+def test_the_phrase_is_picked_from_the_best_sentences(
+    question: str, sentences: list[tuple[str, float]], expected: str
+) -> None:
+    assert short_answer(question, sentences) == expected
+
+
+def test_sources_that_agree_outweigh_a_single_better_sentence() -> None:
+    sentences = [
+        ("Officials said 300 people had been detained by Friday.", 0.9),
+        ("Prosecutors have charged 700 people, court records show.", 0.8),
+        ("In all, 700 people were arrested, the department said.", 0.7),
+    ]
+    assert short_answer("How many people were arrested?", sentences) == "700"
+
+
+def test_the_question_s_own_words_are_never_the_answer() -> None:
+    sentence = [("Sergei Lavrov met Antony Blinken in Geneva on Friday.", 0.9)]
+    assert short_answer("Who did Sergei Lavrov meet in Geneva?", sentence) == "Antony Blinken"
+    assert short_answer("Why did they meet?", sentence) is None
+
+
+def test_ask_puts_the_short_answer_first_in_the_json(
+    tmp_path: Path, write_jsonl: Callable[[str, Iterable[dict[str, Any]]], Path]
+) -> None:
+    desk = Newsdesk(tmp_path / "index", embedder=HashingEmbedder())
+    desk.ingest([write_jsonl("news.jsonl", [article("strikes", STRIKES)])])
+    answer = desk.ask("Which provinces did the Russian jets strike?")
+    assert answer.answered and answer.short_answer == "Hama, Homs and Latakia"
+    assert list(answer.as_dict())[:2] == ["question", "short_answer"]
+    declined = desk.ask("Who won the football league in Portugal?")
+    assert not declined.answered and declined.short_answer is None
