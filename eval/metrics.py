@@ -34,6 +34,23 @@ def contains_answer(text: str, answers: Sequence[str], required_terms: Sequence[
     return found and all(f" {normalize_answer(t)} " in padded for t in required_terms)
 
 
+def short_answer_matches(short: str | None, answers: Sequence[str]) -> bool:
+    """A short answer matches an acceptable one when either holds the other as whole words, the
+    shorter covering at least half of the longer's words ("Marcos Jr" for "Ferdinand Marcos Jr.",
+    "700" for "about 700"; not "Jr" alone)."""
+    said = normalize_answer(short or "")
+    if not said:
+        return False
+    for answer in answers:
+        gold = normalize_answer(answer)
+        if not gold:
+            continue
+        shorter, longer = sorted((said, gold), key=len)
+        if f" {shorter} " in f" {longer} " and 2 * len(shorter.split()) >= len(longer.split()):
+            return True
+    return False
+
+
 def token_f1(prediction: str, answers: Sequence[str]) -> float:
     """SQuAD-style token F1 against the best-matching acceptable answer."""
     predicted = normalize_answer(prediction).split()

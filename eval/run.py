@@ -34,6 +34,7 @@ from eval.metrics import (
     percentile,
     ratio_of,
     recall_at,
+    short_answer_matches,
     token_f1,
 )
 from rag.answer import unsupported_claims
@@ -114,7 +115,7 @@ def score_question(desk: Newsdesk, gold: GoldQuestion, k: int, as_of: date | Non
         else None,
         "answer": answer.answer,
         "short_answer": answer.short_answer,
-        "short_correct": bool(answer.short_answer and contains_answer(answer.short_answer, gold.answers)),
+        "short_correct": short_answer_matches(answer.short_answer, gold.answers),
         "answer_words": len(answer.answer.split()) if answer.answered else None,
         "answered": answer.answered,
         "correct": bool(correct) if gold.answerable else None,

@@ -99,6 +99,7 @@ class Answer:
     timings_ms: dict[str, float] = field(default_factory=dict)
     query: str | None = None  # the retrieval query, when a follow-up was rewritten with its context
     short_answer: str | None = None  # the answer phrase alone ("Hama, Homs and Latakia"), when asked for one
+    verification: dict[str, int] | None = None  # a generated answer's check against its passages
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON shape of `newsdesk ask --json` and the API; `query` only for rewritten follow-ups."""
@@ -112,4 +113,6 @@ class Answer:
         }
         if self.query is not None:
             shape["query"] = self.query
+        if self.verification is not None:
+            shape["verification"] = self.verification
         return shape

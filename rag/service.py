@@ -33,13 +33,15 @@ from index.ingest import (
 from index.loaders import load_records
 from index.manifest import MANIFEST_NAME
 from index.records import Article
-from rag.answer import AnswerSettings, ExtractiveAnswerer
+from rag.answer import NOT_FOUND, AnswerSettings, ExtractiveAnswerer
 from rag.choices import TOP_ARTICLES, pick_choice
 from rag.conversation import Turn, rewrite
+from rag.generators import Generator, generator_from_env, pack_passages
 from rag.records import Answer, Citation, Hit, SearchFilters
 from rag.retrieval import HybridRetriever, RetrievalSettings
-from rag.short_answer import short_answer
+from rag.short_answer import MAX_SENTENCES, short_answer
 from rag.short_answer import warm_up as warm_short_answers
+from rag.verify import verify
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,12 +71,15 @@ class Newsdesk:
         retrieval: RetrievalSettings | None = None,
         answering: AnswerSettings | None = None,
         answer_cache_size: int | None = None,
+        generator: Generator | None = None,
     ) -> None:
         self.directory = IndexDirectory(index_dir or default_index_dir())
         self._embedder = embedder
         self._embedders: dict[str, Embedder] = {}
         self.retrieval_settings = retrieval or RetrievalSettings()
         self.answer_settings = answering or AnswerSettings()
+        # A language model when one is configured (NEWSDESK_LLM_BASE_URL); else the extractive answerer.
+        self.generator = generator if generator is not None else generator_from_env()
         self._snapshot: Snapshot | None = None
         self._damaged: dict[str, str] = {}  # version -> what the background checksums found
         self._verifier: threading.Thread | None = None
@@ -194,10 +199,16 @@ class Newsdesk:
         answerer = ExtractiveAnswerer(retriever.embedder, snapshot.lexical, self.answer_settings)
         if choices:
             answerer.score_sentences(question, hits, question_vector)  # one full scoring serves both
-        text, answered, citations = answerer.answer(question, hits, question_vector)
-        short = None
-        if answered and self.answer_settings.short_answers:
-            short = short_answer(question, answerer.best_sentences(question, hits, question_vector))
+        verification = None
+        if self.generator is not None:
+            text, answered, citations, short, verification = self._generate(question, hits, history)
+        else:
+            text, answered, citations = answerer.answer(question, hits, question_vector)
+            short = None
+            if answered and self.answer_settings.short_answers:
+                sentences = answerer.best_sentences(question, hits, question_vector, MAX_SENTENCES)
+                outlets = [hit.passage.source for hit in hits if hit.passage.source]
+                short = short_answer(question, sentences, outlets)
         done = time.perf_counter()
         timings = {
             "retrieve": _ms(retrieved - began),
@@ -205,7 +216,7 @@ class Newsdesk:
             "total": _ms(done - began),
         }
         rewritten = None if query == question else query
-        answer = Answer(question, text, answered, citations, timings, rewritten, short)
+        answer = Answer(question, text, answered, citations, timings, rewritten, short, verification)
         picked = None
         if choices:
             articles = list(dict.fromkeys(hit.passage.article_id for hit in ranking))[:TOP_ARTICLES]
@@ -213,6 +224,22 @@ class Newsdesk:
             texts = [f"{a.title}\n{a.text}" for a in found if a is not None]
             picked = pick_choice(answerer, question, hits, choices, texts, question_vector)
         return Trace(answer, ranking, picked)
+
+    def _generate(
+        self, question: str, hits: Sequence[Hit], history: Sequence[Turn]
+    ) -> tuple[str, bool, list[Citation], str | None, dict[str, int]]:
+        """The language model's answer, every sentence checked against the passages (rag.verify)."""
+        assert self.generator is not None
+        passages = pack_passages(hits)
+        generated = self.generator.generate(question, passages, history)
+        text, citations, verification = verify(generated.text, passages)
+        if generated.declined or not citations:
+            closest = [Citation.from_hit(n, hit, None) for n, hit in enumerate(passages[:3], start=1)]
+            return NOT_FOUND, False, closest, None, verification.as_dict()
+        short = generated.short_answer
+        if short and not any(short.lower() in c.text.lower() for c in citations):
+            short = None  # a short answer is a claim too: kept only when a cited passage holds it
+        return text, True, citations, short, verification.as_dict()
 
     def warm_up(self) -> None:
         """Open the index and load the model now rather than on the first question."""

@@ -54,9 +54,10 @@ _NUMBER_QUESTION = re.compile(
     re.I,
 )
 _DATE_QUESTION = re.compile(r"^\W*when\b|\b(what|which) (year|date|day|month)\b", re.I)
-_WHICH_NOUN = re.compile(r"\b(?:which|what)\s+(\w+)(?:\s+(\w+))?", re.I)
+_WHICH_WORDS = re.compile(r"\b(?:which|what)((?:\s+[\w'’-]+){1,4})", re.I)  # "what well-known company"
+_VAGUE = re.compile(r"^(?:hundreds|thousands|millions|billions|dozens|several|many|some)\b", re.I)
 _LOCK = threading.Lock()
-MAX_SENTENCES = 5
+MAX_SENTENCES = 8
 
 
 def expected_kind(question: str) -> tuple[set[str], bool] | None:
@@ -67,10 +68,11 @@ def expected_kind(question: str) -> tuple[set[str], bool] | None:
         return DATES, False
     if re.search(r"^\W*where\b|\bwhere\b", question, re.I):
         return PLACES, False
-    for noun in (word for pair in _WHICH_NOUN.findall(question) for word in pair if word):
-        for nouns, labels in NOUN_KINDS.items():
-            if noun.lower() in nouns:
-                return labels, noun.lower().endswith("s") and noun.lower() not in ("series", "news")
+    for words in _WHICH_WORDS.findall(question):
+        for noun in re.split(r"[\s-]+", words.lower()):
+            for nouns, labels in NOUN_KINDS.items():
+                if noun in nouns:
+                    return labels, noun.endswith("s") and noun not in ("series", "news")
     if re.search(r"^\W*(who|whom|whose)\b|\bwho\b", question, re.I):
         return PEOPLE | ORGANISATIONS, False
     return None
@@ -92,13 +94,29 @@ def _join(names: Sequence[str]) -> str:
     return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
-def short_answer(question: str, sentences: Sequence[tuple[str, float]]) -> str | None:
-    """The answer phrase from `sentences` (text, support; best first), or None."""
+def _weight(text: str, labels: set[str]) -> float:
+    """How much a mention counts: a dateline ("WASHINGTON") hardly; for a number, digits over words."""
+    if text.isupper() and len(text) > 3:
+        return 0.1
+    if labels & NUMBERS:
+        if _VAGUE.match(text):
+            return 0.3
+        if any(ch.isdigit() for ch in text):
+            return 1.5
+    return 1.0
+
+
+def short_answer(
+    question: str, sentences: Sequence[tuple[str, float]], outlets: Sequence[str] = ()
+) -> str | None:
+    """The answer phrase from `sentences` (text, support; best first), or None. The outlets the
+    passages come from are never the answer (a sentence "CNN reported…" names its outlet)."""
     kind = expected_kind(question)
     if kind is None or not sentences:
         return None
     labels, several = kind
     asked = set(terms(question))
+    avoided = {" ".join(sorted(terms(outlet))) for outlet in outlets}
     best = sentences[:MAX_SENTENCES]
     with _LOCK:  # spaCy's pipeline is not safe to share between threads
         documents = list(_pipeline().pipe([text for text, _ in best]))
@@ -110,7 +128,9 @@ def short_answer(question: str, sentences: Sequence[tuple[str, float]]) -> str |
             if entity.label_ not in labels or not words or words <= asked:
                 continue
             key = " ".join(sorted(words))
-            scores[key] = scores.get(key, 0.0) + support
+            if key in avoided:
+                continue
+            scores[key] = scores.get(key, 0.0) + support * _weight(entity.text, labels)
             shown.setdefault(key, entity.text.strip(" .,;:'\""))
     if not scores:
         return None

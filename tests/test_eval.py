@@ -138,3 +138,14 @@ def test_seed_eval_with_the_real_model_from_a_corpus(tmp_path: Path) -> None:
         metrics["citation_precision"]["value"] == 1.0
         and metrics["unsupported_sentence_share"]["value"] == 0.0
     )
+
+
+def test_a_short_answer_matches_when_either_side_holds_most_of_the_other() -> None:
+    from eval.metrics import short_answer_matches
+
+    assert short_answer_matches("Marcos Jr", ["Ferdinand Marcos Jr."])
+    assert short_answer_matches("about 700", ["700"])
+    assert short_answer_matches("Hama, Homs and Latakia", ["Hama, Homs and Latakia"])
+    assert not short_answer_matches("Jr", ["Ferdinand Marcos Jr."])
+    assert not short_answer_matches("7000", ["700"])
+    assert not short_answer_matches(None, ["700"]) and not short_answer_matches("", ["700"])

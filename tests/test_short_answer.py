@@ -93,3 +93,13 @@ def test_ask_puts_the_short_answer_first_in_the_json(
     assert list(answer.as_dict())[:2] == ["question", "short_answer"]
     declined = desk.ask("Who won the football league in Portugal?")
     assert not declined.answered and declined.short_answer is None
+
+
+def test_outlets_datelines_and_vague_amounts_give_way_to_the_answer() -> None:
+    sentences = [
+        ("WASHINGTON (CNN) Hundreds of people have been arrested, CNN reported.", 0.9),
+        ("The Justice Department said 725 people have been arrested so far.", 0.6),
+    ]
+    assert short_answer("How many people have been arrested?", sentences, ["CNN"]) == "725"
+    who = [("CNN reported that Ketanji Brown Jackson studied at Harvard, WASHINGTON sources said.", 0.9)]
+    assert short_answer("Which university did she attend?", who, ["CNN"]) == "Harvard"

@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from index.errors import IndexLockedError, IndexStateError, InputError, NewsdeskError
 from index.ingest import IngestAborted
+from rag.generators import GeneratorError
 
 
 class FieldError(HTTPException):
@@ -53,6 +54,8 @@ def _newsdesk_error(request: Request, error: Exception) -> JSONResponse:
     status = 422
     if isinstance(error, IndexLockedError):
         status = 409
+    elif isinstance(error, GeneratorError):
+        status = 502
     elif isinstance(error, IndexStateError):
         status = 503
     detail: list[dict[str, Any]] = []

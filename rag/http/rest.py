@@ -34,6 +34,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorModel, "description": "The body could not be read as JSON"},
     401: {"model": ErrorModel, "description": "Missing or wrong API key"},
     413: {"model": ErrorModel, "description": "Request body too large"},
+    502: {"model": ErrorModel, "description": "The configured language model failed"},
     422: {"model": ErrorModel, "description": "A field is missing or wrong; `detail` names it"},
     503: {"model": ErrorModel, "description": "The index is still loading (or cannot be loaded)"},
 }

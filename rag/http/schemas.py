@@ -133,6 +133,11 @@ class AnswerModel(BaseModel):
     citations: list[Citation]  # the record itself, so the API schema cannot drift from it
     timings_ms: dict[str, float]
     query: str | None = Field(None, description="The retrieval query, when a follow-up was rewritten.")
+    verification: dict[str, int] | None = Field(
+        None,
+        description="With a language model: sentences written, supported as cited, re-pointed to the passage "
+        "that supports them, and dropped as supported by none.",
+    )
 
 
 class HitModel(BaseModel):
