@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from index.catalog import Passage
+
+
+def join_names(names: Sequence[str]) -> str:
+    """ "A", "A and B", "A, B and C"."""
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +33,7 @@ class Hit:
     score: float
     dense_score: float | None = None
     lexical_score: float | None = None
+    also_reported_by: tuple[str, ...] = ()  # outlets whose copies of this passage were collapsed into it
 
     def as_dict(self) -> dict[str, Any]:
         p = self.passage
@@ -63,6 +70,7 @@ class Citation:
     quote_start: int | None
     quote_end: int | None
     score: float
+    also_reported_by: list[str] = field(default_factory=list)  # outlets that ran a copy of the passage
 
     @property
     def quote(self) -> str:
@@ -87,6 +95,7 @@ class Citation:
             quote[0] if quote else None,
             quote[1] if quote else None,
             round(hit.score, 6),
+            list(hit.also_reported_by),
         )
 
 

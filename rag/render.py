@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.text import Text
 
 from index.ingest import IngestReport
-from rag.records import Answer, Citation, Hit
+from rag.records import Answer, Citation, Hit, join_names
 
 _CONTEXT = 160
 
@@ -49,6 +49,8 @@ def print_citation(console: Console, citation: Citation) -> None:
         Text(f"[{citation.n}] ", style="bold cyan")
         + _byline(citation.title, citation.source, citation.published_at)
     )
+    if citation.also_reported_by:
+        console.print(Text(f"    also reported by {join_names(citation.also_reported_by)}", style="dim"))
     if citation.url:
         console.print(Text(f"    {citation.url}", style="underline blue"))
     quote = (

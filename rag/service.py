@@ -36,6 +36,7 @@ from index.records import Article
 from rag.answer import NOT_FOUND, AnswerSettings, ExtractiveAnswerer
 from rag.choices import TOP_ARTICLES, pick_choice
 from rag.conversation import Turn, rewrite
+from rag.diversity import LOOK_AHEAD, distinct_hits
 from rag.generators import Generator, generator_from_env, pack_passages
 from rag.records import Answer, Citation, Hit, SearchFilters
 from rag.retrieval import HybridRetriever, RetrievalSettings
@@ -190,11 +191,12 @@ class Newsdesk:
         retriever.embedder.warm_up()  # a one-off cost, not part of any question's latency
         began = time.perf_counter()
         query = rewrite(question, history)
-        ranking, query_vector = retriever.search_with_vector(query, max(k, depth or k), filters, as_of=as_of)
+        depth = max(k * LOOK_AHEAD, depth or k)  # room to replace wire copies among the first k
+        ranking, query_vector = retriever.search_with_vector(query, depth, filters, as_of=as_of)
         if query != question or query_vector is None:
             query_vector = retriever.embed_query(question)
         question_vector = query_vector
-        hits = ranking[:k]
+        hits = distinct_hits(ranking, k)  # wire copies read once, their outlets kept
         retrieved = time.perf_counter()
         answerer = ExtractiveAnswerer(retriever.embedder, snapshot.lexical, self.answer_settings)
         if choices:

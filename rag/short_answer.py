@@ -17,6 +17,7 @@ from functools import lru_cache
 from typing import Any
 
 from index.lexical import terms
+from rag.records import join_names
 
 PEOPLE = {"PERSON"}
 ORGANISATIONS = {"ORG"}
@@ -91,10 +92,6 @@ def warm_up() -> None:
         _pipeline()
 
 
-def _join(names: Sequence[str]) -> str:
-    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
-
-
 def _weight(text: str, labels: set[str]) -> float:
     """How much a mention counts: a dateline ("WASHINGTON") hardly; for a number, digits over words."""
     if text.isupper() and len(text) > 3:
@@ -139,7 +136,7 @@ def short_answer(
         for document in documents:
             listed = _listed(document, labels, asked)
             if listed:
-                return _join(listed)
+                return join_names(listed)
     return shown[max(scores, key=lambda key: scores[key])]
 
 

@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from index.ingest import IngestAborted, IngestReport
-from rag.records import Answer, Citation
+from rag.records import Answer, Citation, join_names
 
 CONTEXT_CHARS = 280  # passage text shown either side of the quote
 
@@ -97,12 +97,19 @@ def passage_html(citation: Citation, *, highlight: bool = True) -> str:
     return "".join(parts)
 
 
+def joined(names: list[str]) -> str:
+    """ "A", "A and B", "A, B and C"."""
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
 def citation_card(citation: Citation, *, highlight: bool = True) -> str:
     title = escape(citation.title or "(untitled)")
     url = safe_url(citation.url)
     if url:
         title = f'<a href="{escape(url)}" target="_blank" rel="noopener noreferrer">{title}</a>'
     meta = " · ".join(escape(part) for part in (citation.source, (citation.published_at or "")[:10]) if part)
+    if citation.also_reported_by:
+        meta += f" · also reported by {escape(join_names(citation.also_reported_by))}"
     return (
         f'<article class="nd-card" data-n="{citation.n}">'
         f'<p class="nd-title"><span class="nd-n">[{citation.n}]</span>{title}</p>'
