@@ -708,3 +708,9 @@ _READERS: dict[str, _Reader] = {
     ".feed": _read_feed,
 }
 SUPPORTED_SUFFIXES: tuple[str, ...] = tuple(_READERS)
+
+
+def supported_suffix(name: str) -> str | None:
+    """The suffix a file called `name` is read by (".jsonl.gz" counts whole), or None if none reads it."""
+    suffix = _suffix(Path(name))
+    return suffix if suffix in _READERS else None

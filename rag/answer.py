@@ -154,8 +154,7 @@ class ExtractiveAnswerer:
         scored = self.score_sentences(question, hits, question_vector, answer_only=True)
         eligible = [s for s in scored if s.typed and s.matched]
         if not eligible or eligible[0].support < self.settings.min_support:
-            closest = [Citation.from_hit(n, hit, None) for n, hit in enumerate(hits[:3], start=1)]
-            return NOT_FOUND, False, closest
+            return NOT_FOUND, False, closest_passages(hits)
         chosen = self._choose(eligible)
         return self._compose(chosen, hits)
 
@@ -310,6 +309,11 @@ class ExtractiveAnswerer:
 
 
 _MARKER = re.compile(r"\s*\[(\d+)\]")
+
+
+def closest_passages(hits: Sequence[Hit], count: int = 3) -> list[Citation]:
+    """What a declined answer lists instead: the best passages, cited without a quote."""
+    return [Citation.from_hit(n, hit, None) for n, hit in enumerate(hits[:count], start=1)]
 
 
 def unsupported_claims(answer: str, citations: Sequence[Citation]) -> list[str]:

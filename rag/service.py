@@ -33,7 +33,7 @@ from index.ingest import (
 from index.loaders import load_records
 from index.manifest import MANIFEST_NAME
 from index.records import Article
-from rag.answer import NOT_FOUND, AnswerSettings, ExtractiveAnswerer
+from rag.answer import NOT_FOUND, AnswerSettings, ExtractiveAnswerer, closest_passages
 from rag.choices import TOP_ARTICLES, pick_choice
 from rag.conversation import Turn, rewrite
 from rag.diversity import LOOK_AHEAD, distinct_hits
@@ -236,8 +236,7 @@ class Newsdesk:
         generated = self.generator.generate(question, passages, history)
         text, citations, verification = verify(generated.text, passages)
         if generated.declined or not citations:
-            closest = [Citation.from_hit(n, hit, None) for n, hit in enumerate(passages[:3], start=1)]
-            return NOT_FOUND, False, closest, None, verification.as_dict()
+            return NOT_FOUND, False, closest_passages(passages), None, verification.as_dict()
         short = generated.short_answer
         if short and not any(short.lower() in c.text.lower() for c in citations):
             short = None  # a short answer is a claim too: kept only when a cited passage holds it

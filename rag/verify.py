@@ -32,18 +32,29 @@ class Verification:
         return asdict(self)
 
 
-def _support(claim: set[str], text: str) -> tuple[float, tuple[int, int] | None]:
-    """The best share of `claim` covered by one or two adjacent sentences of `text`, and their span.
-    A number the claim states must be in the span, or the span does not support it at all."""
-    numbers = {t for t in claim if any(ch.isdigit() for ch in t)}
+Window = tuple[tuple[int, int], set[str]]
+
+
+def _windows(text: str) -> list[Window]:
+    """Every sentence of `text`, and every two adjacent ones, with their words; the single sentence
+    first, so a shorter quote wins a tie."""
     spans = sentence_spans(text)
+    return [
+        ((start, end), set(terms(text[start:end])))
+        for i, (start, _) in enumerate(spans)
+        for _, end in spans[i : i + 2]
+    ]
+
+
+def _support(claim: set[str], windows: Sequence[Window]) -> tuple[float, tuple[int, int] | None]:
+    """The best share of `claim` covered by one window of a passage, and its span. A number the claim
+    states must be in the window, or the window does not support it at all."""
+    numbers = {t for t in claim if any(ch.isdigit() for ch in t)}
     best: tuple[float, tuple[int, int] | None] = (0.0, None)
-    for i, (start, _) in enumerate(spans):
-        for _, end in spans[i : i + 2]:  # the sentence alone first: a shorter quote wins a tie
-            found = set(terms(text[start:end]))
-            share = len(claim & found) / len(claim) if numbers <= found else 0.0
-            if share > best[0] + 1e-9:
-                best = (share, (start, end))
+    for span, found in windows:
+        share = len(claim & found) / len(claim) if numbers <= found else 0.0
+        if share > best[0] + 1e-9:
+            best = (share, span)
     return best
 
 
@@ -60,13 +71,14 @@ def verify(text: str, hits: Sequence[Hit]) -> tuple[str, list[Citation], Verific
     numbers: dict[int, int] = {}  # passage index -> citation number
     quotes: dict[int, tuple[int, int]] = {}
     counts = {"sentences": 0, "supported": 0, "repointed": 0, "dropped": 0}
+    passages = [_windows(hit.passage.text) for hit in hits]  # tokenized once, for every sentence
     for sentence in _claims(text):
         cited = [int(n) - 1 for n in _MARKER.findall(sentence) if 0 < int(n) <= len(hits)]
         claim = set(terms(_MARKER.sub("", sentence)))
         if not claim:
             continue
         counts["sentences"] += 1
-        scores = [_support(claim, hit.passage.text) for hit in hits]
+        scores = [_support(claim, windows) for windows in passages]
         good = [i for i in cited if scores[i][0] >= MIN_SUPPORT]
         if good:
             counts["supported"] += 1

@@ -97,11 +97,6 @@ def passage_html(citation: Citation, *, highlight: bool = True) -> str:
     return "".join(parts)
 
 
-def joined(names: list[str]) -> str:
-    """ "A", "A and B", "A, B and C"."""
-    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
-
-
 def citation_card(citation: Citation, *, highlight: bool = True) -> str:
     title = escape(citation.title or "(untitled)")
     url = safe_url(citation.url)

@@ -42,7 +42,6 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorModel, "description": "No article with that id"}
 }
 WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorModel, "description": "The body could not be read as JSON"},
     403: {"model": ErrorModel, "description": "The key is read-only"},
     409: {"model": ErrorModel, "description": "Another newsdesk process is writing to the index"},
 }

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
-from index.loaders import SUPPORTED_SUFFIXES
+from index.loaders import SUPPORTED_SUFFIXES, supported_suffix
 from rag.http.errors import FieldError
 
 MAX_NAME_CHARS = 120
@@ -33,12 +33,6 @@ class Upload(Protocol):
 def upload_root(index_dir: Path, configured: str | None) -> Path:
     """NEWSDESK_UPLOAD_DIR, or a folder beside the index named after it."""
     return Path(configured) if configured else index_dir.with_name(f"{index_dir.name}-uploads")
-
-
-def supported_suffix(name: str) -> str | None:
-    lowered = name.lower()
-    matches = [suffix for suffix in SUPPORTED_SUFFIXES if lowered.endswith(suffix)]
-    return max(matches, key=len) if matches else None
 
 
 def safe_file_name(name: str) -> str:
