@@ -164,10 +164,11 @@ def test_an_answer_streams_word_by_word_and_a_follow_up_carries_the_history(
     messages, turns, panel, box = steps[-1]
     assert [t.role for t in turns] == ["user", "assistant"] and box == ""
     assert "Hama, Homs and Latakia" in turns[1].content and "<mark>" in panel
-    assert turns[1].content.startswith("**Hama, Homs and Latakia**\n\n")  # the short answer, in bold
+    short, answer = turns[1].content.split("\n\n")
+    assert short == "Hama, Homs and Latakia"  # the short answer first, then the cited sentences
     assert messages == [
         {"role": "user", "content": "Which provinces were struck?"},
-        {"role": "assistant", "content": escape(turns[1].content, quote=False)},
+        {"role": "assistant", "content": f"<strong>{short}</strong>\n\n{escape(answer, quote=False)}"},
     ]
     *_, (_, turns, panel, _) = handlers.ask("Who approved it?", turns, "", "", [], 5)
     assert len(turns) == 4 and "Searched for: <q>Who approved it? (Which provinces" in panel

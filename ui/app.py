@@ -6,7 +6,6 @@ retrieval and answering stay in `rag/`. Domain errors become messages, never tra
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Iterator, Sequence
 from html import escape
@@ -77,18 +76,23 @@ def _display(text: str) -> str:
     return escape(text, quote=False)
 
 
-def _markdown_literal(text: str) -> str:
-    """Text from an article, shown as itself inside chat Markdown (no emphasis, links or code)."""
-    return re.sub(r"([\\`*_{}\[\]()#+!|>~-])", r"\\\1", text)
-
-
 def _padded(questions: list[str], count: int) -> list[str]:
     """Always `count` entries, so the UI can keep a fixed set of example buttons."""
     return questions[:count] + [""] * (count - len(questions))
 
 
+def _shown(turn: Turn) -> str:
+    """A turn as the chat shows it. An answer that opens with its short answer ("Hama, Homs and
+    Latakia", then a blank line, then the cited sentences) shows that phrase in bold."""
+    text = _display(turn.content)
+    first, gap, rest = text.partition("\n\n")
+    if turn.role == "assistant" and gap and rest:
+        return f"<strong>{first}</strong>\n\n{rest}"
+    return text
+
+
 def _messages(turns: Sequence[Turn]) -> Messages:
-    return [{"role": t.role, "content": _display(t.content)} for t in turns]
+    return [{"role": t.role, "content": _shown(t)} for t in turns]
 
 
 def _info(desk: Newsdesk) -> dict[str, Any] | None:
@@ -145,8 +149,8 @@ class _Handlers:
         asked = [*turns, Turn("user", question)]
         panel = sources_html(answer)
         reply = answer.answer
-        if answer.short_answer:  # the answer phrase first, in bold, then the cited sentences
-            reply = f"**{_markdown_literal(answer.short_answer)}**\n\n{answer.answer}"
+        if answer.short_answer:  # the answer phrase first (shown in bold), then the cited sentences
+            reply = f"{answer.short_answer}\n\n{answer.answer}"
         words = reply.split(" ")
         for i in range(1, len(words)):
             partial = [*asked, Turn("assistant", " ".join(words[:i]))]
