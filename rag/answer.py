@@ -64,6 +64,7 @@ class AnswerSettings:
     second_sentence_ratio: float = 0.85
     semantic_weight: float = 0.5
     focus_bonus: float = 0.1
+    max_answer_words: int = 55  # sentences after the first join while the answer stays this short
     short_answers: bool = True  # the answer phrase alone, from the best sentences (spaCy entities)
 
 
@@ -149,14 +150,34 @@ class ExtractiveAnswerer:
         self._last_scored: tuple[tuple[_Evidence, bool], list[ScoredSentence]] | None = None
 
     def answer(
-        self, question: str, hits: Sequence[Hit], question_vector: np.ndarray | None = None
+        self,
+        question: str,
+        hits: Sequence[Hit],
+        question_vector: np.ndarray | None = None,
+        lead: int | None = None,
     ) -> tuple[str, bool, list[Citation]]:
+        """The best sentences, quoted and cited; `lead` (an index into `best_sentences`) puts the
+        sentence holding the short answer first."""
         scored = self.score_sentences(question, hits, question_vector, answer_only=True)
         eligible = [s for s in scored if s.typed and s.matched]
         if not eligible or eligible[0].support < self.settings.min_support:
             return NOT_FOUND, False, closest_passages(hits)
         chosen = self._choose(eligible)
-        return self._compose(chosen, hits)
+        if lead is not None and 0 <= lead < len(eligible):
+            chosen = [eligible[lead], *(s for s in chosen if s is not eligible[lead])]
+        return self._compose(self._within_words(chosen, hits), hits)
+
+    def _within_words(self, chosen: Sequence[ScoredSentence], hits: Sequence[Hit]) -> list[ScoredSentence]:
+        """The first sentence, then the others in turn while the answer stays within max_answer_words."""
+        kept: list[ScoredSentence] = []
+        words = 0
+        for sentence in chosen:
+            count = len(hits[sentence.hit_index].passage.text[sentence.start : sentence.end].split())
+            if kept and words + count > self.settings.max_answer_words:
+                continue
+            kept.append(sentence)
+            words += count
+        return kept
 
     def best_sentences(
         self, question: str, hits: Sequence[Hit], question_vector: np.ndarray | None = None, limit: int = 5

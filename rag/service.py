@@ -16,6 +16,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import platformdirs
 
 from index.archive import IndexDirectory, Snapshot
@@ -40,7 +41,7 @@ from rag.diversity import LOOK_AHEAD, distinct_hits
 from rag.generators import Generator, generator_from_env, pack_passages
 from rag.records import Answer, Citation, Hit, SearchFilters
 from rag.retrieval import HybridRetriever, RetrievalSettings
-from rag.short_answer import MAX_SENTENCES, short_answer
+from rag.short_answer import MAX_SENTENCES, ShortAnswer, short_answer
 from rag.short_answer import warm_up as warm_short_answers
 from rag.verify import verify
 
@@ -57,6 +58,13 @@ def default_index_dir() -> Path:
     if configured:
         return Path(configured).expanduser()
     return Path(platformdirs.user_data_dir("newsdesk")) / "index"
+
+
+def _top_articles(snapshot: Snapshot, ranking: Sequence[Hit]) -> list[str]:
+    """Title and text of the first TOP_ARTICLES articles the ranking reaches, best first."""
+    ids = list(dict.fromkeys(hit.passage.article_id for hit in ranking))[:TOP_ARTICLES]
+    found = (snapshot.catalog.article(article_id) for article_id in ids)
+    return [f"{a.title}\n{a.text}" for a in found if a is not None]
 
 
 def _ms(seconds: float) -> float:
@@ -205,12 +213,10 @@ class Newsdesk:
         if self.generator is not None:
             text, answered, citations, short, verification = self._generate(question, hits, history)
         else:
-            text, answered, citations = answerer.answer(question, hits, question_vector)
-            short = None
-            if answered and self.answer_settings.short_answers:
-                sentences = answerer.best_sentences(question, hits, question_vector, MAX_SENTENCES)
-                outlets = [hit.passage.source for hit in hits if hit.passage.source]
-                short = short_answer(question, sentences, outlets)
+            found = self._short_answer(question, hits, ranking, snapshot, answerer, question_vector)
+            lead = found.sentence if found else None
+            text, answered, citations = answerer.answer(question, hits, question_vector, lead)
+            short = found.text if found and answered else None
         done = time.perf_counter()
         timings = {
             "retrieve": _ms(retrieved - began),
@@ -221,11 +227,28 @@ class Newsdesk:
         answer = Answer(question, text, answered, citations, timings, rewritten, short, verification)
         picked = None
         if choices:
-            articles = list(dict.fromkeys(hit.passage.article_id for hit in ranking))[:TOP_ARTICLES]
-            found = [snapshot.catalog.article(article_id) for article_id in articles]
-            texts = [f"{a.title}\n{a.text}" for a in found if a is not None]
+            texts = _top_articles(snapshot, ranking)
             picked = pick_choice(answerer, question, hits, choices, texts, question_vector)
         return Trace(answer, ranking, picked)
+
+    def _short_answer(
+        self,
+        question: str,
+        hits: Sequence[Hit],
+        ranking: Sequence[Hit],
+        snapshot: Snapshot,
+        answerer: ExtractiveAnswerer,
+        question_vector: np.ndarray,
+    ) -> ShortAnswer | None:
+        """The answer phrase, from the best sentences, checked against the top articles."""
+        sentences = answerer.best_sentences(question, hits, question_vector, MAX_SENTENCES)
+        if not self.answer_settings.short_answers or not sentences:
+            return None
+        if sentences[0][1] < self.answer_settings.min_support:
+            return None  # the answer will decline
+        outlets = [hit.passage.source for hit in hits if hit.passage.source]
+        articles = _top_articles(snapshot, ranking)
+        return short_answer(question, sentences, outlets, articles, answerer.embedder.embed)
 
     def _generate(
         self, question: str, hits: Sequence[Hit], history: Sequence[Turn]

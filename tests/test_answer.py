@@ -9,7 +9,14 @@ import pytest
 from index.catalog import Passage
 from index.embedding import HashingEmbedder
 from index.lexical import LexicalIndex
-from rag.answer import NOT_FOUND, ExtractiveAnswerer, focus_terms, question_type, unsupported_claims
+from rag.answer import (
+    NOT_FOUND,
+    AnswerSettings,
+    ExtractiveAnswerer,
+    focus_terms,
+    question_type,
+    unsupported_claims,
+)
 from rag.records import Citation, Hit
 from rag.service import Newsdesk
 from tests.conftest import article
@@ -56,6 +63,21 @@ def test_answers_quote_the_supporting_sentence_and_cite_it(
     assert cited.text[cited.quote_start : cited.quote_end] == cited.quote
     assert f"[{cited.n}]" in text
     assert unsupported_claims(text, citations) == []
+
+
+def test_the_sentence_holding_the_short_answer_leads_and_the_answer_stays_short() -> None:
+    question = "Which provinces did the strikes hit?"
+    reader = answerer()
+    sentences = reader.best_sentences(question, hits(), limit=8)
+    assert len(sentences) >= 2
+    text, answered, citations = reader.answer(question, hits(), lead=1)
+    assert answered and text.startswith(sentences[1][0])
+    assert unsupported_claims(text, citations) == []
+    terse = ExtractiveAnswerer(
+        HashingEmbedder(), LexicalIndex.build(TEXTS), AnswerSettings(max_answer_words=5)
+    )
+    text, answered, _ = terse.answer(question, hits(), lead=1)
+    assert answered and text == f"{sentences[1][0]} [1]"  # the lead alone, though over the limit
 
 
 def test_an_unrelated_question_is_declined_with_the_closest_passages() -> None:
