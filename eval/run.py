@@ -142,7 +142,7 @@ def score_question(desk: Newsdesk, gold: GoldQuestion, k: int, as_of: date | Non
         else 0,
         "sentences": sentences,
         "timings_ms": answer.timings_ms,
-        "query": answer.query,
+        "standalone_question": answer.standalone_question,
     }
     record["retrieval"] = {
         **{f"hit@{n}": hit_at(ranked, gold.gold_article_ids, n) for n in range(1, 11)},

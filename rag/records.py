@@ -106,12 +106,13 @@ class Answer:
     answered: bool
     citations: list[Citation]
     timings_ms: dict[str, float] = field(default_factory=dict)
-    query: str | None = None  # the retrieval query, when a follow-up was rewritten with its context
+    standalone_question: str | None = None  # a follow-up rewritten to stand alone (also the retrieval query)
     short_answer: str | None = None  # the answer phrase alone ("Hama, Homs and Latakia"), when asked for one
     verification: dict[str, int] | None = None  # a generated answer's check against its passages
 
     def as_dict(self) -> dict[str, Any]:
-        """The JSON shape of `newsdesk ask --json` and the API; `query` only for rewritten follow-ups."""
+        """The JSON shape of `newsdesk ask --json` and the API; `standalone_question` only for follow-ups
+        rewritten."""
         shape: dict[str, Any] = {
             "question": self.question,
             "short_answer": self.short_answer,
@@ -120,8 +121,8 @@ class Answer:
             "citations": [asdict(c) for c in self.citations],
             "timings_ms": self.timings_ms,
         }
-        if self.query is not None:
-            shape["query"] = self.query
+        if self.standalone_question is not None:
+            shape["standalone_question"] = self.standalone_question
         if self.verification is not None:
             shape["verification"] = self.verification
         return shape

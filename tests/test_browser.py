@@ -206,12 +206,14 @@ def test_an_answer_streams_in_with_its_highlighted_source(page: Page) -> None:
     _shot(page, "1-answer")
 
 
-def test_a_follow_up_is_answered_in_context_and_shows_the_rewritten_query(page: Page) -> None:
+def test_a_follow_up_is_answered_in_context_and_shows_the_standalone_question(page: Page) -> None:
     from playwright.sync_api import expect
 
     _ask(page, "Which provinces were struck?", "Hama, Homs and Latakia")
     _ask(page, "Who approved it?", "Federation Council")
-    expect(page.locator("#nd-sources .nd-query")).to_contain_text("Searched for: Who approved it?")
+    expect(page.locator("#nd-sources .nd-query")).to_contain_text(
+        "Read as: Who approved Hama, Homs and Latakia?"
+    )
     _shot(page, "2-follow-up")
     page.click("#nd-clear")  # a new conversation: no history, no rewritten query
     expect(page.locator('#nd-chat [data-testid="bot"]')).to_have_count(0)

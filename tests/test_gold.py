@@ -123,6 +123,6 @@ def test_a_follow_up_is_answered_in_the_context_of_the_conversation(demo: Newsde
     first = demo.ask("Which provinces were struck?")
     history = [Turn("user", first.question), Turn("assistant", first.answer)]
     follow_up = demo.ask("Who approved it?", history=history)
-    assert follow_up.query is not None and "provinces" in follow_up.query
+    assert follow_up.standalone_question is not None and "provinces" in follow_up.standalone_question
     assert follow_up.answered and "Federation Council" in follow_up.answer
     assert follow_up.citations[0].article_id == SYRIA

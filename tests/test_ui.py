@@ -88,13 +88,15 @@ def test_the_title_links_to_the_url_only_when_there_is_a_web_url() -> None:
     assert safe_url(" HTTP://ledger.example/a ") == "HTTP://ledger.example/a"
 
 
-def test_the_sources_panel_shows_the_rewritten_query_and_unanswered_passages() -> None:
-    answered = Answer("Who approved it?", f"{QUOTE} [1]", True, [citation()], query="Who approved it? (<x>)")
+def test_the_sources_panel_shows_the_standalone_question_and_unanswered_passages() -> None:
+    answered = Answer(
+        "Who approved it?", f"{QUOTE} [1]", True, [citation()], standalone_question="Who approved <x>?"
+    )
     panel = sources_html(answered)
-    assert "Searched for: <q>Who approved it? (&lt;x&gt;)</q>" in panel and "<mark>" in panel
+    assert "Read as: <q>Who approved &lt;x&gt;?</q>" in panel and "<mark>" in panel
     declined = Answer("Who won?", "The archive does not say.", False, [citation(quote_start=None)])
     panel = sources_html(declined)
-    assert "Closest passages" in panel and "<mark>" not in panel and "Searched for" not in panel
+    assert "Closest passages" in panel and "<mark>" not in panel and "Read as" not in panel
     assert "Ask a question" in sources_html(None)
 
 
@@ -171,7 +173,7 @@ def test_an_answer_streams_word_by_word_and_a_follow_up_carries_the_history(
         {"role": "assistant", "content": f"<strong>{short}</strong>\n\n{escape(answer, quote=False)}"},
     ]
     *_, (_, turns, panel, _) = handlers.ask("Who approved it?", turns, "", "", [], 5)
-    assert len(turns) == 4 and "Searched for: <q>Who approved it? (Which provinces" in panel
+    assert len(turns) == 4 and "Read as: <q>Who approved Hama, Homs and Latakia?</q>" in panel
 
 
 def test_a_bad_date_leaves_the_conversation_as_it_was(tmp_path: Path, write_jsonl: Writer) -> None:

@@ -119,8 +119,8 @@ def sources_html(answer: Answer | None) -> str:
     if answer is None:
         return '<p class="nd-empty">Ask a question: the passages its answer quotes appear here.</p>'
     parts: list[str] = []
-    if answer.query is not None:
-        parts.append(f'<p class="nd-query">Searched for: <q>{escape(answer.query)}</q></p>')
+    if answer.standalone_question is not None:
+        parts.append(f'<p class="nd-query">Read as: <q>{escape(answer.standalone_question)}</q></p>')
     if not answer.citations:
         parts.append('<p class="nd-empty">No passages matched.</p>')
     elif answer.answered:

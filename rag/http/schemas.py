@@ -132,7 +132,10 @@ class AnswerModel(BaseModel):
     answered: bool
     citations: list[Citation]  # the record itself, so the API schema cannot drift from it
     timings_ms: dict[str, float]
-    query: str | None = Field(None, description="The retrieval query, when a follow-up was rewritten.")
+    standalone_question: str | None = Field(
+        None,
+        description="A follow-up rewritten to stand alone from the conversation (also what was searched).",
+    )
     verification: dict[str, int] | None = Field(
         None,
         description="With a language model: sentences written, supported as cited, re-pointed to the passage "
