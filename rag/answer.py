@@ -321,7 +321,7 @@ class ExtractiveAnswerer:
             first, last = spans.get(sentence.hit_index, (sentence.start, sentence.end))
             spans[sentence.hit_index] = (min(first, sentence.start), max(last, sentence.end))
             parts.append(f"{hits[sentence.hit_index].passage.text[sentence.start : sentence.end]} [{number}]")
-        citations = [Citation.from_hit(numbers[i], hits[i], spans[i]) for i in numbers]
+        citations = [Citation.from_hit(numbers[i], hits[i], spans[i], support=1.0) for i in numbers]
         answer = " ".join(parts)
         problems = unsupported_claims(answer, citations)
         if problems:  # cannot happen for quoted sentences; guards future edits

@@ -71,6 +71,10 @@ class Citation:
     quote_end: int | None
     score: float
     also_reported_by: list[str] = field(default_factory=list)  # outlets that ran a copy of the passage
+    # Whether the quote was checked to support the sentences citing it, and the lowest share of their
+    # words it holds (1.0 for a sentence quoted verbatim). A declined answer's closest passages: False.
+    supported: bool = False
+    support: float | None = None
 
     @property
     def quote(self) -> str:
@@ -79,7 +83,9 @@ class Citation:
         return self.text[self.quote_start : self.quote_end]
 
     @classmethod
-    def from_hit(cls, n: int, hit: Hit, quote: tuple[int, int] | None) -> Citation:
+    def from_hit(
+        cls, n: int, hit: Hit, quote: tuple[int, int] | None, support: float | None = None
+    ) -> Citation:
         p = hit.passage
         return cls(
             n,
@@ -96,6 +102,8 @@ class Citation:
             quote[1] if quote else None,
             round(hit.score, 6),
             list(hit.also_reported_by),
+            support is not None,
+            None if support is None else round(support, 3),
         )
 
 

@@ -70,6 +70,7 @@ def verify(text: str, hits: Sequence[Hit]) -> tuple[str, list[Citation], Verific
     kept: list[str] = []
     numbers: dict[int, int] = {}  # passage index -> citation number
     quotes: dict[int, tuple[int, int]] = {}
+    shares: dict[int, float] = {}  # passage index -> the weakest support it gives a sentence citing it
     counts = {"sentences": 0, "supported": 0, "repointed": 0, "dropped": 0}
     passages = [_windows(hit.passage.text) for hit in hits]  # tokenized once, for every sentence
     for sentence in _claims(text):
@@ -92,9 +93,11 @@ def verify(text: str, hits: Sequence[Hit]) -> tuple[str, list[Citation], Verific
         for index in good:
             numbers.setdefault(index, len(numbers) + 1)
             quotes.setdefault(index, scores[index][1] or (0, 0))
+            shares[index] = min(shares.get(index, 1.0), scores[index][0])
         markers = " ".join(f"[{numbers[i]}]" for i in good)
         kept.append(f"{_MARKER.sub('', sentence).strip()} {markers}")
     citations = [
-        Citation.from_hit(n, hits[i], quotes[i]) for i, n in sorted(numbers.items(), key=lambda x: x[1])
+        Citation.from_hit(n, hits[i], quotes[i], shares[i])
+        for i, n in sorted(numbers.items(), key=lambda x: x[1])
     ]
     return " ".join(kept), citations, Verification(**counts)

@@ -52,6 +52,16 @@ def test_a_supported_sentence_keeps_its_citation_and_its_quote() -> None:
     assert [c.article_id for c in citations] == ["a0"]
     assert citations[0].quote == "Russian jets struck the provinces of Hama, Homs and Latakia on Wednesday."
     assert summary.as_dict() == {"sentences": 1, "supported": 1, "repointed": 0, "dropped": 0}
+    assert citations[0].supported and citations[0].support == 1.0
+
+
+def test_each_citation_carries_the_weakest_support_it_gives() -> None:
+    reply = (
+        "Jets struck Hama, Homs and Latakia. [1] Jets struck Hama on Wednesday after a parliament vote. [1]"
+    )
+    _, citations, _ = verify(reply, [hit(0, STRIKES)])
+    assert citations[0].supported
+    assert citations[0].support is not None and 0.6 <= citations[0].support < 1.0  # "parliament vote" missing
 
 
 def test_a_wrong_marker_is_repointed_and_an_unsupported_sentence_dropped() -> None:
@@ -162,6 +172,7 @@ def test_a_declining_model_or_an_all_unsupported_reply_says_the_archive_does_not
     assert desk.ask("Who won the football league in Portugal?").answer == NOT_FOUND
     model.reply = "Short answer: Benfica\nBenfica won the league in May. [1]"
     declined = desk.ask("Who won the league in Portugal this year?")
+    assert not any(c.supported for c in declined.citations)  # the closest passages support nothing
     assert not declined.answered and declined.verification == {
         "sentences": 1,
         "supported": 0,

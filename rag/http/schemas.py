@@ -27,6 +27,9 @@ EXAMPLE_CITATION: dict[str, Any] = {
     "quote_start": 0,
     "quote_end": 110,
     "score": 0.0714,
+    "also_reported_by": [],
+    "supported": True,
+    "support": 1.0,
 }
 
 
