@@ -183,9 +183,15 @@ class ExtractiveAnswerer:
         self, question: str, hits: Sequence[Hit], question_vector: np.ndarray | None = None, limit: int = 5
     ) -> list[tuple[str, float]]:
         """The sentences that could answer, best supported first, with their support."""
-        scored = self.score_sentences(question, hits, question_vector, answer_only=True)
-        eligible = [s for s in scored if s.typed and s.matched][:limit]
+        eligible = self.best_scored(question, hits, question_vector, limit)
         return [(hits[s.hit_index].passage.text[s.start : s.end], s.support) for s in eligible]
+
+    def best_scored(
+        self, question: str, hits: Sequence[Hit], question_vector: np.ndarray | None = None, limit: int = 5
+    ) -> list[ScoredSentence]:
+        """`best_sentences` as scored, each knowing the passage it is in."""
+        scored = self.score_sentences(question, hits, question_vector, answer_only=True)
+        return [s for s in scored if s.typed and s.matched][:limit]
 
     def score_sentences(
         self,

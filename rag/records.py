@@ -108,6 +108,21 @@ class Citation:
 
 
 @dataclass(frozen=True, slots=True)
+class EarlierAnswer:
+    """What an older source said, where it disagrees with the newest one the answer prefers."""
+
+    text: str
+    published_at: str
+    source: str | None
+
+
+def earlier_text(earlier: Sequence[EarlierAnswer]) -> str:
+    """ "Earlier reports: 240,000 (Wire, 2015-09-30)" for the UI and the CLI."""
+    said = "; ".join(f"{e.text} ({e.source or 'unknown outlet'}, {e.published_at})" for e in earlier)
+    return f"Earlier reports: {said}"
+
+
+@dataclass(frozen=True, slots=True)
 class Answer:
     question: str
     answer: str
@@ -117,6 +132,7 @@ class Answer:
     standalone_question: str | None = None  # a follow-up rewritten to stand alone (also the retrieval query)
     short_answer: str | None = None  # the answer phrase alone ("Hama, Homs and Latakia"), when asked for one
     verification: dict[str, int] | None = None  # a generated answer's check against its passages
+    earlier_answers: list[EarlierAnswer] = field(default_factory=list)  # older figures, oldest first
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON shape of `newsdesk ask --json` and the API; `standalone_question` only for follow-ups
@@ -133,4 +149,6 @@ class Answer:
             shape["standalone_question"] = self.standalone_question
         if self.verification is not None:
             shape["verification"] = self.verification
+        if self.earlier_answers:
+            shape["earlier_answers"] = [asdict(e) for e in self.earlier_answers]
         return shape

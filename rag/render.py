@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.text import Text
 
 from index.ingest import IngestReport
-from rag.records import Answer, Citation, Hit, join_names
+from rag.records import Answer, Citation, Hit, earlier_text, join_names
 
 _CONTEXT = 160
 
@@ -64,6 +64,8 @@ def print_citation(console: Console, citation: Citation) -> None:
 def print_answer(console: Console, answer: Answer) -> None:
     if answer.short_answer:
         console.print(Text(answer.short_answer, style="bold"))
+    if answer.earlier_answers:
+        console.print(Text(earlier_text(answer.earlier_answers), style="dim"))
     console.print(Text(answer.answer, style="" if answer.answered else "italic"))
     if answer.citations:
         console.print()

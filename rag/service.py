@@ -39,7 +39,7 @@ from rag.choices import TOP_ARTICLES, pick_choice
 from rag.conversation import Turn, rewrite
 from rag.diversity import LOOK_AHEAD, distinct_hits
 from rag.generators import Generator, generator_from_env, pack_passages
-from rag.records import Answer, Citation, Hit, SearchFilters
+from rag.records import Answer, Citation, EarlierAnswer, Hit, SearchFilters
 from rag.retrieval import HybridRetriever, RetrievalSettings
 from rag.short_answer import MAX_SENTENCES, ShortAnswer, short_answer
 from rag.short_answer import warm_up as warm_short_answers
@@ -212,6 +212,7 @@ class Newsdesk:
         if choices:
             answerer.score_sentences(question, hits, question_vector)  # one full scoring serves both
         verification = None
+        earlier: list[EarlierAnswer] = []
         if self.generator is not None:
             text, answered, citations, short, verification = self._generate(question, hits, history)
         else:
@@ -219,6 +220,7 @@ class Newsdesk:
             lead = found.sentence if found else None
             text, answered, citations = answerer.answer(question, hits, question_vector, lead)
             short = found.text if found and answered else None
+            earlier = list(found.earlier) if found and answered else []
         done = time.perf_counter()
         timings = {
             "retrieve": _ms(retrieved - began),
@@ -226,7 +228,7 @@ class Newsdesk:
             "total": _ms(done - began),
         }
         rewritten = None if query == question else query
-        answer = Answer(question, text, answered, citations, timings, rewritten, short, verification)
+        answer = Answer(question, text, answered, citations, timings, rewritten, short, verification, earlier)
         picked = None
         if choices:
             texts = _top_articles(snapshot, ranking)
@@ -243,14 +245,16 @@ class Newsdesk:
         question_vector: np.ndarray,
     ) -> ShortAnswer | None:
         """The answer phrase, from the best sentences, checked against the top articles."""
-        sentences = answerer.best_sentences(question, hits, question_vector, MAX_SENTENCES)
+        scored = answerer.best_scored(question, hits, question_vector, MAX_SENTENCES)
+        sentences = [(hits[s.hit_index].passage.text[s.start : s.end], s.support) for s in scored]
+        origins = [(hits[s.hit_index].passage.published_at, hits[s.hit_index].passage.source) for s in scored]
         if not self.answer_settings.short_answers or not sentences:
             return None
         if sentences[0][1] < self.answer_settings.min_support:
             return None  # the answer will decline
         outlets = [hit.passage.source for hit in hits if hit.passage.source]
         articles = _top_articles(snapshot, ranking)
-        return short_answer(question, sentences, outlets, articles, answerer.embedder.embed)
+        return short_answer(question, sentences, outlets, articles, answerer.embedder.embed, origins)
 
     def _generate(
         self, question: str, hits: Sequence[Hit], history: Sequence[Turn]

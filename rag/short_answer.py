@@ -27,7 +27,7 @@ import numpy as np
 
 from index.lexical import terms
 from rag.choices import MENTION_CAP, mentions
-from rag.records import join_names
+from rag.records import EarlierAnswer, join_names
 
 PEOPLE = {"PERSON"}
 ORGANISATIONS = {"ORG"}
@@ -87,12 +87,14 @@ NEARBY_CHARS = 60  # how far around a mention the question's words count as its 
 NEARBY_WEIGHT = 1.0
 AGREEMENT_WEIGHT = 0.3  # per top article naming the candidate, 1/rank, at most MENTION_CAP mentions
 MEANING_WEIGHT = 2.0  # times the cosine between the thing asked about and the candidate
+RIVAL_SHARE = 0.6  # a figure scoring this share of the best one, dated otherwise, is a rival report
 
 
 @dataclass(frozen=True, slots=True)
 class ShortAnswer:
     text: str
     sentence: int  # index of the sentence (in the ones given) that best supports it
+    earlier: tuple[EarlierAnswer, ...] = ()  # older figures the newest replaced, oldest first
 
 
 def expected_kind(question: str) -> tuple[set[str], bool] | None:
@@ -159,11 +161,14 @@ def short_answer(
     outlets: Sequence[str] = (),
     articles: Sequence[str] = (),
     embed: Callable[[list[str]], np.ndarray] | None = None,
+    origins: Sequence[tuple[str | None, str | None]] = (),
 ) -> ShortAnswer | None:
     """The answer phrase from `sentences` (text, support; best first), or None. `articles` are the
     texts of the top retrieved articles, best first; `embed` (unit vectors) weighs a candidate by
     how close it is in meaning to what the question asks about. The outlets the passages come from
-    are never the answer (a sentence "CNN reported…" names its outlet)."""
+    are never the answer (a sentence "CNN reported…" names its outlet). `origins` (the published
+    date and outlet of each sentence) let a newer figure replace an older one ("the toll rose to
+    800"), the older ones returned as `earlier`."""
     kind = wanted_labels(question)
     if kind is None or not sentences:
         return None
@@ -209,7 +214,37 @@ def short_answer(
             listed = _listed(document, labels, asked)
             if listed:
                 return ShortAnswer(join_names(listed), index)
+    if origins and labels & NUMBERS:
+        return _newest(winner, scores, shown, source, origins)
     return ShortAnswer(shown[winner], source[winner][1])
+
+
+def _newest(
+    winner: str,
+    scores: dict[str, float],
+    shown: dict[str, str],
+    source: dict[str, tuple[float, int]],
+    origins: Sequence[tuple[str | None, str | None]],
+) -> ShortAnswer:
+    """Among figures that score close to the best and come from sources of different days, the
+    newest; the older ones as `earlier`."""
+
+    def day(key: str) -> str:
+        return (origins[source[key][1]][0] or "")[:10]
+
+    rivals = [key for key in scores if scores[key] >= RIVAL_SHARE * scores[winner] and day(key)]
+    if not day(winner) or len({day(key) for key in rivals}) < 2:
+        return ShortAnswer(shown[winner], source[winner][1])
+    newest = max(rivals, key=lambda key: (day(key), scores[key]))
+    earlier = sorted(
+        (
+            EarlierAnswer(shown[key], day(key), origins[source[key][1]][1])
+            for key in rivals
+            if day(key) < day(newest)
+        ),
+        key=lambda e: e.published_at,
+    )
+    return ShortAnswer(shown[newest], source[newest][1], tuple(earlier))
 
 
 def _listed(document: Any, labels: set[str], asked: set[str]) -> list[str]:

@@ -144,3 +144,33 @@ def test_a_candidate_closer_in_meaning_to_what_is_asked_wins() -> None:
 
     question = "Which superstar athlete teased a comeback?"
     assert phrase(question, sentences, (), (), embed) == "Serena Williams"
+
+
+def test_a_newer_figure_is_preferred_and_the_older_one_reported() -> None:
+    sentences = [
+        ("At least 300 people were killed in the quake, officials said on Monday.", 0.85),
+        ("The death toll rose to 800 people on Friday, officials said.", 0.8),
+    ]
+    origins = [("2023-02-06T09:00:00", "Morning Post"), ("2023-02-10", "Wire")]
+    found = short_answer("How many people were killed?", sentences, origins=origins)
+    assert found is not None and found.text == "800" and found.sentence == 1
+    assert [(e.text, e.published_at, e.source) for e in found.earlier] == [
+        ("At least 300", "2023-02-06", "Morning Post")
+    ]
+    same_day = short_answer("How many people were killed?", sentences, origins=[origins[0]] * 2)
+    assert same_day is not None and same_day.text == "At least 300" and same_day.earlier == ()
+
+
+def test_an_answer_from_sources_of_different_days_names_the_earlier_figure(
+    tmp_path: Path, write_jsonl: Callable[[str, Iterable[dict[str, Any]]], Path]
+) -> None:
+    desk = Newsdesk(tmp_path / "index", embedder=HashingEmbedder())
+    early = article("early", "Officials said 300 people were killed by the earthquake in Turkey.")
+    late = article("late", "Officials said 800 people were killed by the earthquake in Turkey by Friday.")
+    early["published_at"], late["published_at"] = "2023-02-06", "2023-02-10"
+    desk.ingest([write_jsonl("news.jsonl", [early, late])])
+    answer = desk.ask("How many people were killed by the earthquake in Turkey?")
+    assert answer.answered and answer.short_answer == "800"
+    assert answer.answer.startswith("Officials said 800 people")  # the newest report leads
+    shape = answer.as_dict()
+    assert shape["earlier_answers"] == [{"text": "300", "published_at": "2023-02-06", "source": "Test Wire"}]

@@ -15,7 +15,7 @@ import pytest
 
 from index.embedding import HashingEmbedder
 from rag.conversation import Turn
-from rag.records import Answer, Citation, SearchFilters
+from rag.records import Answer, Citation, EarlierAnswer, SearchFilters
 from rag.service import Newsdesk
 from tests.conftest import article
 from ui.app import _Handlers, build_ui, example_questions, parse_filters
@@ -86,6 +86,13 @@ def test_the_title_links_to_the_url_only_when_there_is_a_web_url() -> None:
     for url in (None, "", "javascript:alert(1)", "data:text/html,<script>", "ledger.example/x"):
         assert "<a " not in citation_card(citation(url=url)), url
     assert safe_url(" HTTP://ledger.example/a ") == "HTTP://ledger.example/a"
+
+
+def test_the_sources_panel_names_the_earlier_figures_a_newer_report_replaced() -> None:
+    earlier = [EarlierAnswer("300", "2023-02-06", "<Post>")]
+    panel = sources_html(Answer("How many?", f"{QUOTE} [1]", True, [citation()], earlier_answers=earlier))
+    assert "Earlier reports: 300 (&lt;Post&gt;, 2023-02-06)" in panel
+    assert "Earlier reports" not in sources_html(Answer("How many?", f"{QUOTE} [1]", True, [citation()]))
 
 
 def test_the_sources_panel_shows_the_standalone_question_and_unanswered_passages() -> None:

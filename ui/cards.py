@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from index.ingest import IngestAborted, IngestReport
-from rag.records import Answer, Citation, join_names
+from rag.records import Answer, Citation, earlier_text, join_names
 
 CONTEXT_CHARS = 280  # passage text shown either side of the quote
 
@@ -121,6 +121,8 @@ def sources_html(answer: Answer | None) -> str:
     parts: list[str] = []
     if answer.standalone_question is not None:
         parts.append(f'<p class="nd-query">Read as: <q>{escape(answer.standalone_question)}</q></p>')
+    if answer.earlier_answers:
+        parts.append(f'<p class="nd-note">{escape(earlier_text(answer.earlier_answers))}</p>')
     if not answer.citations:
         parts.append('<p class="nd-empty">No passages matched.</p>')
     elif answer.answered:

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from index.dates import date_part, normalize_date
 from rag.conversation import Turn
-from rag.records import Citation, SearchFilters
+from rag.records import Citation, EarlierAnswer, SearchFilters
 from rag.when import parse_as_of
 
 EXAMPLE_CITATION: dict[str, Any] = {
@@ -138,6 +138,11 @@ class AnswerModel(BaseModel):
     standalone_question: str | None = Field(
         None,
         description="A follow-up rewritten to stand alone from the conversation (also what was searched).",
+    )
+    earlier_answers: list[EarlierAnswer] | None = Field(
+        None,
+        description="When sources of different days give different figures: the older ones, oldest first "
+        "(the short answer is the newest).",
     )
     verification: dict[str, int] | None = Field(
         None,
