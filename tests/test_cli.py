@@ -69,6 +69,8 @@ def test_ask_json_has_the_documented_shape(tmp_path: Path, write_jsonl: Writer) 
         "quote_end",
         "score",
         "also_reported_by",
+        "supported",
+        "support",
     }
     assert (citation["article_id"], citation["source"], citation["published_at"]) == (
         "strikes",
