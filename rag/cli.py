@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import sys
@@ -18,6 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from index.chunking import ChunkerSettings
 from index.dates import date_part, normalize_date
+from index.engine import IngestEngine
 from index.errors import MissingPathError, NewsdeskError
 from index.ingest import IngestOptions, ProgressCallback
 from rag.records import SearchFilters
@@ -138,6 +140,26 @@ def main() -> None:
 @click.option("--chunk-overlap", type=int, default=None, help="Tokens repeated between chunks (default 40).")
 @click.option("--skip-errors", is_flag=True, help="Index the readable records and report the rest.")
 @click.option("--limit", type=click.IntRange(1), default=None, help="Read at most this many articles.")
+@click.option(
+    "--engine",
+    type=click.Choice(["local", "ray"]),
+    default="local",
+    show_default=True,
+    help="Where chunking and embedding run: in this process, or on a Ray cluster "
+    "(pip install 'newsdesk[scale]'). Both write the same index.",
+)
+@click.option(
+    "--ray-address",
+    default=None,
+    help="With --engine ray: the cluster to run on (host:port, ray://host:port, or auto for one already "
+    "running here). Default: a local cluster started for this command.",
+)
+@click.option(
+    "--ray-workers",
+    type=click.IntRange(1),
+    default=None,
+    help="With --engine ray: embedding workers, each loading the model once (default 1).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @reports_errors
 def ingest_command(
@@ -148,9 +170,14 @@ def ingest_command(
     chunk_overlap: int | None,
     skip_errors: bool,
     limit: int | None,
+    engine: str,
+    ray_address: str | None,
+    ray_workers: int | None,
     as_json: bool,
 ) -> None:
     """Add or update articles from files or directories (JSONL, JSONL.gz, txt, md, html, RSS/Atom)."""
+    if engine != "ray" and (ray_address is not None or ray_workers is not None):
+        raise click.UsageError("--ray-address and --ray-workers need --engine ray")
     chunker = None
     if chunk_tokens is not None or chunk_overlap is not None:
         defaults = ChunkerSettings()
@@ -160,13 +187,25 @@ def ingest_command(
         )
     options = IngestOptions(model=model, chunker=chunker, skip_errors=skip_errors, limit=limit)
     service = Newsdesk(index_dir)
-    with IngestProgress() as progress:
-        report = service.ingest(paths, options, progress)
+    with _ingest_engine(engine, ray_address, ray_workers) as chosen, IngestProgress() as progress:
+        report = service.ingest(paths, options, progress, engine=chosen)
     if as_json:
         _print_json(report_dict(report))
     else:
         print_ingest_report(stdout, report)
         stdout.print(f"index: {service.index_dir}", style="dim")
+
+
+def _ingest_engine(
+    name: str, address: str | None, workers: int | None
+) -> contextlib.AbstractContextManager[IngestEngine | None]:
+    """The local engine (None: the ingest's default), or a Ray engine whose cluster, if it starts one,
+    stops when the command ends."""
+    if name == "local":
+        return contextlib.nullcontext(None)
+    from index.ray_engine import RayEngine
+
+    return RayEngine(address, workers or 1)
 
 
 class IngestProgress:
