@@ -211,15 +211,18 @@ def _write(
     if fresh:
         computed: dict[str, np.ndarray] = {}
         for positions, rows in engine.embed([inputs[i] for i in fresh], embedder):
-            computed.update((keys[fresh[p]], row) for p, row in zip(positions, rows, strict=True))
+            batch = {keys[fresh[p]]: row for p, row in zip(positions, rows, strict=True)}
+            if cache is not None:
+                # Kept batch by batch, even if the ingest fails later (a lost worker, a full disk):
+                # running it again embeds only what had not been done.
+                cache.put_many(batch)
+            computed.update(batch)
             crash_point("embedding")
             done += len(positions)
             if progress:  # over every distinct input, the cached ones counted as done; articles estimated
                 progress(done, total, len(articles) * done // total, len(articles))
         if len(computed) != len(fresh):
             raise IndexStateError(f"internal error: {len(computed)} vectors for {len(fresh)} passages")
-        if cache is not None:
-            cache.put_many(computed)  # kept even if the write below fails: a re-run embeds nothing
         new_vectors.update(computed)
     report.embed_seconds = time.perf_counter() - began
     if base is not None and any(key in reusable for key in keys):
