@@ -22,6 +22,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
+import socket
 from collections.abc import Callable, Iterator, Sequence
 from types import ModuleType, TracebackType
 from typing import Any, TypeVar
@@ -38,6 +39,7 @@ INSTALL_HINT = "the Ray engine needs Ray: pip install 'newsdesk[scale]'"
 # Passed to every worker of a cluster: nothing there may try to download a model either.
 WORKER_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
 T = TypeVar("T")
+CONNECT_TIMEOUT_S = 5.0
 TASKS_PER_CPU = 2  # chunking tasks: enough to keep every CPU busy, few enough that start-up stays cheap
 
 
@@ -89,8 +91,9 @@ class RayEngine:
         # a failure on the cluster still reaches the user, as the exception it raises.
         os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
         ray = import_ray()
+        where = self.address or "local"
+        _check_reachable(where)
         if not ray.is_initialized():
-            where = self.address or "local"
             try:
                 ray.init(
                     address=where,
@@ -175,6 +178,20 @@ class RayEngine:
             (int(node["Resources"].get("CPU", 0)) for node in ray.nodes() if node.get("Alive")), default=1
         )
         return max(1, largest // self.workers)
+
+
+def _check_reachable(address: str) -> None:
+    """Fail at once on a cluster address nothing answers at: Ray itself retries for minutes."""
+    host, colon, port = address.removeprefix("ray://").rpartition(":")
+    if not colon or not port.isdigit():
+        return  # "local", "auto" or a form Ray resolves itself
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as error:
+        raise RayEngineError(
+            f"cannot reach the Ray cluster at {address}: {error.strerror or error}; "
+            "start it with `ray start --head` there, or leave out --ray-address for a local cluster"
+        ) from error
 
 
 def _chunk_article(row: dict[str, Any], settings: dict[str, Any]) -> list[dict[str, Any]]:

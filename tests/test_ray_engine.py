@@ -7,6 +7,7 @@ import importlib.util
 import json
 import logging
 import os
+import socket
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -179,3 +180,24 @@ def test_without_ray_the_engine_says_how_to_install_it(monkeypatch: pytest.Monke
 def test_ray_options_need_engine_ray(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["ingest", str(DEMO), "--index", str(tmp_path), "--ray-workers", "2"])
     assert result.exit_code == 2 and "--ray-workers need --engine ray" in result.output
+
+
+@needs_ray
+def test_a_cluster_address_nothing_answers_at_is_named_at_once(tmp_path: Path) -> None:
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        address = f"127.0.0.1:{unused.getsockname()[1]}"  # bound but not listening: refused
+        result = run(
+            "ingest",
+            DEMO,
+            "--index",
+            tmp_path,
+            "--model",
+            "hashing",
+            "--engine",
+            "ray",
+            "--ray-address",
+            address,
+        )
+    assert result.exit_code == 1 and f"cannot reach the Ray cluster at {address}" in result.output
+    assert not IndexDirectory(tmp_path).exists()
