@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import os
 import sys
 from collections.abc import Callable
 from datetime import date
@@ -401,34 +402,58 @@ def server_options(command: F) -> F:
     return command
 
 
-def _serve(service: Newsdesk, host: str, port: int, ui: bool, allow_unauthenticated: bool = False) -> None:
+def _serve(
+    service: Newsdesk, host: str, port: int, ui: bool, allow_unauthenticated: bool = False, workers: int = 1
+) -> None:
     import uvicorn
 
     from rag.http.app import create_app
     from rag.http.security import bind_refusal
     from rag.http.settings import ServerSettings
 
+    if workers > 1 and ui:
+        raise click.UsageError(
+            "--workers above 1 serves the APIs only: add --no-ui (the web UI keeps each chat's state "
+            "in the one process that started it)"
+        )
     settings = ServerSettings.from_env(ui=ui)
     refusal = bind_refusal(host, bool(settings.api_keys or settings.read_only_keys), allow_unauthenticated)
     if refusal:
         raise click.UsageError(refusal)
-    app = create_app(service, settings)
     where = f"http://{host}:{port}"
-    stdout.print(f"Newsdesk on {where}  (web UI at /, API at /api, OpenAI-compatible at /v1, docs at /docs)")
+    shown = "web UI at /, API at /api" if ui else "API at /api"
+    stdout.print(f"Newsdesk on {where}  ({shown}, OpenAI-compatible at /v1, docs at /docs)")
     if settings.api_keys:
         stdout.print("API keys required for /api and /v1 (NEWSDESK_API_KEY).", style="dim")
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    if workers == 1:
+        uvicorn.run(create_app(service, settings), host=host, port=port, log_level="warning")
+        return
+    stdout.print(f"{workers} worker processes share the index read-only.", style="dim")
+    # Each worker imports the app afresh, in its own process: what this command was given reaches it
+    # through the environment it inherits.
+    os.environ["NEWSDESK_INDEX"] = str(service.index_dir)
+    uvicorn.run(
+        "rag.http.app:api_from_env", factory=True, workers=workers, host=host, port=port, log_level="warning"
+    )
 
 
 @main.command("serve")
 @index_option
 @server_options
+@click.option(
+    "--workers",
+    type=click.IntRange(1),
+    default=1,
+    show_default=True,
+    help="Server processes sharing the port and the memory-mapped index, each answering on its own; "
+    "each picks up a newly written index version by itself. Above 1, with --no-ui only.",
+)
 @reports_errors
 def serve_command(
-    index_dir: Path | None, host: str, port: int, no_ui: bool, allow_unauthenticated: bool
+    index_dir: Path | None, host: str, port: int, no_ui: bool, allow_unauthenticated: bool, workers: int
 ) -> None:
     """Serve the web chat, the REST API and the OpenAI-compatible API on one port."""
-    _serve(Newsdesk(index_dir), host, port, not no_ui, allow_unauthenticated)
+    _serve(Newsdesk(index_dir), host, port, not no_ui, allow_unauthenticated, workers)
 
 
 @main.command("demo")
