@@ -110,6 +110,7 @@ class RayEngine:
         context.print_on_execution_start = False
         logging.getLogger("ray.data").setLevel(logging.ERROR)
         self._ray = ray
+        self._cpus_per_worker(ray)  # too many workers for the cluster: said before any work is sent
         return ray
 
     def close(self) -> None:

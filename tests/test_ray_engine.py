@@ -170,6 +170,14 @@ def test_a_worker_that_cannot_load_the_model_stops_the_ingest_with_its_reason(tm
     assert not IndexDirectory(tmp_path / "index").exists()
 
 
+@needs_ray
+@pytest.mark.usefixtures("cluster")
+def test_more_workers_than_the_cluster_has_cpus_is_refused_before_any_work(tmp_path: Path) -> None:
+    with RayEngine(workers=3) as engine, pytest.raises(RayEngineError, match="3 Ray workers need 3 CPUs"):
+        ingest(tmp_path / "index", [DEMO], embedder=HashingEmbedder(), engine=engine)
+    assert not IndexDirectory(tmp_path / "index").exists()
+
+
 def test_without_ray_the_engine_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "ray", None)  # as if not installed: importing it raises ImportError
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None)
