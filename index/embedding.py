@@ -155,8 +155,10 @@ class SentenceTransformerEmbedder:
         return out
 
 
-def make_embedder(name: str | None = None) -> Embedder:
-    """The embedder for a model name recorded in a manifest or given with --model."""
+def make_embedder(name: str | None = None, *, threads: int | None = None) -> Embedder:
+    """The embedder for a model name recorded in a manifest or given with --model. `threads` caps the
+    int8 model's threads (default: one per core), for a worker that shares its machine with others;
+    the vectors do not depend on it."""
     name = name or DEFAULT_INDEX_MODEL
     if name == HASHING_MODEL:
         return HashingEmbedder()
@@ -165,7 +167,7 @@ def make_embedder(name: str | None = None) -> Embedder:
     if name == DEFAULT_INDEX_MODEL:
         from index.onnx_embedding import OnnxEmbedder
 
-        return OnnxEmbedder()
+        return OnnxEmbedder(workers=threads)
     return SentenceTransformerEmbedder(name)
 
 

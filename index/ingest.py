@@ -16,19 +16,19 @@ from pathlib import Path
 import numpy as np
 
 from index.archive import Changes, IndexDirectory, Snapshot
-from index.chunking import Chunker, ChunkerSettings
+from index.chunking import ChunkerSettings
 from index.embedding import DEFAULT_INDEX_MODEL, Embedder, make_embedder, passage_for_embedding
 from index.embedding_cache import EmbeddingCache
+from index.engine import IngestEngine, LocalEngine
 from index.errors import IndexStateError, InputError, NewsdeskError
 from index.faults import crash_point
 from index.loaders import LoadResult, Skipped, load_paths
 from index.manifest import Manifest
-from index.records import Article, Chunk, stable_hash
+from index.records import Article, stable_hash
 from index.vectors import DEFAULT_BACKEND
 
 # (chunks embedded, chunks to embed, articles finished, articles to finish)
 ProgressCallback = Callable[[int, int, int, int], None]
-EMBED_BATCH = 256
 
 
 class IngestAborted(NewsdeskError):
@@ -95,24 +95,6 @@ def embed_key(model: str, title: str, text: str) -> str:
     return stable_hash(model, passage_for_embedding(title, text), length=32)
 
 
-def _embed(
-    embedder: Embedder, texts: Sequence[str], articles: int, progress: ProgressCallback | None, dimension: int
-) -> np.ndarray:
-    """Embed in batches of similar length: sorting the whole input, not each batch, is what cuts the
-    padding (it made ingest as fast as one plain encode call). Articles finished are then estimated
-    from the share of chunks done."""
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-    out = np.zeros((len(texts), dimension), np.float32)
-    for start in range(0, len(texts), EMBED_BATCH):
-        batch = order[start : start + EMBED_BATCH]
-        out[batch] = embedder.embed([texts[i] for i in batch])
-        crash_point("embedding")
-        if progress:
-            done = start + len(batch)
-            progress(done, len(texts), articles * done // len(texts), articles)
-    return out
-
-
 def ingest(
     root: Path | str,
     paths: Sequence[str | Path],
@@ -120,11 +102,14 @@ def ingest(
     *,
     embedder: Embedder | None = None,
     progress: ProgressCallback | None = None,
+    engine: IngestEngine | None = None,
 ) -> IngestReport:
     options = options or IngestOptions()
     began = time.perf_counter()
     loaded = load_paths(paths, limit=options.limit)
-    return ingest_loaded(root, loaded, options, embedder=embedder, progress=progress, began=began)
+    return ingest_loaded(
+        root, loaded, options, embedder=embedder, progress=progress, began=began, engine=engine
+    )
 
 
 def ingest_loaded(
@@ -135,8 +120,10 @@ def ingest_loaded(
     embedder: Embedder | None = None,
     progress: ProgressCallback | None = None,
     began: float | None = None,
+    engine: IngestEngine | None = None,
 ) -> IngestReport:
-    """Write articles already loaded (from files or from API records) into the index."""
+    """Write articles already loaded (from files or from API records) into the index. `engine` says
+    where chunking and embedding run: in this process unless another is given."""
     options = options or IngestOptions()
     began = time.perf_counter() if began is None else began
     if loaded.errors and not options.skip_errors:
@@ -157,7 +144,15 @@ def ingest_loaded(
                 cache = EmbeddingCache.open_default() if options.embedding_cache else None
                 try:
                     report.version = _write(
-                        directory, base, manifest, changed, embedder, report, progress, cache
+                        directory,
+                        base,
+                        manifest,
+                        changed,
+                        embedder,
+                        report,
+                        progress,
+                        cache,
+                        engine or LocalEngine(),
                     )
                 finally:
                     if cache is not None:
@@ -190,17 +185,13 @@ def _write(
     embedder: Embedder,
     report: IngestReport,
     progress: ProgressCallback | None,
-    cache: EmbeddingCache | None = None,
+    cache: EmbeddingCache | None,
+    engine: IngestEngine,
 ) -> str:
-    chunker = Chunker(ChunkerSettings(**manifest.chunker))
-    chunks: list[Chunk] = []
-    keys: list[str] = []
-    inputs: list[str] = []
-    for article in articles:
-        for chunk in chunker.chunk(article):
-            chunks.append(chunk)
-            keys.append(embed_key(manifest.model, article.title, chunk.text))
-            inputs.append(passage_for_embedding(article.title, chunk.text))
+    chunks = engine.chunk(articles, ChunkerSettings(**manifest.chunker))
+    titles = {article.id: article.title for article in articles}
+    keys = [embed_key(manifest.model, titles[c.article_id], c.text) for c in chunks]
+    inputs = [passage_for_embedding(titles[c.article_id], c.text) for c in chunks]
     vectors = np.zeros((len(chunks), manifest.dimension), np.float32)
     reusable = base.catalog.embed_key_rows() if base else {}
     # Each distinct embedding input is embedded once: reused from the index, or new.
@@ -214,20 +205,24 @@ def _write(
     fresh = [i for key, i in first_index.items() if key not in new_vectors]
     report.chunks_from_cache = len(new_vectors)
     began = time.perf_counter()
-    total, cached = len(first_index), len(new_vectors)
-
-    def overall(done: int, _: int, __: int, count: int) -> None:
-        """Progress over every distinct input, the cached ones counted as done."""
-        if progress:
-            progress(cached + done, total, count * (cached + done) // total, count)
-
+    total, done = len(first_index), len(new_vectors)
     if progress and total and not fresh:
         progress(total, total, len(articles), len(articles))
     if fresh:
-        embedded = _embed(embedder, [inputs[i] for i in fresh], len(articles), overall, manifest.dimension)
-        computed = {keys[i]: row for i, row in zip(fresh, embedded, strict=True)}
-        if cache is not None:
-            cache.put_many(computed)  # kept even if the write below fails: a re-run embeds nothing
+        computed: dict[str, np.ndarray] = {}
+        for positions, rows in engine.embed([inputs[i] for i in fresh], embedder):
+            batch = {keys[fresh[p]]: row for p, row in zip(positions, rows, strict=True)}
+            if cache is not None:
+                # Kept batch by batch, even if the ingest fails later (a lost worker, a full disk):
+                # running it again embeds only what had not been done.
+                cache.put_many(batch)
+            computed.update(batch)
+            crash_point("embedding")
+            done += len(positions)
+            if progress:  # over every distinct input, the cached ones counted as done; articles estimated
+                progress(done, total, len(articles) * done // total, len(articles))
+        if len(computed) != len(fresh):
+            raise IndexStateError(f"internal error: {len(computed)} vectors for {len(fresh)} passages")
         new_vectors.update(computed)
     report.embed_seconds = time.perf_counter() - began
     if base is not None and any(key in reusable for key in keys):

@@ -203,7 +203,9 @@ class LexicalIndex:
             return cls(None, 0)
         import bm25s
 
-        retriever = bm25s.BM25.load(str(directory), show_progress=False)
+        # Memory-mapped, like the vectors: the processes of `newsdesk serve --workers N` then share one
+        # copy of the index's pages (30 MB for the 51k-chunk dev index) at the same speed per query.
+        retriever = bm25s.BM25.load(str(directory), mmap=True, show_progress=False)
         return cls(retriever, size)
 
     def scores(self, query: str) -> np.ndarray:

@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
+import os
 import sys
 from collections.abc import Callable
 from datetime import date
@@ -18,6 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from index.chunking import ChunkerSettings
 from index.dates import date_part, normalize_date
+from index.engine import IngestEngine
 from index.errors import MissingPathError, NewsdeskError
 from index.ingest import IngestOptions, ProgressCallback
 from rag.records import SearchFilters
@@ -138,6 +141,26 @@ def main() -> None:
 @click.option("--chunk-overlap", type=int, default=None, help="Tokens repeated between chunks (default 40).")
 @click.option("--skip-errors", is_flag=True, help="Index the readable records and report the rest.")
 @click.option("--limit", type=click.IntRange(1), default=None, help="Read at most this many articles.")
+@click.option(
+    "--engine",
+    type=click.Choice(["local", "ray"]),
+    default="local",
+    show_default=True,
+    help="Where chunking and embedding run: in this process, or on a Ray cluster "
+    "(pip install 'newsdesk[scale]'). Both write the same index.",
+)
+@click.option(
+    "--ray-address",
+    default=None,
+    help="With --engine ray: the cluster to run on (host:port, ray://host:port, or auto for one already "
+    "running here). Default: a local cluster started for this command.",
+)
+@click.option(
+    "--ray-workers",
+    type=click.IntRange(1),
+    default=None,
+    help="With --engine ray: embedding workers, each loading the model once (default 1).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @reports_errors
 def ingest_command(
@@ -148,9 +171,14 @@ def ingest_command(
     chunk_overlap: int | None,
     skip_errors: bool,
     limit: int | None,
+    engine: str,
+    ray_address: str | None,
+    ray_workers: int | None,
     as_json: bool,
 ) -> None:
     """Add or update articles from files or directories (JSONL, JSONL.gz, txt, md, html, RSS/Atom)."""
+    if engine != "ray" and (ray_address is not None or ray_workers is not None):
+        raise click.UsageError("--ray-address and --ray-workers need --engine ray")
     chunker = None
     if chunk_tokens is not None or chunk_overlap is not None:
         defaults = ChunkerSettings()
@@ -160,13 +188,25 @@ def ingest_command(
         )
     options = IngestOptions(model=model, chunker=chunker, skip_errors=skip_errors, limit=limit)
     service = Newsdesk(index_dir)
-    with IngestProgress() as progress:
-        report = service.ingest(paths, options, progress)
+    with _ingest_engine(engine, ray_address, ray_workers) as chosen, IngestProgress() as progress:
+        report = service.ingest(paths, options, progress, engine=chosen)
     if as_json:
         _print_json(report_dict(report))
     else:
         print_ingest_report(stdout, report)
         stdout.print(f"index: {service.index_dir}", style="dim")
+
+
+def _ingest_engine(
+    name: str, address: str | None, workers: int | None
+) -> contextlib.AbstractContextManager[IngestEngine | None]:
+    """The local engine (None: the ingest's default), or a Ray engine whose cluster, if it starts one,
+    stops when the command ends."""
+    if name == "local":
+        return contextlib.nullcontext(None)
+    from index.ray_engine import RayEngine
+
+    return RayEngine(address, workers or 1)
 
 
 class IngestProgress:
@@ -362,34 +402,58 @@ def server_options(command: F) -> F:
     return command
 
 
-def _serve(service: Newsdesk, host: str, port: int, ui: bool, allow_unauthenticated: bool = False) -> None:
+def _serve(
+    service: Newsdesk, host: str, port: int, ui: bool, allow_unauthenticated: bool = False, workers: int = 1
+) -> None:
     import uvicorn
 
     from rag.http.app import create_app
     from rag.http.security import bind_refusal
     from rag.http.settings import ServerSettings
 
+    if workers > 1 and ui:
+        raise click.UsageError(
+            "--workers above 1 serves the APIs only: add --no-ui (the web UI keeps each chat's state "
+            "in the one process that started it)"
+        )
     settings = ServerSettings.from_env(ui=ui)
     refusal = bind_refusal(host, bool(settings.api_keys or settings.read_only_keys), allow_unauthenticated)
     if refusal:
         raise click.UsageError(refusal)
-    app = create_app(service, settings)
     where = f"http://{host}:{port}"
-    stdout.print(f"Newsdesk on {where}  (web UI at /, API at /api, OpenAI-compatible at /v1, docs at /docs)")
+    shown = "web UI at /, API at /api" if ui else "API at /api"
+    stdout.print(f"Newsdesk on {where}  ({shown}, OpenAI-compatible at /v1, docs at /docs)")
     if settings.api_keys:
         stdout.print("API keys required for /api and /v1 (NEWSDESK_API_KEY).", style="dim")
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    if workers == 1:
+        uvicorn.run(create_app(service, settings), host=host, port=port, log_level="warning")
+        return
+    stdout.print(f"{workers} worker processes share the index read-only.", style="dim")
+    # Each worker imports the app afresh, in its own process: what this command was given reaches it
+    # through the environment it inherits.
+    os.environ["NEWSDESK_INDEX"] = str(service.index_dir)
+    uvicorn.run(
+        "rag.http.app:api_from_env", factory=True, workers=workers, host=host, port=port, log_level="warning"
+    )
 
 
 @main.command("serve")
 @index_option
 @server_options
+@click.option(
+    "--workers",
+    type=click.IntRange(1),
+    default=1,
+    show_default=True,
+    help="Server processes sharing the port and the memory-mapped index, each answering on its own; "
+    "each picks up a newly written index version by itself. Above 1, with --no-ui only.",
+)
 @reports_errors
 def serve_command(
-    index_dir: Path | None, host: str, port: int, no_ui: bool, allow_unauthenticated: bool
+    index_dir: Path | None, host: str, port: int, no_ui: bool, allow_unauthenticated: bool, workers: int
 ) -> None:
     """Serve the web chat, the REST API and the OpenAI-compatible API on one port."""
-    _serve(Newsdesk(index_dir), host, port, not no_ui, allow_unauthenticated)
+    _serve(Newsdesk(index_dir), host, port, not no_ui, allow_unauthenticated, workers)
 
 
 @main.command("demo")

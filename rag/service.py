@@ -21,6 +21,7 @@ import platformdirs
 
 from index.archive import IndexDirectory, Snapshot
 from index.embedding import Embedder, make_embedder
+from index.engine import IngestEngine
 from index.errors import IndexStateError
 from index.ingest import (
     DeleteReport,
@@ -287,9 +288,11 @@ class Newsdesk:
         paths: Sequence[str | Path],
         options: IngestOptions | None = None,
         progress: ProgressCallback | None = None,
+        engine: IngestEngine | None = None,
     ) -> IngestReport:
+        """`engine` says where chunking and embedding run (index/engine.py); in this process by default."""
         embedder = self._embedder_for_write(options)
-        return ingest(self.index_dir, paths, options, embedder=embedder, progress=progress)
+        return ingest(self.index_dir, paths, options, embedder=embedder, progress=progress, engine=engine)
 
     def ingest_records(self, records: Sequence[object], options: IngestOptions | None = None) -> IngestReport:
         """Articles as JSON objects in the JSONL schema (the API's POST /api/articles)."""

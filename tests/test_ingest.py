@@ -1,14 +1,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from index.archive import IndexDirectory
-from index.embedding import HashingEmbedder
+from index.embedding import Embedder, HashingEmbedder
+from index.engine import EmbeddedBatch, LocalEngine
 from index.errors import IndexLockedError, IndexStateError
 from index.ingest import IngestAborted, IngestOptions
 from index.lexical import LexicalIndex
@@ -283,3 +284,21 @@ def test_a_damaged_large_file_found_after_the_server_started_stops_answers_by_na
         reader.search("provinces", k=1)
     with pytest.raises(IndexStateError, match=r"vectors\.npy"):
         IndexDirectory(tmp_path / "index").open()  # a full open (as every write does) refuses at once
+
+
+class LosesAWorkerAfterOneBatch(LocalEngine):
+    def embed(self, texts: Sequence[str], embedder: Embedder) -> Iterator[EmbeddedBatch]:
+        yield [0], embedder.embed(texts[:1])
+        raise OSError("worker lost (injected)")
+
+
+def test_vectors_embedded_before_a_failure_are_kept_in_the_cache_batch_by_batch(
+    tmp_path: Path, write_jsonl: Writer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NEWSDESK_EMBEDDING_CACHE", str(tmp_path / "cache.sqlite"))
+    desk, path = service(tmp_path), corpus(write_jsonl)
+    with pytest.raises(OSError, match="injected"):
+        desk.ingest([path], engine=LosesAWorkerAfterOneBatch())
+    assert not desk.directory.exists()
+    again = desk.ingest([path])
+    assert (again.chunks_from_cache, again.chunks_embedded) == (1, 2)

@@ -59,11 +59,14 @@ def post_json(url: str, body: Mapping[str, Any], timeout: float = 60.0) -> tuple
 class Server:
     """`newsdesk serve` in a child process on a free loopback port; stopped on exit."""
 
-    def __init__(self, index_dir: Path, *, ui: bool, env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, index_dir: Path, *, ui: bool, env: Mapping[str, str] | None = None, workers: int = 1
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.command = [sys.executable, "-m", "rag.cli", "serve", "--index", str(index_dir)]
         self.command += ["--host", "127.0.0.1", "--port", str(self.port), *([] if ui else ["--no-ui"])]
+        self.command += ["--workers", str(workers)]
         self.env = {**os.environ, **(env or {})}
         self.process: subprocess.Popen[bytes] | None = None
         self.started = 0.0

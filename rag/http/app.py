@@ -88,6 +88,8 @@ def create_app(desk: Newsdesk, settings: ServerSettings | None = None, *, load_n
         body = {
             "status": status,
             "index": str(desk.index_dir),
+            "version": _version_served(desk) if readiness.ready else None,
+            "pid": os.getpid(),  # which of `newsdesk serve --workers N` answered
             "seconds_to_ready": readiness.seconds_to_ready,
             "detail": readiness.error,
         }
@@ -112,6 +114,20 @@ def create_app(desk: Newsdesk, settings: ServerSettings | None = None, *, load_n
     if settings.ui:
         _mount_ui(app, desk, settings)
     return app
+
+
+def api_from_env() -> FastAPI:
+    """The app of one `newsdesk serve --workers N` process, which uvicorn builds from this import string:
+    the index comes from NEWSDESK_INDEX, the rest of the settings from the environment as always."""
+    return create_app(Newsdesk(), ServerSettings.from_env(ui=False))
+
+
+def _version_served(desk: Newsdesk) -> str | None:
+    """The index version the next question is answered from (a newer one written since is opened now)."""
+    try:
+        return desk.snapshot().version
+    except NewsdeskError:
+        return None
 
 
 def _offline_docs(app: FastAPI) -> None:
