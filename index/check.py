@@ -23,7 +23,7 @@ from index.embedding_cache import EmbeddingCache
 from index.errors import IndexStateError
 from index.lexical import LexicalIndex
 from index.manifest import Manifest, read_manifest, verify_files
-from index.vectors import FILE_NAMES, load_store, new_store
+from index.vectors import load_store, new_store, store_file
 
 
 @dataclass(slots=True)
@@ -101,13 +101,13 @@ def check(root: Path | str, *, repair: bool = False, embedder: Embedder | None =
 def _agreement(folder: Path, backend: str, dimension: int, chunks: int) -> list[str]:
     problems = []
     try:
-        vectors = len(load_store(backend, folder / FILE_NAMES[backend], dimension))
+        vectors = len(load_store(backend, folder / store_file(backend), dimension))
         if vectors != chunks:
             problems.append(
-                f"{folder / FILE_NAMES[backend]}: {vectors} vectors for {chunks} chunks in SQLite"
+                f"{folder / store_file(backend)}: {vectors} vectors for {chunks} chunks in SQLite"
             )
     except Exception as error:
-        problems.append(f"{folder / FILE_NAMES[backend]}: cannot be loaded ({error})")
+        problems.append(f"{folder / store_file(backend)}: cannot be loaded ({error})")
     try:
         lexical = LexicalIndex.load(folder / LEXICAL_DIR, chunks)
         size = len(lexical.scores("a"))
