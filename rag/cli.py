@@ -136,6 +136,14 @@ def main() -> None:
 )
 @click.option("--chunk-tokens", type=int, default=None, help="Chunk size in tiktoken tokens (default 200).")
 @click.option("--chunk-overlap", type=int, default=None, help="Tokens repeated between chunks (default 40).")
+@click.option(
+    "--store",
+    default=None,
+    help="Where a new index keeps its vectors: tiered (the default), faiss-flat-ip, numpy, or "
+    "milvus:PATH_OR_URI, a Milvus Lite file (milvus:./news.db) or a Milvus server "
+    "(milvus:http://localhost:19530), optionally with #COLLECTION; needs newsdesk[scale]. "
+    "The index remembers it: later commands need no flag.",
+)
 @click.option("--skip-errors", is_flag=True, help="Index the readable records and report the rest.")
 @click.option("--limit", type=click.IntRange(1), default=None, help="Read at most this many articles.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
@@ -146,6 +154,7 @@ def ingest_command(
     model: str | None,
     chunk_tokens: int | None,
     chunk_overlap: int | None,
+    store: str | None,
     skip_errors: bool,
     limit: int | None,
     as_json: bool,
@@ -158,7 +167,9 @@ def ingest_command(
             chunk_tokens or defaults.max_tokens,
             defaults.overlap_tokens if chunk_overlap is None else chunk_overlap,
         )
-    options = IngestOptions(model=model, chunker=chunker, skip_errors=skip_errors, limit=limit)
+    options = IngestOptions(
+        model=model, chunker=chunker, vector_backend=store, skip_errors=skip_errors, limit=limit
+    )
     service = Newsdesk(index_dir)
     with IngestProgress() as progress:
         report = service.ingest(paths, options, progress)
