@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from index.chunking import ChunkerSettings
@@ -31,7 +32,8 @@ stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def _fail(message: str, code: int) -> None:
-    stderr.print(f"[bold red]error:[/] {click.style(message)}", markup=True, highlight=False)
+    # Escaped: a message holding brackets ("pip install 'newsdesk[scale]'") is not rich markup.
+    stderr.print(f"[bold red]error:[/] {click.style(escape(message))}", markup=True, highlight=False)
     sys.exit(code)
 
 
