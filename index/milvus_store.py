@@ -324,6 +324,11 @@ class MilvusStore:
         self._added += len(matrix)
 
     def save(self, path: Path) -> None:
+        """Seal what this write sent before the folder names it. Milvus Lite searches unsealed rows
+        one by one in Python: 20,000 took 1.3 s a query before a flush, 65 ms after (a server builds
+        the index of a sealed segment). A published version's rows then stay as they are."""
+        if self._writable:
+            self._client().flush(self.collection)
         state = {"generation": self._generation, "rows": len(self._keys)}
         with open(path, "w", encoding="utf-8") as handle:
             json.dump(state, handle, indent=2)
