@@ -213,8 +213,12 @@ def test_a_failed_write_leaves_the_previous_version_whole_and_the_next_write_cle
     version = desk.directory.current_version()
     expected = [h.passage.chunk_id for h in desk.search("provinces struck", k=5)]
 
+    seen_mid_write: list[list[str]] = []
+
     def fail(point: str) -> None:
         if point == "staged":  # Milvus has the new rows and has retired the old ones by now
+            reader = Newsdesk(tmp_path / "index", embedder=HashingEmbedder())
+            seen_mid_write.append([h.passage.chunk_id for h in reader.search("provinces struck", k=5)])
             raise OSError("disk full (injected)")
 
     monkeypatch.setattr(index.archive, "crash_point", fail)
@@ -222,6 +226,7 @@ def test_a_failed_write_leaves_the_previous_version_whole_and_the_next_write_cle
     with pytest.raises(OSError, match="injected"):
         desk.ingest([write_jsonl("update.jsonl", [changed, article("new", "A new story on provinces.")])])
     monkeypatch.undo()
+    assert seen_mid_write == [expected]  # a reader during the write saw the live version, untouched
     with pytest.raises(IngestAborted):  # bad input: nothing is written at all
         desk.ingest([write_jsonl("bad.jsonl", [{"id": "x"}])])
 
@@ -414,25 +419,28 @@ def test_the_store_benchmark_reports_every_store_against_the_default(tmp_path: P
     """benchmarks/vector_stores.py end to end on a tiny run, so that it cannot rot; no timing is asserted."""
     script = Path(__file__).resolve().parents[1] / "benchmarks" / "vector_stores.py"
     out = tmp_path / "stores.json"
-    command = [
-        sys.executable,
-        str(script),
+    options = [
         "--model",
         "hashing",
         "--rounds",
         "1",
         "--repeat",
         "1",
+        "--synthetic",
+        "300",
         "--json",
         str(out),
     ]
+    command = [sys.executable, str(script), *options]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     figures = json.loads(out.read_text(encoding="utf-8"))
-    assert [row["store"] for row in figures] == [
+    archive, at_scale = figures["archive"], figures["synthetic"]
+    assert [row["store"] for row in archive] == [
         "tiered (exact FAISS)",
         "faiss-flat-ip",
         "milvus (Milvus Lite)",
     ]
-    assert all(row["chunks"] == figures[0]["chunks"] > 0 and row["dense_p50_ms"] > 0 for row in figures)
+    assert all(row["chunks"] == archive[0]["chunks"] > 0 and row["dense_p50_ms"] > 0 for row in archive)
+    assert [row["rows"] for row in at_scale] == [300, 300] and at_scale[1]["filtered_p50_ms"] > 0
     assert "| milvus (Milvus Lite) |" in result.stdout
