@@ -4,7 +4,9 @@ Checked: every file against the manifest's size and sha256 (all problems listed,
 then the agreement of the parts: as many vectors and BM25 documents as SQLite has chunks. The SQLite
 catalog is the source of truth: with it intact, `--repair` rebuilds the BM25 index from its chunks and
 the vectors from the embedding cache (re-embedding with the index's model what the cache lacks), and
-publishes the result as a new version, atomically, like any write.
+publishes the result as a new version, atomically, like any write. For an index whose vectors live in
+Milvus, loading them checks that the collection shows the version exactly its rows, and a repair starts
+the collection over from the catalog.
 """
 
 from __future__ import annotations
