@@ -8,7 +8,7 @@ One collection holds the rows of every version. Each row is tagged with the gene
 born <= g < died. So a write adds and retires rows without copying the others, and readers of the live
 version never see a write in progress:
 
-    key        generation << 32 | position among the rows that generation added
+    key        generation << 40 | a random byte of the write << 32 | position among the rows it added
     vector     FLOAT_VECTOR, FLAT index, inner product: the scores FAISS gives (cosine on unit vectors)
     published  the article's day as YYYYMMDD, null when undated  } the filters of a search,
     source     its outlet, ASCII-lowercased as SQLite's lower(), } applied by Milvus inside it
@@ -30,6 +30,7 @@ import json
 import logging
 import os
 import re
+import secrets
 import socket
 import string
 from collections.abc import Iterator, Sequence
@@ -46,7 +47,9 @@ from index.vectors import FilterFields, RowFilter
 STATE_FILE = "milvus.json"
 KEYS_FILE = "milvus-keys.npy"
 ALIVE = 1 << 62  # `died` of a row that no version has removed
-ROW_BITS = 32  # a key's low bits: the row's position among those its generation added
+ROW_BITS = 32  # a key's low bits: the row's position among those its write added
+WRITE_BITS = 8  # then a random byte per write: two writers of one generation (a copied index folder)
+# would otherwise give their rows the same keys, and one could read the other's vectors as its own
 MAX_TOP_K = 16_384  # Milvus returns at most this many hits a query
 TIE_SLACK = 8  # extra hits fetched so that ties at the k-th score are broken by row, as FAISS does
 BATCH = 1_000  # rows per insert, upsert or query
@@ -174,6 +177,7 @@ class MilvusStore:
         *,
         client: Any = None,
         writable: bool = False,
+        write_id: int = 0,
     ) -> None:
         self.uri, self.collection = split_location(location)
         self._location = location
@@ -183,6 +187,7 @@ class MilvusStore:
         self._added = 0
         self._client_handle = client
         self._writable = writable
+        self._write_id = write_id
 
     @classmethod
     def empty(cls, location: str, dimension: int) -> MilvusStore:
@@ -234,6 +239,7 @@ class MilvusStore:
             self._keys[kept],
             client=self._client(),
             writable=True,
+            write_id=secrets.randbelow(1 << WRITE_BITS),
         )
 
     def _start_over(self) -> None:
@@ -304,7 +310,9 @@ class MilvusStore:
         matrix = as_matrix(vectors, self._dimension)
         if len(fields) != len(matrix):
             raise ValueError(f"{len(matrix)} vectors but {len(fields)} rows of filter fields")
-        first = (self._generation << ROW_BITS) + self._added
+        if self._added + len(matrix) >= 1 << ROW_BITS:
+            raise ValueError(f"one write takes at most {(1 << ROW_BITS) - 1:,} rows")
+        first = (self._generation << (ROW_BITS + WRITE_BITS)) | (self._write_id << ROW_BITS) | self._added
         keys = np.arange(first, first + len(matrix), dtype=np.int64)
         rows = [
             {
@@ -375,10 +383,13 @@ class MilvusStore:
         client.load_collection(self.collection)
         counted = client.query(self.collection, filter=self._visible(), output_fields=["count(*)"])
         found = int(counted[0]["count(*)"])
-        if found != len(self._keys):
+        ends = [int(self._keys[0]), int(self._keys[-1])] if len(self._keys) else []
+        at_ends = self._visible(f"key in [{', '.join(map(str, ends))}]")
+        visible = client.query(self.collection, filter=at_ends, output_fields=["key"]) if ends else []
+        if found != len(self._keys) or {int(row["key"]) for row in visible} != set(ends):
             raise IndexStateError(
                 f"Milvus collection {self.collection!r} at {self.uri} shows generation {self._generation} "
-                f"{found} rows, the index lists {len(self._keys)}; {repair}"
+                f"{found} rows, not the {len(self._keys)} the index lists (or not the same ones); {repair}"
             )
 
     # Reading

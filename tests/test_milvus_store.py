@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -317,6 +318,24 @@ def test_a_collection_newsdesk_did_not_make_is_never_dropped(
             [write_jsonl("news.jsonl", CORPUS)], IngestOptions(vector_backend=f"milvus:{lite}#theirs")
         )
     assert client.has_collection("theirs")
+
+
+def test_a_copied_index_folder_written_apart_from_its_original_is_refused_by_name(
+    tmp_path: Path, lite: Path, write_jsonl: Writer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both copies point at one collection. The original's next write undoes the copy's as a killed
+    write's leftovers, and its rows take the copy's generation: the copy must not read them as its own."""
+    original, options = milvus_desk(tmp_path / "original", lite)
+    original.ingest([write_jsonl("news.jsonl", CORPUS)], options)
+    shutil.copytree(tmp_path / "original", tmp_path / "copy")
+    writes = iter([7, 9])  # the random byte each write puts in its keys, fixed for the test
+    monkeypatch.setattr("index.milvus_store.secrets.randbelow", lambda _: next(writes))
+    copy = Newsdesk(tmp_path / "copy", embedder=HashingEmbedder())
+    copy.ingest([write_jsonl("copy.jsonl", [article("copy-only", "Harbour cranes arrived.")])])
+    original.ingest([write_jsonl("more.jsonl", [article("original-only", "Tides rose in Rotterdam.")])])
+    assert original.info()["chunks"] == len(CORPUS) + 1
+    with pytest.raises(IndexStateError, match="not the same ones"):
+        IndexDirectory(tmp_path / "copy").open()
 
 
 def test_locations_and_filters_are_written_as_milvus_reads_them(tmp_path: Path) -> None:
