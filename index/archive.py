@@ -3,6 +3,8 @@
     root/CURRENT            name of the live version, replaced atomically
     root/LOCK               held by the one process allowed to write
     root/versions/v000007/  manifest.json, catalog.sqlite, vectors.faiss, bm25/
+                            (with `--store milvus:...`: milvus.json and milvus-keys.npy, which name
+                            this version's rows in a Milvus collection that all versions share)
 
 A write builds the next version in a temporary folder, fsyncs it, renames it into place
 and only then swaps CURRENT. A failure or a kill at any point leaves CURRENT naming the
@@ -25,6 +27,7 @@ import numpy as np
 
 from index import catalog as catalog_module
 from index.catalog import Catalog
+from index.dates import date_part
 from index.errors import IndexLockedError, IndexStateError
 from index.faults import crash_point
 from index.lexical import LexicalIndex
@@ -38,7 +41,7 @@ from index.manifest import (
     write_manifest,
 )
 from index.records import Article, Chunk
-from index.vectors import FILE_NAMES, VectorStore, load_store, new_store
+from index.vectors import FilterFields, SharedStore, VectorStore, load_store, next_store, store_file
 
 CATALOG_NAME = "catalog.sqlite"
 LARGE_FILE_BYTES = 64 << 20
@@ -154,7 +157,7 @@ class IndexDirectory:
         connection = catalog_module.connect(folder / CATALOG_NAME, read_only=True)
         try:
             vectors = load_store(
-                manifest.vector_backend, folder / FILE_NAMES[manifest.vector_backend], manifest.dimension
+                manifest.vector_backend, folder / store_file(manifest.vector_backend), manifest.dimension
             )
             lexical = LexicalIndex.load(folder / LEXICAL_DIR, manifest.counts.get("chunks", 0))
         except Exception:
@@ -265,11 +268,6 @@ def _build_version(
         connection.execute("BEGIN")
         catalog.delete_articles(changes.removed)
         old_rows = catalog.renumber_rows()
-        kept = (
-            base.vectors.vectors()[old_rows]
-            if base is not None and old_rows
-            else np.zeros((0, manifest.dimension), np.float32)
-        )
         first_new = len(old_rows)
         catalog.insert(
             changes.articles,
@@ -279,12 +277,14 @@ def _build_version(
             ],
         )
         connection.execute("COMMIT")
-        store = new_store(manifest.vector_backend, manifest.dimension)
-        if len(kept):
-            store.add(kept)
-        if len(changes.vectors):
+        store = next_store(
+            base.vectors if base else None, manifest.vector_backend, manifest.dimension, old_rows
+        )
+        if isinstance(store, SharedStore):
+            store.add_rows(changes.vectors, _filter_fields(changes))
+        elif len(changes.vectors):
             store.add(changes.vectors)
-        store.save(staging / FILE_NAMES[manifest.vector_backend])
+        store.save(staging / store_file(manifest.vector_backend))
         texts = catalog.embedding_inputs()
         LexicalIndex.build(texts).save(staging / LEXICAL_DIR)
         articles = catalog.stats()["articles"]
@@ -295,3 +295,9 @@ def _build_version(
     if len(store) != len(texts):
         raise IndexStateError(f"internal error: {len(store)} vectors for {len(texts)} chunks")
     return {"articles": int(articles), "chunks": len(texts)}
+
+
+def _filter_fields(changes: Changes) -> list[FilterFields]:
+    """The date and outlet of each new chunk's article, for a store that filters by them itself."""
+    articles = {a.id: FilterFields(date_part(a.published_at), a.source) for a in changes.articles}
+    return [articles[chunk.article_id] for chunk in changes.chunks]

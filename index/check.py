@@ -4,7 +4,9 @@ Checked: every file against the manifest's size and sha256 (all problems listed,
 then the agreement of the parts: as many vectors and BM25 documents as SQLite has chunks. The SQLite
 catalog is the source of truth: with it intact, `--repair` rebuilds the BM25 index from its chunks and
 the vectors from the embedding cache (re-embedding with the index's model what the cache lacks), and
-publishes the result as a new version, atomically, like any write.
+publishes the result as a new version, atomically, like any write. For an index whose vectors live in
+Milvus, loading them checks that the collection shows the version exactly its rows, and a repair starts
+the collection over from the catalog.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from index.embedding_cache import EmbeddingCache
 from index.errors import IndexStateError
 from index.lexical import LexicalIndex
 from index.manifest import Manifest, read_manifest, verify_files
-from index.vectors import FILE_NAMES, load_store, new_store
+from index.vectors import load_store, new_store, store_file
 
 
 @dataclass(slots=True)
@@ -101,13 +103,13 @@ def check(root: Path | str, *, repair: bool = False, embedder: Embedder | None =
 def _agreement(folder: Path, backend: str, dimension: int, chunks: int) -> list[str]:
     problems = []
     try:
-        vectors = len(load_store(backend, folder / FILE_NAMES[backend], dimension))
+        vectors = len(load_store(backend, folder / store_file(backend), dimension))
         if vectors != chunks:
             problems.append(
-                f"{folder / FILE_NAMES[backend]}: {vectors} vectors for {chunks} chunks in SQLite"
+                f"{folder / store_file(backend)}: {vectors} vectors for {chunks} chunks in SQLite"
             )
     except Exception as error:
-        problems.append(f"{folder / FILE_NAMES[backend]}: cannot be loaded ({error})")
+        problems.append(f"{folder / store_file(backend)}: cannot be loaded ({error})")
     try:
         lexical = LexicalIndex.load(folder / LEXICAL_DIR, chunks)
         size = len(lexical.scores("a"))

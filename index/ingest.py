@@ -25,7 +25,7 @@ from index.faults import crash_point
 from index.loaders import LoadResult, Skipped, load_paths
 from index.manifest import Manifest
 from index.records import Article, stable_hash
-from index.vectors import DEFAULT_BACKEND
+from index.vectors import DEFAULT_BACKEND, resolve_backend, same_store, vectors_at
 
 # (chunks embedded, chunks to embed, articles finished, articles to finish)
 ProgressCallback = Callable[[int, int, int, int], None]
@@ -48,7 +48,8 @@ class IngestAborted(NewsdeskError):
 class IngestOptions:
     model: str | None = None
     chunker: ChunkerSettings | None = None
-    vector_backend: str = DEFAULT_BACKEND
+    # A backend name or milvus:PATH_OR_URI[#COLLECTION]; None: the index's own, or the default for a new one.
+    vector_backend: str | None = None
     skip_errors: bool = False
     limit: int | None = None
     embedding_cache: bool = True
@@ -70,9 +71,17 @@ class IngestReport:
     version: str | None = None
 
 
-def _manifest_for(base: Snapshot | None, options: IngestOptions, embedder: Embedder | None) -> Manifest:
+def _manifest_for(
+    root: Path, base: Snapshot | None, options: IngestOptions, embedder: Embedder | None
+) -> Manifest:
     if base is not None:
         built = base.manifest
+        wanted = options.vector_backend
+        if wanted and not same_store(wanted, built.vector_backend, root):
+            raise IndexStateError(
+                f"{base.root} keeps its vectors in {built.vector_backend!r}, not {wanted!r}; "
+                "leave out --store or use another --index"
+            )
         if options.model and options.model != built.model:
             raise IndexStateError(
                 f"{base.root} was built with model {built.model!r}, not {options.model!r}; "
@@ -88,7 +97,8 @@ def _manifest_for(base: Snapshot | None, options: IngestOptions, embedder: Embed
     model = options.model or (embedder.name if embedder else DEFAULT_INDEX_MODEL)
     embedder = embedder or make_embedder(model)
     chunker = (options.chunker or ChunkerSettings()).as_dict()
-    return Manifest(model, embedder.dimension, chunker, options.vector_backend)
+    backend = resolve_backend(options.vector_backend or DEFAULT_BACKEND, root)
+    return Manifest(model, embedder.dimension, chunker, backend)
 
 
 def embed_key(model: str, title: str, text: str) -> str:
@@ -133,7 +143,7 @@ def ingest_loaded(
     with directory.lock():
         base = directory.open() if directory.exists() else None
         try:
-            manifest = _manifest_for(base, options, embedder)
+            manifest = _manifest_for(directory.root, base, options, embedder)
             embedder = embedder or make_embedder(manifest.model)
             if embedder.name != manifest.model:
                 raise IndexStateError(
@@ -225,11 +235,9 @@ def _write(
             raise IndexStateError(f"internal error: {len(computed)} vectors for {len(fresh)} passages")
         new_vectors.update(computed)
     report.embed_seconds = time.perf_counter() - began
-    if base is not None and any(key in reusable for key in keys):
-        stored = base.vectors.vectors()
-        for i, key in enumerate(keys):
-            if key in reusable:
-                vectors[i] = stored[reusable[key]]
+    reused = [i for i, key in enumerate(keys) if key in reusable]
+    if base is not None and reused:
+        vectors[reused] = vectors_at(base.vectors, [reusable[keys[i]] for i in reused])
     for i, key in enumerate(keys):
         if key in new_vectors:
             vectors[i] = new_vectors[key]

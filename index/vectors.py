@@ -2,13 +2,18 @@
 
 Rows are numbered 0..n-1 in insertion order; the SQLite store maps rows to chunks.
 Vectors are L2-normalized, so inner product is cosine similarity.
+
+A store is named in the manifest by a spec: a backend name ("tiered", "faiss-flat-ip", "numpy"), or
+"milvus:URI#COLLECTION" for a store whose rows live in Milvus (see `index.milvus_store`).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -37,6 +42,45 @@ class VectorStore(Protocol):
         ...
 
     def save(self, path: Path) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class FilterFields:
+    """What a row's article holds that searches filter by: its publication day (ISO) and outlet."""
+
+    published_date: str | None
+    source: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RowFilter:
+    """A date range (ISO days, inclusive) and outlets (any case), as `Catalog.filtered_rows` reads them."""
+
+    since: str | None = None
+    until: str | None = None
+    sources: tuple[str, ...] = ()
+
+
+@runtime_checkable
+class SharedStore(VectorStore, Protocol):
+    """A store whose rows live in a service that every index version shares (Milvus), not in the version
+    folder. A new version is derived from the last without copying its vectors, and each row carries its
+    article's date and outlet, so that filters run inside the store's own search."""
+
+    def successor(self, kept_rows: np.ndarray) -> SharedStore:
+        """The store for the next version: these rows of this one, in this order, and then what is
+        added. This version stays as it is for its readers."""
+        ...
+
+    def add_rows(self, vectors: np.ndarray, fields: Sequence[FilterFields]) -> None: ...
+
+    def search_where(self, queries: np.ndarray, k: int, where: RowFilter) -> tuple[np.ndarray, np.ndarray]:
+        """`search` over the rows whose fields pass `where`."""
+        ...
+
+    def vectors_at(self, rows: np.ndarray) -> np.ndarray:
+        """The stored vectors of these rows, without reading the others."""
+        ...
 
 
 class NumpyStore:
@@ -160,13 +204,93 @@ FILE_NAMES = {
 }
 
 
-def new_store(backend: str, dimension: int) -> VectorStore:
+MILVUS = "milvus"
+
+
+def _known(backend: str) -> str:
     if backend not in BACKENDS:
-        raise IndexStateError(f"unknown vector backend {backend!r}; known: {', '.join(BACKENDS)}")
-    return BACKENDS[backend](dimension)
+        known = ", ".join([*BACKENDS, f"{MILVUS}:PATH_OR_URI"])
+        raise IndexStateError(f"unknown vector backend {backend!r}; known: {known}")
+    return backend
+
+
+def _is_milvus(spec: str) -> bool:
+    return spec.partition(":")[0] == MILVUS
+
+
+def resolve_backend(spec: str, index_root: Path) -> str:
+    """The spec a new index records: a known backend name, or for Milvus the absolute Lite path or
+    server URI and the collection this index owns (named after `index_root` unless the spec says)."""
+    if not _is_milvus(spec):
+        return _known(spec)
+    from index.milvus_store import resolve_location
+
+    return f"{MILVUS}:{resolve_location(spec.partition(':')[2], index_root)}"
+
+
+def same_store(spec: str, built: str, index_root: Path) -> bool:
+    """Whether `spec` (as given to --store) names the store an index was built with. A Milvus spec that
+    names no collection matches by its URI: the collection was named when the index was made."""
+    wanted = resolve_backend(spec, index_root)
+    if _is_milvus(spec) and "#" not in spec and _is_milvus(built):
+        return wanted.rpartition("#")[0] == built.rpartition("#")[0]
+    return wanted == built
+
+
+def store_file(spec: str) -> str:
+    """The file in a version folder that holds (or, for Milvus, points at) the vectors."""
+    if _is_milvus(spec):
+        from index.milvus_store import STATE_FILE
+
+        return STATE_FILE
+    return FILE_NAMES[_known(spec)]
+
+
+def new_store(backend: str, dimension: int) -> VectorStore:
+    if _is_milvus(backend):
+        from index.milvus_store import MilvusStore
+
+        return MilvusStore.empty(backend.partition(":")[2], dimension)
+    return BACKENDS[_known(backend)](dimension)
 
 
 def load_store(backend: str, path: Path, dimension: int) -> VectorStore:
-    if backend not in BACKENDS:
-        raise IndexStateError(f"unknown vector backend {backend!r}; known: {', '.join(BACKENDS)}")
-    return BACKENDS[backend].load(path, dimension)
+    if _is_milvus(backend):
+        from index.milvus_store import MilvusStore
+
+        return MilvusStore.load(path, dimension, backend.partition(":")[2])
+    return BACKENDS[_known(backend)].load(path, dimension)
+
+
+def next_store(
+    base: VectorStore | None, backend: str, dimension: int, kept_rows: Sequence[int]
+) -> VectorStore:
+    """The store a new version starts from: the base's kept rows, in order. A shared store derives it
+    without copying a vector; a file store copies them into a new one, saved whole in the new folder."""
+    rows = np.asarray(kept_rows, dtype=np.int64)
+    if base is None:
+        base = new_store(backend, dimension)  # empty: a shared one starts its collection over
+    if isinstance(base, SharedStore):
+        return base.successor(rows)
+    store = new_store(backend, dimension)
+    if len(rows):
+        store.add(base.vectors()[rows])
+    return store
+
+
+def vectors_at(store: VectorStore, rows: Sequence[int]) -> np.ndarray:
+    """The vectors of these rows: a shared store reads only them; a file store indexes its rows."""
+    wanted = np.asarray(rows, dtype=np.int64)
+    if isinstance(store, SharedStore):
+        return store.vectors_at(wanted)
+    return np.asarray(store.vectors()[wanted], dtype=np.float32)
+
+
+def filtered_search(
+    store: VectorStore, queries: np.ndarray, k: int, allowed: np.ndarray | None, where: RowFilter | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """A dense search restricted by the filters: a shared store applies `where` to its own fields in the
+    search; the others search only the `allowed` rows, which the catalog found for the same filters."""
+    if where is not None and isinstance(store, SharedStore):
+        return store.search_where(queries, k, where)
+    return store.search(queries, k, allowed)

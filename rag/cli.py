@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from index.chunking import ChunkerSettings
@@ -34,7 +35,8 @@ stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def _fail(message: str, code: int) -> None:
-    stderr.print(f"[bold red]error:[/] {click.style(message)}", markup=True, highlight=False)
+    # Escaped: a message holding brackets ("pip install 'newsdesk[scale]'") is not rich markup.
+    stderr.print(f"[bold red]error:[/] {click.style(escape(message))}", markup=True, highlight=False)
     sys.exit(code)
 
 
@@ -139,6 +141,14 @@ def main() -> None:
 )
 @click.option("--chunk-tokens", type=int, default=None, help="Chunk size in tiktoken tokens (default 200).")
 @click.option("--chunk-overlap", type=int, default=None, help="Tokens repeated between chunks (default 40).")
+@click.option(
+    "--store",
+    default=None,
+    help="Where a new index keeps its vectors: tiered (the default), faiss-flat-ip, numpy, or "
+    "milvus:PATH_OR_URI, a Milvus Lite file (milvus:./news.db) or a Milvus server "
+    "(milvus:http://localhost:19530), optionally with #COLLECTION; needs newsdesk[scale]. "
+    "The index remembers it: later commands need no flag.",
+)
 @click.option("--skip-errors", is_flag=True, help="Index the readable records and report the rest.")
 @click.option("--limit", type=click.IntRange(1), default=None, help="Read at most this many articles.")
 @click.option(
@@ -169,6 +179,7 @@ def ingest_command(
     model: str | None,
     chunk_tokens: int | None,
     chunk_overlap: int | None,
+    store: str | None,
     skip_errors: bool,
     limit: int | None,
     engine: str,
@@ -186,7 +197,9 @@ def ingest_command(
             chunk_tokens or defaults.max_tokens,
             defaults.overlap_tokens if chunk_overlap is None else chunk_overlap,
         )
-    options = IngestOptions(model=model, chunker=chunker, skip_errors=skip_errors, limit=limit)
+    options = IngestOptions(
+        model=model, chunker=chunker, vector_backend=store, skip_errors=skip_errors, limit=limit
+    )
     service = Newsdesk(index_dir)
     with _ingest_engine(engine, ray_address, ray_workers) as chosen, IngestProgress() as progress:
         report = service.ingest(paths, options, progress, engine=chosen)

