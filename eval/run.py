@@ -38,8 +38,9 @@ from eval.metrics import (
     token_f1,
 )
 from rag.answer import unsupported_claims
-from rag.records import Citation
+from rag.records import Answer, Citation
 from rag.service import Newsdesk
+from rag.verify import unsupported_sentences
 from rag.when import parse_as_of
 
 DEPTH = 50
@@ -74,6 +75,14 @@ def _ranked_articles(article_ids: Sequence[str], limit: int = 10) -> list[str]:
 
 def _supports(citation: Citation, gold: GoldQuestion) -> bool:
     return citation.article_id in gold.gold_article_ids or contains_answer(citation.text, gold.answers)
+
+
+def _unsupported(answer: Answer) -> list[str]:
+    """Extractive sentences must be verbatim in their quote; a language model's, which paraphrase, must
+    pass the verifier's support rule against the passages they cite."""
+    if answer.verification is not None:
+        return unsupported_sentences(answer.answer, answer.citations)
+    return unsupported_claims(answer.answer, answer.citations)
 
 
 def _failure(record: dict[str, Any], gold: GoldQuestion) -> str | None:
@@ -137,9 +146,7 @@ def score_question(desk: Newsdesk, gold: GoldQuestion, k: int, as_of: date | Non
         "outlet": next(
             (h.passage.source for h in trace.ranking if h.passage.article_id in gold.gold_article_ids), None
         ),
-        "unsupported_sentences": len(unsupported_claims(answer.answer, answer.citations))
-        if answer.answered
-        else 0,
+        "unsupported_sentences": len(_unsupported(answer)) if answer.answered else 0,
         "sentences": sentences,
         "timings_ms": answer.timings_ms,
         "standalone_question": answer.standalone_question,

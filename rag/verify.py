@@ -101,3 +101,18 @@ def verify(text: str, hits: Sequence[Hit]) -> tuple[str, list[Citation], Verific
         for i, n in sorted(numbers.items(), key=lambda x: x[1])
     ]
     return " ".join(kept), citations, Verification(**counts)
+
+
+def unsupported_sentences(text: str, citations: Sequence[Citation]) -> list[str]:
+    """The sentences of a written answer that no passage they cite supports (by the rule `verify`
+    applies): what an evaluation counts for an answer that paraphrases rather than quotes."""
+    texts = {c.n: c.text for c in citations}
+    problems = []
+    for sentence in _claims(text):
+        claim = set(terms(_MARKER.sub("", sentence)))
+        if not claim:
+            continue
+        cited = [texts[int(n)] for n in _MARKER.findall(sentence) if int(n) in texts]
+        if not any(_support(claim, _windows(passage))[0] >= MIN_SUPPORT for passage in cited):
+            problems.append(sentence)
+    return problems

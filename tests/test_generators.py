@@ -24,7 +24,7 @@ from rag.http.app import create_app
 from rag.http.settings import ServerSettings
 from rag.records import Hit
 from rag.service import Newsdesk
-from rag.verify import verify
+from rag.verify import unsupported_sentences, verify
 from tests.conftest import article
 
 Writer = Callable[[str, Iterable[dict[str, Any]]], Path]
@@ -62,6 +62,14 @@ def test_each_citation_carries_the_weakest_support_it_gives() -> None:
     _, citations, _ = verify(reply, [hit(0, STRIKES)])
     assert citations[0].supported
     assert citations[0].support is not None and 0.6 <= citations[0].support < 1.0  # "parliament vote" missing
+
+
+def test_an_evaluation_counts_a_paraphrase_its_passage_does_not_support() -> None:
+    _, citations, _ = verify("Jets struck Hama, Homs and Latakia. [1]", [hit(0, STRIKES)])
+    supported = "Russian jets struck Hama, Homs and Latakia on Wednesday. [1]"
+    assert unsupported_sentences(supported, citations) == []
+    invented = "Jets struck Aleppo and Idlib on Friday. [1]"
+    assert len(unsupported_sentences(f"{supported} {invented}", citations)) == 1
 
 
 def test_a_wrong_marker_is_repointed_and_an_unsupported_sentence_dropped() -> None:
