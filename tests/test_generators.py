@@ -3,6 +3,9 @@ checks every sentence it writes against the passages it cites."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import re
 import socket
 import threading
 import time
@@ -14,15 +17,23 @@ import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI, Request
+from fastapi.responses import StreamingResponse
 from fastapi.testclient import TestClient
 
 from index.catalog import Passage
 from index.embedding import HashingEmbedder
 from rag.answer import NOT_FOUND
-from rag.generators import SYSTEM_PROMPT, OpenAIChatGenerator, generator_from_env, pack_passages, parse_reply
+from rag.generators import (
+    SYSTEM_PROMPT,
+    OpenAIChatGenerator,
+    answer_pieces,
+    generator_from_env,
+    pack_passages,
+    parse_reply,
+)
 from rag.http.app import create_app
 from rag.http.settings import ServerSettings
-from rag.records import Hit
+from rag.records import Answer, Hit
 from rag.service import Newsdesk
 from rag.verify import verify
 from tests.conftest import article
@@ -85,20 +96,31 @@ def test_passages_are_packed_to_the_token_budget() -> None:
     assert len(pack_passages([hit(0, long)], budget=10)) == 1  # at least the best one
 
 
+def reply_pieces(reply: str) -> list[str]:
+    """A reply cut as a model streams it: a word and the space after it at a time."""
+    return re.findall(r"\S+\s*", reply)
+
+
 class FakeModel:
     """An OpenAI-compatible /v1/chat/completions on loopback that replies with `reply` and keeps
-    every request it was sent."""
+    every request it was sent. Asked to stream, it sends `reply` a word at a time as SSE chunks;
+    with `hold_after` set, it waits after that many words until `release` is set (at most 10 s)."""
 
     def __init__(self) -> None:
         self.reply = "NOT IN ARCHIVE"
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
+        self.hold_after: int | None = None
+        self.release = threading.Event()
         app = FastAPI()
 
-        @app.post("/v1/chat/completions")
-        async def complete(request: Request) -> dict[str, Any]:
-            self.requests.append(await request.json())
+        @app.post("/v1/chat/completions", response_model=None)
+        async def complete(request: Request) -> dict[str, Any] | StreamingResponse:
+            body = await request.json()
+            self.requests.append(body)
             self.headers.append(dict(request.headers))
+            if body.get("stream"):
+                return StreamingResponse(self._chunks(), media_type="text/event-stream")
             return {"choices": [{"index": 0, "message": {"role": "assistant", "content": self.reply}}]}
 
         with socket.socket() as probe:
@@ -107,6 +129,16 @@ class FakeModel:
         self.url = f"http://127.0.0.1:{port}/v1"
         self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    async def _chunks(self) -> Any:
+        yield 'data: {"choices": [{"index": 0, "delta": {"role": "assistant"}}]}\n\n'
+        for n, piece in enumerate(reply_pieces(self.reply)):
+            if n == self.hold_after:
+                await asyncio.to_thread(self.release.wait, 10)
+            delta = {"choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}
+            yield f"data: {json.dumps(delta)}\n\n"
+        yield 'data: {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}\n\n'
+        yield "data: [DONE]\n\n"
 
 
 @pytest.fixture
@@ -210,3 +242,38 @@ def test_the_generator_is_configured_from_the_environment(monkeypatch: pytest.Mo
     assert isinstance(configured, OpenAIChatGenerator)
     assert (configured.base_url, configured.model) == ("http://127.0.0.1:11434/v1", "qwen2.5:0.5b")
     assert httpx.URL(configured.base_url).host == "127.0.0.1"
+
+
+def test_the_short_answer_line_is_held_back_from_the_streamed_pieces() -> None:
+    reply: list[str] = []
+    pieces = ["Short", " answer: Ha", "ma\n", "Jets", " struck Hama. [1]"]
+    assert list(answer_pieces(pieces, reply)) == ["Jets", " struck Hama. [1]"]
+    assert "".join(reply) == "Short answer: Hama\nJets struck Hama. [1]"
+    assert list(answer_pieces(["NOT", " IN ARCHIVE"], [])) == ["NOT", " IN ARCHIVE"]
+    assert list(answer_pieces(["Sh", "ow me"], [])) == ["Show me"]  # held only while it may be the line
+
+
+def test_the_endpoint_streams_its_reply_piece_by_piece(model: FakeModel) -> None:
+    model.reply = "Short answer: none\nThe quake killed six people. [1]"
+    generator = OpenAIChatGenerator(model.url, "tiny-model")
+    pieces = list(generator.stream("What happened in Chile?", [hit(0, QUAKE)]))
+    assert pieces == reply_pieces(model.reply) and model.requests[-1]["stream"] is True
+    assert model.requests[-1]["messages"][0] == {"role": "system", "content": SYSTEM_PROMPT}
+
+
+def test_ask_stream_yields_the_model_text_then_the_verified_answer(desk: Newsdesk, model: FakeModel) -> None:
+    model.reply = (
+        "Short answer: Hama, Homs and Latakia\n"
+        "Russian jets struck Hama, Homs and Latakia. [3] Nobody was hurt in Peru. [1]"
+    )
+    items = list(desk.ask_stream("Which provinces did the Russian jets strike?"))
+    pieces, answer = items[:-1], items[-1]
+    assert all(isinstance(p, str) for p in pieces) and len(pieces) >= 5
+    assert "".join(str(p) for p in pieces) == model.reply.split("\n", 1)[1]  # raw, short answer line aside
+    assert isinstance(answer, Answer) and answer.answer == "Russian jets struck Hama, Homs and Latakia. [1]"
+    assert answer.short_answer == "Hama, Homs and Latakia"
+    assert answer.verification is not None and answer.verification["dropped"] == 1
+    assert answer.verification["supported"] + answer.verification["repointed"] == 1
+    assert 0 < answer.timings_ms["first_token"] <= answer.timings_ms["total"]
+    again = list(desk.ask_stream("Which provinces did the Russian jets strike?"))
+    assert len(again) == 1 and isinstance(again[0], Answer) and again[0].timings_ms["cached"] == 1.0
