@@ -25,6 +25,7 @@ from index.embedding import HashingEmbedder
 from rag.answer import NOT_FOUND
 from rag.generators import (
     SYSTEM_PROMPT,
+    GeneratorError,
     OpenAIChatGenerator,
     answer_pieces,
     generator_from_env,
@@ -32,6 +33,7 @@ from rag.generators import (
     parse_reply,
 )
 from rag.http.app import create_app
+from rag.http.rest import stream_events
 from rag.http.settings import ServerSettings
 from rag.records import Answer, Hit
 from rag.service import Newsdesk
@@ -244,6 +246,14 @@ def test_the_generator_is_configured_from_the_environment(monkeypatch: pytest.Mo
     assert httpx.URL(configured.base_url).host == "127.0.0.1"
 
 
+def sse_events(body: str) -> list[tuple[str, Any]]:
+    blocks = [block for block in body.split("\n\n") if block.strip()]
+    return [
+        (b.split("\n")[0].removeprefix("event: "), json.loads(b.split("\n")[1].removeprefix("data: ")))
+        for b in blocks
+    ]
+
+
 def test_the_short_answer_line_is_held_back_from_the_streamed_pieces() -> None:
     reply: list[str] = []
     pieces = ["Short", " answer: Ha", "ma\n", "Jets", " struck Hama. [1]"]
@@ -277,3 +287,97 @@ def test_ask_stream_yields_the_model_text_then_the_verified_answer(desk: Newsdes
     assert 0 < answer.timings_ms["first_token"] <= answer.timings_ms["total"]
     again = list(desk.ask_stream("Which provinces did the Russian jets strike?"))
     assert len(again) == 1 and isinstance(again[0], Answer) and again[0].timings_ms["cached"] == 1.0
+
+
+@pytest.fixture
+def live(desk: Newsdesk) -> Iterator[str]:
+    """The Newsdesk server itself on loopback: TestClient would hand over the body only when complete."""
+    app = create_app(desk, ServerSettings(ui=False), load_now=True)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def test_api_ask_sends_model_tokens_as_written_and_ends_with_the_verified_answer(
+    live: str, model: FakeModel
+) -> None:
+    """The fake model stops after three words until the client has read a token: tokens that arrive
+    before that were sent as the model wrote them, not after the whole answer was ready."""
+    model.reply = (
+        "Short answer: Hama, Homs and Latakia\n"
+        "Russian jets struck Hama, Homs and Latakia. [3] The strikes were in Peru. [2]"
+    )
+    model.hold_after = 7  # "Short answer: ...\n" is 6 words: the model stops after "Russian "
+    began = time.monotonic()
+    events: list[tuple[str, Any]] = []
+    question = {"question": "Which provinces did the Russian jets strike?", "stream": True}
+    with httpx.stream("POST", f"{live}/api/ask", json=question, timeout=30) as response:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        block: list[str] = []
+        for line in response.iter_lines():
+            if line:
+                block.append(line)
+                continue
+            events.extend(sse_events("\n".join(block)))
+            block = []
+            if len(events) == 1:
+                assert events[0] == ("token", {"text": "Russian "}) and time.monotonic() - began < 5
+                model.release.set()
+    kinds = [kind for kind, _ in events]
+    assert kinds[-2:] == ["citations", "done"] and set(kinds[:-2]) == {"token"} and len(kinds) > 8
+    streamed = "".join(data["text"] for kind, data in events if kind == "token")
+    assert streamed == model.reply.split("\n", 1)[1]
+    done = events[-1][1]
+    assert done["answer"] == "Russian jets struck Hama, Homs and Latakia. [1]" != streamed
+    assert done["verification"]["dropped"] == 1 and done["short_answer"] == "Hama, Homs and Latakia"
+    assert [c["article_id"] for c in events[-2][1]] == ["strikes"]
+
+
+def test_openai_streaming_sends_model_tokens_then_the_checked_answer_and_sources(
+    desk: Newsdesk, model: FakeModel
+) -> None:
+    model.reply = "Short answer: none\nRussian jets struck Hama. [3] They also struck Lima. [1]"
+    client = TestClient(create_app(desk, ServerSettings(ui=False), load_now=True))
+    body = {"model": "newsdesk", "stream": True, "messages": [{"role": "user", "content": "What was hit?"}]}
+    with client.stream("POST", "/v1/chat/completions", json=body) as response:
+        lines = [line for line in response.read().decode().split("\n\n") if line]
+    assert lines[-1] == "data: [DONE]"
+    chunks = [json.loads(line.removeprefix("data: ")) for line in lines[:-1]]
+    content = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks)
+    assert content.startswith("Russian jets struck Hama. [3] They also struck Lima. [1]\n\n")
+    assert "Checked answer: Russian jets struck Hama. [1]\n\nSources:\n[1] Russia strikes Syria" in content
+    assert chunks[-1]["answer"] == "Russian jets struck Hama. [1]" and chunks[-1]["citations"][0]["n"] == 1
+
+
+def test_a_model_failing_after_the_stream_began_ends_it_with_an_error_event() -> None:
+    def failing() -> Iterator[str | Answer]:
+        yield "Russian "
+        raise GeneratorError("the language model at http://127.0.0.1:9/v1 failed: reset")
+
+    events = sse_events("".join(stream_events(failing())))
+    assert events == [
+        ("token", {"text": "Russian "}),
+        ("error", {"error": "the language model at http://127.0.0.1:9/v1 failed: reset"}),
+    ]
+
+
+def test_a_model_unreachable_before_the_first_token_is_still_a_502(
+    tmp_path: Path, write_jsonl: Writer
+) -> None:
+    broken = OpenAIChatGenerator("http://127.0.0.1:9/v1", "absent", timeout=2)
+    service = Newsdesk(tmp_path / "index", embedder=HashingEmbedder(), generator=broken)
+    service.ingest([write_jsonl("news.jsonl", [article("strikes", STRIKES)])])
+    client = TestClient(create_app(service, ServerSettings(ui=False), load_now=True))
+    response = client.post("/api/ask", json={"question": "Which provinces were struck?", "stream": True})
+    assert response.status_code == 502 and "failed" in response.json()["error"]
+    chat = {"model": "newsdesk", "stream": True, "messages": [{"role": "user", "content": "What was hit?"}]}
+    assert client.post("/v1/chat/completions", json=chat).status_code == 502
