@@ -4,8 +4,9 @@ The extractive answerer (rag.answer) needs no model and stays the default. A `Ge
 an answer from numbered passages instead; whatever it writes is then checked by rag.verify, so a
 model's citations are verified, not trusted. `OpenAIChatGenerator` speaks to any OpenAI-compatible
 chat endpoint (Ollama, vLLM, a llama.cpp server, OpenAI) configured by NEWSDESK_LLM_BASE_URL,
-NEWSDESK_LLM_MODEL and NEWSDESK_LLM_API_KEY. A generator that can also `stream` its reply lets the
-API send the model's tokens as they come; the answer is still verified once the reply is complete.
+NEWSDESK_LLM_MODEL and NEWSDESK_LLM_API_KEY; rag.local_model runs a GGUF file in this process
+(NEWSDESK_LLM_GGUF). A generator that can also `stream` its reply lets the API send the model's
+tokens as they come; the answer is still verified once the reply is complete.
 
 Article text is data: the passages go in the user message between markers, and the system
 message says that instructions inside them are part of the news, not orders.
@@ -176,8 +177,21 @@ class GeneratorError(NewsdeskError):
 
 
 def generator_from_env() -> Generator | None:
-    """The generator NEWSDESK_LLM_BASE_URL configures, or None (the extractive default)."""
+    """The generator NEWSDESK_LLM_BASE_URL (an endpoint) or NEWSDESK_LLM_GGUF (a local model file, run
+    with NEWSDESK_LLM_THREADS threads) configures, or None (the extractive default)."""
     base_url = os.environ.get("NEWSDESK_LLM_BASE_URL", "").strip()
+    gguf = os.environ.get("NEWSDESK_LLM_GGUF", "").strip()
+    if base_url and gguf:
+        raise GeneratorError(
+            "NEWSDESK_LLM_BASE_URL and NEWSDESK_LLM_GGUF are both set; set one: an endpoint or a local model"
+        )
+    if gguf:
+        from rag.local_model import LlamaCppGenerator
+
+        threads = os.environ.get("NEWSDESK_LLM_THREADS", "").strip() or "1"
+        if not threads.isdigit():
+            raise GeneratorError(f"NEWSDESK_LLM_THREADS must be a whole number, got {threads!r}")
+        return LlamaCppGenerator(gguf, threads=int(threads))
     if not base_url:
         return None
     model = os.environ.get("NEWSDESK_LLM_MODEL", "").strip() or "default"

@@ -87,7 +87,8 @@ class Newsdesk:
         self._embedders: dict[str, Embedder] = {}
         self.retrieval_settings = retrieval or RetrievalSettings()
         self.answer_settings = answering or AnswerSettings()
-        # A language model when one is configured (NEWSDESK_LLM_BASE_URL); else the extractive answerer.
+        # A language model when one is configured (NEWSDESK_LLM_BASE_URL or NEWSDESK_LLM_GGUF);
+        # else the extractive answerer.
         self.generator = generator if generator is not None else generator_from_env()
         self._snapshot: Snapshot | None = None
         self._damaged: dict[str, str] = {}  # version -> what the background checksums found
@@ -327,6 +328,9 @@ class Newsdesk:
         """Open the index and load the model now rather than on the first question."""
         snapshot = self.snapshot()
         self.embedder_for(snapshot.manifest.model).warm_up()
+        warm_generator = getattr(self.generator, "warm_up", None)
+        if callable(warm_generator):
+            warm_generator()  # a local model loads now (and a model in parts is joined, once)
         if self.answer_settings.short_answers:
             # In the background: the server is ready without it; a first short answer waits for it.
             threading.Thread(target=warm_short_answers, name="newsdesk-spacy", daemon=True).start()

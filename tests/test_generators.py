@@ -381,3 +381,23 @@ def test_a_model_unreachable_before_the_first_token_is_still_a_502(
     assert response.status_code == 502 and "failed" in response.json()["error"]
     chat = {"model": "newsdesk", "stream": True, "messages": [{"role": "user", "content": "What was hit?"}]}
     assert client.post("/v1/chat/completions", json=chat).status_code == 502
+
+
+def test_a_local_model_is_configured_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from rag.local_model import LlamaCppGenerator
+
+    monkeypatch.delenv("NEWSDESK_LLM_BASE_URL", raising=False)
+    monkeypatch.setenv("NEWSDESK_LLM_GGUF", "smollm2")
+    monkeypatch.delenv("NEWSDESK_LLM_THREADS", raising=False)
+    configured = generator_from_env()  # nothing is loaded yet: that waits for warm_up or a question
+    assert isinstance(configured, LlamaCppGenerator) and configured.threads == 1
+    assert configured.name == "llama.cpp:smollm2"
+    monkeypatch.setenv("NEWSDESK_LLM_THREADS", "2")
+    configured = generator_from_env()
+    assert isinstance(configured, LlamaCppGenerator) and configured.threads == 2
+    monkeypatch.setenv("NEWSDESK_LLM_THREADS", "two")
+    with pytest.raises(GeneratorError, match="NEWSDESK_LLM_THREADS must be a whole number"):
+        generator_from_env()
+    monkeypatch.setenv("NEWSDESK_LLM_BASE_URL", "http://127.0.0.1:11434/v1")
+    with pytest.raises(GeneratorError, match="NEWSDESK_LLM_BASE_URL and NEWSDESK_LLM_GGUF are both set"):
+        generator_from_env()
