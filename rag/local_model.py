@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import queue
 import tempfile
 import threading
 from collections.abc import Iterator, Sequence
@@ -230,13 +231,34 @@ class LlamaCppGenerator:
         return parse_reply(str(reply["choices"][0]["message"]["content"] or ""))
 
     def stream(self, question: str, hits: Sequence[Hit], history: Sequence[Turn] = ()) -> Iterator[str]:
-        """The reply's text pieces as llama.cpp decodes them."""
-        with self._busy:
-            chunks = self._completion(question, hits, history, stream=True)
+        """The reply's text pieces as llama.cpp decodes them. The decoding runs in its own thread, which
+        alone holds the model: a reader that goes away (a client that disconnects mid-answer, whose
+        generator may never be closed) cannot keep the model from the next question; the thread stops
+        at the next token once this generator is closed, and after max_tokens at worst."""
+        pieces: queue.SimpleQueue[str | BaseException | None] = queue.SimpleQueue()
+        stop = threading.Event()
+
+        def decode() -> None:
             try:
-                for chunk in chunks:
-                    piece = chunk["choices"][0]["delta"].get("content")
-                    if piece:
-                        yield str(piece)
-            except (ValueError, RuntimeError) as error:
-                raise GeneratorError(f"llama.cpp failed on {self.model}: {error}") from error
+                with self._busy:
+                    for chunk in self._completion(question, hits, history, stream=True):
+                        if stop.is_set():
+                            break
+                        piece = chunk["choices"][0]["delta"].get("content")
+                        if piece:
+                            pieces.put(str(piece))
+            except BaseException as error:  # handed to the reader, raised there
+                pieces.put(error)
+            finally:
+                pieces.put(None)
+
+        threading.Thread(target=decode, name="newsdesk-llama-cpp", daemon=True).start()
+        try:
+            while (item := pieces.get()) is not None:
+                if isinstance(item, GeneratorError):
+                    raise item
+                if isinstance(item, BaseException):
+                    raise GeneratorError(f"llama.cpp failed on {self.model}: {item}") from item
+                yield item
+        finally:
+            stop.set()

@@ -12,6 +12,7 @@ import importlib.util
 import re
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from pathlib import Path
@@ -99,6 +100,24 @@ def test_the_model_streams_its_reply_in_pieces_and_is_sent_the_shared_prompt(
     assert sent[0]["messages"][0] == {"role": "system", "content": SYSTEM_PROMPT}
     assert f"[2] Title 1 (Wire, 2015-09-30)\n<<<\n{INJECTION}\n>>>" in sent[0]["messages"][-1]["content"]
     assert (sent[0]["temperature"], sent[0]["stream"], sent[0]["max_tokens"]) == (0.0, True, 48)
+
+
+@llm
+@needs_smollm2
+def test_a_reader_that_goes_away_mid_answer_does_not_keep_the_model(smollm2: LlamaCppGenerator) -> None:
+    """A client that disconnects leaves its stream suspended, perhaps never closed; the next question
+    must still be answered (it waits at most for the abandoned reply's max_tokens)."""
+    abandoned = smollm2.stream("Which provinces were struck?", [hit(0, STRIKES)])
+    assert next(abandoned)
+    answered: list[str] = []
+    worker = threading.Thread(
+        target=lambda: answered.append(smollm2.generate("How strong was the quake?", [hit(0, QUAKE)]).text),
+        daemon=True,
+    )
+    worker.start()
+    worker.join(timeout=60)
+    assert answered, "the next question waited on the abandoned stream"
+    del abandoned
 
 
 @llm
