@@ -64,6 +64,7 @@ def main() -> None:
                         "retrieve_ms": timings["retrieve"],
                         "pieces": pieces,
                         "answered": item.answered,
+                        "verification": item.verification,
                     }
                 )
             else:
@@ -75,6 +76,7 @@ def main() -> None:
         for r in streamed
         if r["pieces"] > 1 and r["total_ms"] > r["first_piece_ms"]
     ]
+    checked = [r["verification"] for r in rows if r["verification"]]
     summary = {
         "generator": desk.generator.name,
         "threads": os.environ.get("NEWSDESK_LLM_THREADS", "1"),
@@ -85,6 +87,10 @@ def main() -> None:
         "first_piece_ms": _quantiles([r["first_piece_ms"] for r in streamed]),
         "total_ms": _quantiles([r["total_ms"] for r in rows]),
         "pieces_per_s_p50": round(statistics.median(writing), 2) if writing else None,
+        "answered": sum(r["answered"] for r in rows),
+        "verification": {
+            key: sum(c[key] for c in checked) for key in ("sentences", "supported", "repointed", "dropped")
+        },
         "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
         "python": platform.python_version(),
     }

@@ -142,6 +142,7 @@ def score_question(desk: Newsdesk, gold: GoldQuestion, k: int, as_of: date | Non
         else 0,
         "sentences": sentences,
         "timings_ms": answer.timings_ms,
+        "verification": answer.verification,  # a generated answer's check by rag.verify, else None
         "query": answer.query,
     }
     record["retrieval"] = {
