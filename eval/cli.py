@@ -142,6 +142,7 @@ def eval_command(
             "retrieval": retrieval,
             "limit": limit,
             "as_of": default_date.isoformat() if default_date else None,
+            "generator": desk.generator.name if desk.generator else None,
         }
         report = build_report(desk, result, config)
         folder = out or Path("newsdesk-eval") / f"{gold.stem}-{datetime.now(UTC):%Y%m%d-%H%M%S}"

@@ -149,6 +149,7 @@ def score_question(desk: Newsdesk, gold: GoldQuestion, k: int, as_of: date | Non
         "unsupported_sentences": len(_unsupported(answer)) if answer.answered else 0,
         "sentences": sentences,
         "timings_ms": answer.timings_ms,
+        "verification": answer.verification,  # a generated answer's check by rag.verify, else None
         "standalone_question": answer.standalone_question,
     }
     record["retrieval"] = {

@@ -24,7 +24,7 @@ from index.dates import date_part, normalize_date
 from index.engine import IngestEngine
 from index.errors import MissingPathError, NewsdeskError
 from index.ingest import IngestOptions, ProgressCallback
-from rag.records import SearchFilters
+from rag.records import Answer, SearchFilters
 from rag.render import print_answer, print_hits, print_ingest_report, report_dict
 from rag.service import Newsdesk, default_index_dir
 from rag.when import parse_as_of
@@ -278,11 +278,28 @@ def ask_command(
     question: str, index_dir: Path | None, k: int, filters: SearchFilters, as_of: date | None, as_json: bool
 ) -> None:
     """Answer QUESTION from the archive, citing the passages it relies on."""
-    answer = Newsdesk(index_dir).ask(question, k, filters, as_of=as_of)
+    service = Newsdesk(index_dir)
+    if service.generator is not None and not as_json and stderr.is_terminal:
+        answer = _ask_streaming(service, question, k, filters, as_of)
+    else:
+        answer = service.ask(question, k, filters, as_of=as_of)
     if as_json:
         _print_json(answer.as_dict())
     else:
         print_answer(stdout, answer)
+
+
+def _ask_streaming(
+    service: Newsdesk, question: str, k: int, filters: SearchFilters, as_of: date | None
+) -> Answer:
+    """The language model's text on stderr as it is written, dimmed: a draft, since the answer printed
+    after it is the verified one (sentences no passage supports dropped, citations renumbered)."""
+    for item in service.ask_stream(question, k, filters, as_of=as_of):
+        if isinstance(item, Answer):
+            stderr.print()
+            return item
+        stderr.print(item, end="", style="dim", markup=False, highlight=False)
+    raise AssertionError("ask_stream ends with its Answer")  # pragma: no cover
 
 
 @main.command("delete")

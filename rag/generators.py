@@ -4,7 +4,9 @@ The extractive answerer (rag.answer) needs no model and stays the default. A `Ge
 an answer from numbered passages instead; whatever it writes is then checked by rag.verify, so a
 model's citations are verified, not trusted. `OpenAIChatGenerator` speaks to any OpenAI-compatible
 chat endpoint (Ollama, vLLM, a llama.cpp server, OpenAI) configured by NEWSDESK_LLM_BASE_URL,
-NEWSDESK_LLM_MODEL and NEWSDESK_LLM_API_KEY.
+NEWSDESK_LLM_MODEL and NEWSDESK_LLM_API_KEY; rag.local_model runs a GGUF file in this process
+(NEWSDESK_LLM_GGUF). A generator that can also `stream` its reply lets the API send the model's
+tokens as they come; the answer is still verified once the reply is complete.
 
 Article text is data: the passages go in the user message between markers, and the system
 message says that instructions inside them are part of the news, not orders.
@@ -12,10 +14,11 @@ message says that instructions inside them are part of the news, not orders.
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import httpx
 
@@ -49,6 +52,13 @@ class Generator(Protocol):
     name: str
 
     def generate(self, question: str, hits: Sequence[Hit], history: Sequence[Turn] = ()) -> Generated: ...
+
+
+@runtime_checkable
+class StreamingGenerator(Generator, Protocol):
+    """A generator that can also hand over its reply piece by piece, as the model writes it."""
+
+    def stream(self, question: str, hits: Sequence[Hit], history: Sequence[Turn] = ()) -> Iterator[str]: ...
 
 
 def pack_passages(hits: Sequence[Hit], budget: int = CONTEXT_TOKENS) -> list[Hit]:
@@ -89,6 +99,30 @@ def parse_reply(content: str) -> Generated:
     return Generated(text, short, declined)
 
 
+def answer_pieces(pieces: Iterable[str], reply: list[str]) -> Iterator[str]:
+    """The pieces of a streamed reply that a reader should see: its first line is held back while it
+    may be the 'Short answer: ...' line (that phrase reaches the reader checked, with the final answer).
+    Every piece, shown or not, is appended to `reply` for parse_reply once the stream ends."""
+    prefix = "short answer:"
+    held = ""
+    passing = False
+    for piece in pieces:
+        reply.append(piece)
+        if passing:
+            yield piece
+            continue
+        held += piece
+        head = held.lstrip().lower()
+        if not (head.startswith(prefix) or prefix.startswith(head)):
+            passing = True
+            yield held
+        elif "\n" in held.lstrip():
+            passing = True
+            rest = held.lstrip().split("\n", 1)[1].lstrip("\n")
+            if rest:
+                yield rest
+
+
 class OpenAIChatGenerator:
     """Any OpenAI-compatible /chat/completions endpoint, at temperature 0."""
 
@@ -113,14 +147,51 @@ class OpenAIChatGenerator:
             raise GeneratorError(f"the language model at {self.base_url} failed: {error}") from error
         return parse_reply(str(content))
 
+    def stream(self, question: str, hits: Sequence[Hit], history: Sequence[Turn] = ()) -> Iterator[str]:
+        """The reply's text pieces from the endpoint's server-sent events (`"stream": true`)."""
+        body: dict[str, Any] = {
+            "model": self.model,
+            "messages": prompt_messages(question, hits, history),
+            "temperature": 0,
+            "stream": True,
+        }
+        try:
+            with self._client.stream("POST", "/chat/completions", json=body) as response:
+                response.raise_for_status()
+                for line in response.iter_lines():
+                    if not line.startswith("data:"):
+                        continue
+                    data = line[len("data:") :].strip()
+                    if data == "[DONE]":
+                        break
+                    choices = json.loads(data).get("choices") or [{}]
+                    piece = (choices[0].get("delta") or {}).get("content")
+                    if piece:
+                        yield str(piece)
+        except (httpx.HTTPError, AttributeError, TypeError, ValueError) as error:
+            raise GeneratorError(f"the language model at {self.base_url} failed: {error}") from error
+
 
 class GeneratorError(NewsdeskError):
     """The language model could not be reached or answered with something unreadable."""
 
 
 def generator_from_env() -> Generator | None:
-    """The generator NEWSDESK_LLM_BASE_URL configures, or None (the extractive default)."""
+    """The generator NEWSDESK_LLM_BASE_URL (an endpoint) or NEWSDESK_LLM_GGUF (a local model file, run
+    with NEWSDESK_LLM_THREADS threads) configures, or None (the extractive default)."""
     base_url = os.environ.get("NEWSDESK_LLM_BASE_URL", "").strip()
+    gguf = os.environ.get("NEWSDESK_LLM_GGUF", "").strip()
+    if base_url and gguf:
+        raise GeneratorError(
+            "NEWSDESK_LLM_BASE_URL and NEWSDESK_LLM_GGUF are both set; set one: an endpoint or a local model"
+        )
+    if gguf:
+        from rag.local_model import LlamaCppGenerator
+
+        threads = os.environ.get("NEWSDESK_LLM_THREADS", "").strip() or "1"
+        if not threads.isdigit():
+            raise GeneratorError(f"NEWSDESK_LLM_THREADS must be a whole number, got {threads!r}")
+        return LlamaCppGenerator(gguf, threads=int(threads))
     if not base_url:
         return None
     model = os.environ.get("NEWSDESK_LLM_MODEL", "").strip() or "default"

@@ -10,7 +10,7 @@ import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
@@ -39,7 +39,15 @@ from rag.answer import NOT_FOUND, AnswerSettings, ExtractiveAnswerer, closest_pa
 from rag.choices import TOP_ARTICLES, pick_choice
 from rag.conversation import Turn, rewrite
 from rag.diversity import LOOK_AHEAD, distinct_hits
-from rag.generators import Generator, generator_from_env, pack_passages
+from rag.generators import (
+    Generated,
+    Generator,
+    StreamingGenerator,
+    answer_pieces,
+    generator_from_env,
+    pack_passages,
+    parse_reply,
+)
 from rag.records import Answer, Citation, EarlierAnswer, Hit, SearchFilters
 from rag.retrieval import HybridRetriever, RetrievalSettings
 from rag.short_answer import MAX_SENTENCES, ShortAnswer, short_answer
@@ -88,7 +96,8 @@ class Newsdesk:
         self._embedders: dict[str, Embedder] = {}
         self.retrieval_settings = retrieval or RetrievalSettings()
         self.answer_settings = answering or AnswerSettings()
-        # A language model when one is configured (NEWSDESK_LLM_BASE_URL); else the extractive answerer.
+        # A language model when one is configured (NEWSDESK_LLM_BASE_URL or NEWSDESK_LLM_GGUF);
+        # else the extractive answerer.
         self.generator = generator if generator is not None else generator_from_env()
         self._snapshot: Snapshot | None = None
         self._damaged: dict[str, str] = {}  # version -> what the background checksums found
@@ -153,6 +162,31 @@ class Newsdesk:
     ) -> list[Hit]:
         return self._retriever(self.snapshot()).search(query, k, filters, as_of=as_of)
 
+    def _cache_key(
+        self,
+        question: str,
+        k: int,
+        filters: SearchFilters | None,
+        history: Sequence[Turn],
+        as_of: date | None,
+    ) -> Hashable:
+        return (self.snapshot().version, question, k, filters or SearchFilters(), tuple(history), as_of)
+
+    def _cached(self, key: Hashable, began: float) -> Answer | None:
+        with self._lock:
+            cached = self._answers.get(key)
+            if cached is not None:
+                self._answers.move_to_end(key)
+        if cached is None:
+            return None
+        return replace(cached, timings_ms={"total": _ms(time.perf_counter() - began), "cached": 1.0})
+
+    def _remember(self, key: Hashable, answer: Answer) -> None:
+        with self._lock:
+            self._answers[key] = answer
+            while len(self._answers) > self.answer_cache_size:
+                self._answers.popitem(last=False)
+
     def ask(
         self,
         question: str,
@@ -167,20 +201,39 @@ class Newsdesk:
         version is answered from a small LRU cache; its timings then show only the lookup, with
         `cached` set to 1."""
         began = time.perf_counter()
-        version = self.snapshot().version
-        key = (version, question, k, filters or SearchFilters(), tuple(history), as_of)
-        with self._lock:
-            cached = self._answers.get(key)
-            if cached is not None:
-                self._answers.move_to_end(key)
+        key = self._cache_key(question, k, filters, history, as_of)
+        cached = self._cached(key, began)
         if cached is not None:
-            return replace(cached, timings_ms={"total": _ms(time.perf_counter() - began), "cached": 1.0})
+            return cached
         answer = self.ask_traced(question, k, filters, history, as_of=as_of).answer
-        with self._lock:
-            self._answers[key] = answer
-            while len(self._answers) > self.answer_cache_size:
-                self._answers.popitem(last=False)
+        self._remember(key, answer)
         return answer
+
+    def ask_stream(
+        self,
+        question: str,
+        k: int = 5,
+        filters: SearchFilters | None = None,
+        history: Sequence[Turn] = (),
+        as_of: date | None = None,
+    ) -> Iterator[str | Answer]:
+        """`ask`, yielding the language model's text pieces as it writes them, then the `Answer`, always
+        last. The answer is verified once the text is complete, so its text may differ from the pieces
+        (a sentence no passage supports is dropped, markers are renumbered) and its short answer comes
+        only with it. With the extractive answerer, with a generator that cannot stream, or from the
+        cache, the `Answer` is the only item."""
+        began = time.perf_counter()
+        key = self._cache_key(question, k, filters, history, as_of)
+        cached = self._cached(key, began)
+        if cached is not None:
+            yield cached
+            return
+        for item in self._answering(question, k, filters, history, as_of=as_of, stream=True):
+            if isinstance(item, Trace):
+                self._remember(key, item.answer)
+                yield item.answer
+            else:
+                yield item
 
     def ask_traced(
         self,
@@ -195,6 +248,25 @@ class Newsdesk:
     ) -> Trace:
         """`ask`, keeping what evaluation needs: the ranking `depth` passages deep (the answer reads the
         first k) and, for a multiple-choice question, the choice best supported by that evidence."""
+        for item in self._answering(question, k, filters, history, as_of=as_of, depth=depth, choices=choices):
+            if isinstance(item, Trace):
+                return item
+        raise AssertionError("_answering ends with its Trace")  # pragma: no cover
+
+    def _answering(
+        self,
+        question: str,
+        k: int,
+        filters: SearchFilters | None,
+        history: Sequence[Turn],
+        *,
+        as_of: date | None = None,
+        depth: int | None = None,
+        choices: Sequence[str] = (),
+        stream: bool = False,
+    ) -> Iterator[str | Trace]:
+        """Retrieve, answer and verify; with `stream`, the model's text pieces come first as they are
+        written (timings then hold `first_token`: when the first piece was ready). The Trace is last."""
         snapshot = self.snapshot()
         retriever = self._retriever(snapshot)
         retriever.embedder.warm_up()  # a one-off cost, not part of any question's latency
@@ -214,8 +286,19 @@ class Newsdesk:
             answerer.score_sentences(question, hits, question_vector)  # one full scoring serves both
         verification = None
         earlier: list[EarlierAnswer] = []
+        first_piece: float | None = None
         if self.generator is not None:
-            text, answered, citations, short, verification = self._generate(question, hits, history)
+            passages = pack_passages(hits)
+            if stream and isinstance(self.generator, StreamingGenerator):
+                reply: list[str] = []
+                for piece in answer_pieces(self.generator.stream(question, passages, history), reply):
+                    if first_piece is None:
+                        first_piece = time.perf_counter()
+                    yield piece
+                generated = parse_reply("".join(reply))
+            else:
+                generated = self.generator.generate(question, passages, history)
+            text, answered, citations, short, verification = self._checked(generated, passages)
         else:
             found = self._short_answer(question, hits, ranking, snapshot, answerer, question_vector)
             lead = found.sentence if found else None
@@ -228,13 +311,15 @@ class Newsdesk:
             "answer": _ms(done - retrieved),
             "total": _ms(done - began),
         }
+        if first_piece is not None:
+            timings["first_token"] = _ms(first_piece - began)
         rewritten = None if query == question else query
         answer = Answer(question, text, answered, citations, timings, rewritten, short, verification, earlier)
         picked = None
         if choices:
             texts = _top_articles(snapshot, ranking)
             picked = pick_choice(answerer, question, hits, choices, texts, question_vector)
-        return Trace(answer, ranking, picked)
+        yield Trace(answer, ranking, picked)
 
     def _short_answer(
         self,
@@ -257,13 +342,10 @@ class Newsdesk:
         articles = _top_articles(snapshot, ranking)
         return short_answer(question, sentences, outlets, articles, answerer.embedder.embed, origins)
 
-    def _generate(
-        self, question: str, hits: Sequence[Hit], history: Sequence[Turn]
+    def _checked(
+        self, generated: Generated, passages: Sequence[Hit]
     ) -> tuple[str, bool, list[Citation], str | None, dict[str, int]]:
         """The language model's answer, every sentence checked against the passages (rag.verify)."""
-        assert self.generator is not None
-        passages = pack_passages(hits)
-        generated = self.generator.generate(question, passages, history)
         text, citations, verification = verify(generated.text, passages)
         if generated.declined or not citations:
             return NOT_FOUND, False, closest_passages(passages), None, verification.as_dict()
@@ -276,6 +358,9 @@ class Newsdesk:
         """Open the index and load the model now rather than on the first question."""
         snapshot = self.snapshot()
         self.embedder_for(snapshot.manifest.model).warm_up()
+        warm_generator = getattr(self.generator, "warm_up", None)
+        if callable(warm_generator):
+            warm_generator()  # a local model loads now (and a model in parts is joined, once)
         if self.answer_settings.short_answers:
             # In the background: the server is ready without it; a first short answer waits for it.
             threading.Thread(target=warm_short_answers, name="newsdesk-spacy", daemon=True).start()

@@ -3,6 +3,9 @@ checks every sentence it writes against the passages it cites."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import re
 import socket
 import threading
 import time
@@ -14,15 +17,25 @@ import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI, Request
+from fastapi.responses import StreamingResponse
 from fastapi.testclient import TestClient
 
 from index.catalog import Passage
 from index.embedding import HashingEmbedder
 from rag.answer import NOT_FOUND
-from rag.generators import SYSTEM_PROMPT, OpenAIChatGenerator, generator_from_env, pack_passages, parse_reply
+from rag.generators import (
+    SYSTEM_PROMPT,
+    GeneratorError,
+    OpenAIChatGenerator,
+    answer_pieces,
+    generator_from_env,
+    pack_passages,
+    parse_reply,
+)
 from rag.http.app import create_app
+from rag.http.rest import stream_events
 from rag.http.settings import ServerSettings
-from rag.records import Hit
+from rag.records import Answer, Hit
 from rag.service import Newsdesk
 from rag.verify import unsupported_sentences, verify
 from tests.conftest import article
@@ -103,20 +116,31 @@ def test_passages_are_packed_to_the_token_budget() -> None:
     assert len(pack_passages([hit(0, long)], budget=10)) == 1  # at least the best one
 
 
+def reply_pieces(reply: str) -> list[str]:
+    """A reply cut as a model streams it: a word and the space after it at a time."""
+    return re.findall(r"\S+\s*", reply)
+
+
 class FakeModel:
     """An OpenAI-compatible /v1/chat/completions on loopback that replies with `reply` and keeps
-    every request it was sent."""
+    every request it was sent. Asked to stream, it sends `reply` a word at a time as SSE chunks;
+    with `hold_after` set, it waits after that many words until `release` is set (at most 10 s)."""
 
     def __init__(self) -> None:
         self.reply = "NOT IN ARCHIVE"
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
+        self.hold_after: int | None = None
+        self.release = threading.Event()
         app = FastAPI()
 
-        @app.post("/v1/chat/completions")
-        async def complete(request: Request) -> dict[str, Any]:
-            self.requests.append(await request.json())
+        @app.post("/v1/chat/completions", response_model=None)
+        async def complete(request: Request) -> dict[str, Any] | StreamingResponse:
+            body = await request.json()
+            self.requests.append(body)
             self.headers.append(dict(request.headers))
+            if body.get("stream"):
+                return StreamingResponse(self._chunks(), media_type="text/event-stream")
             return {"choices": [{"index": 0, "message": {"role": "assistant", "content": self.reply}}]}
 
         with socket.socket() as probe:
@@ -125,6 +149,16 @@ class FakeModel:
         self.url = f"http://127.0.0.1:{port}/v1"
         self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    async def _chunks(self) -> Any:
+        yield 'data: {"choices": [{"index": 0, "delta": {"role": "assistant"}}]}\n\n'
+        for n, piece in enumerate(reply_pieces(self.reply)):
+            if n == self.hold_after:
+                await asyncio.to_thread(self.release.wait, 10)
+            delta = {"choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}
+            yield f"data: {json.dumps(delta)}\n\n"
+        yield 'data: {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}\n\n'
+        yield "data: [DONE]\n\n"
 
 
 @pytest.fixture
@@ -229,3 +263,160 @@ def test_the_generator_is_configured_from_the_environment(monkeypatch: pytest.Mo
     assert isinstance(configured, OpenAIChatGenerator)
     assert (configured.base_url, configured.model) == ("http://127.0.0.1:11434/v1", "qwen2.5:0.5b")
     assert httpx.URL(configured.base_url).host == "127.0.0.1"
+
+
+def sse_events(body: str) -> list[tuple[str, Any]]:
+    blocks = [block for block in body.split("\n\n") if block.strip()]
+    return [
+        (b.split("\n")[0].removeprefix("event: "), json.loads(b.split("\n")[1].removeprefix("data: ")))
+        for b in blocks
+    ]
+
+
+def test_the_short_answer_line_is_held_back_from_the_streamed_pieces() -> None:
+    reply: list[str] = []
+    pieces = ["Short", " answer: Ha", "ma\n", "Jets", " struck Hama. [1]"]
+    assert list(answer_pieces(pieces, reply)) == ["Jets", " struck Hama. [1]"]
+    assert "".join(reply) == "Short answer: Hama\nJets struck Hama. [1]"
+    assert list(answer_pieces(["NOT", " IN ARCHIVE"], [])) == ["NOT", " IN ARCHIVE"]
+    assert list(answer_pieces(["Sh", "ow me"], [])) == ["Show me"]  # held only while it may be the line
+
+
+def test_the_endpoint_streams_its_reply_piece_by_piece(model: FakeModel) -> None:
+    model.reply = "Short answer: none\nThe quake killed six people. [1]"
+    generator = OpenAIChatGenerator(model.url, "tiny-model")
+    pieces = list(generator.stream("What happened in Chile?", [hit(0, QUAKE)]))
+    assert pieces == reply_pieces(model.reply) and model.requests[-1]["stream"] is True
+    assert model.requests[-1]["messages"][0] == {"role": "system", "content": SYSTEM_PROMPT}
+
+
+def test_ask_stream_yields_the_model_text_then_the_verified_answer(desk: Newsdesk, model: FakeModel) -> None:
+    model.reply = (
+        "Short answer: Hama, Homs and Latakia\n"
+        "Russian jets struck Hama, Homs and Latakia. [3] Nobody was hurt in Peru. [1]"
+    )
+    items = list(desk.ask_stream("Which provinces did the Russian jets strike?"))
+    pieces, answer = items[:-1], items[-1]
+    assert all(isinstance(p, str) for p in pieces) and len(pieces) >= 5
+    assert "".join(str(p) for p in pieces) == model.reply.split("\n", 1)[1]  # raw, short answer line aside
+    assert isinstance(answer, Answer) and answer.answer == "Russian jets struck Hama, Homs and Latakia. [1]"
+    assert answer.short_answer == "Hama, Homs and Latakia"
+    assert answer.verification is not None and answer.verification["dropped"] == 1
+    assert answer.verification["supported"] + answer.verification["repointed"] == 1
+    assert 0 < answer.timings_ms["first_token"] <= answer.timings_ms["total"]
+    again = list(desk.ask_stream("Which provinces did the Russian jets strike?"))
+    assert len(again) == 1 and isinstance(again[0], Answer) and again[0].timings_ms["cached"] == 1.0
+
+
+@pytest.fixture
+def live(desk: Newsdesk) -> Iterator[str]:
+    """The Newsdesk server itself on loopback: TestClient would hand over the body only when complete."""
+    app = create_app(desk, ServerSettings(ui=False), load_now=True)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def test_api_ask_sends_model_tokens_as_written_and_ends_with_the_verified_answer(
+    live: str, model: FakeModel
+) -> None:
+    """The fake model stops after three words until the client has read a token: tokens that arrive
+    before that were sent as the model wrote them, not after the whole answer was ready."""
+    model.reply = (
+        "Short answer: Hama, Homs and Latakia\n"
+        "Russian jets struck Hama, Homs and Latakia. [3] The strikes were in Peru. [2]"
+    )
+    model.hold_after = 7  # "Short answer: ...\n" is 6 words: the model stops after "Russian "
+    began = time.monotonic()
+    events: list[tuple[str, Any]] = []
+    question = {"question": "Which provinces did the Russian jets strike?", "stream": True}
+    with httpx.stream("POST", f"{live}/api/ask", json=question, timeout=30) as response:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        block: list[str] = []
+        for line in response.iter_lines():
+            if line:
+                block.append(line)
+                continue
+            events.extend(sse_events("\n".join(block)))
+            block = []
+            if len(events) == 1:
+                assert events[0] == ("token", {"text": "Russian "}) and time.monotonic() - began < 5
+                model.release.set()
+    kinds = [kind for kind, _ in events]
+    assert kinds[-2:] == ["citations", "done"] and set(kinds[:-2]) == {"token"} and len(kinds) > 8
+    streamed = "".join(data["text"] for kind, data in events if kind == "token")
+    assert streamed == model.reply.split("\n", 1)[1]
+    done = events[-1][1]
+    assert done["answer"] == "Russian jets struck Hama, Homs and Latakia. [1]" != streamed
+    assert done["verification"]["dropped"] == 1 and done["short_answer"] == "Hama, Homs and Latakia"
+    assert [c["article_id"] for c in events[-2][1]] == ["strikes"]
+
+
+def test_openai_streaming_sends_model_tokens_then_the_checked_answer_and_sources(
+    desk: Newsdesk, model: FakeModel
+) -> None:
+    model.reply = "Short answer: none\nRussian jets struck Hama. [3] They also struck Lima. [1]"
+    client = TestClient(create_app(desk, ServerSettings(ui=False), load_now=True))
+    body = {"model": "newsdesk", "stream": True, "messages": [{"role": "user", "content": "What was hit?"}]}
+    with client.stream("POST", "/v1/chat/completions", json=body) as response:
+        lines = [line for line in response.read().decode().split("\n\n") if line]
+    assert lines[-1] == "data: [DONE]"
+    chunks = [json.loads(line.removeprefix("data: ")) for line in lines[:-1]]
+    content = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks)
+    assert content.startswith("Russian jets struck Hama. [3] They also struck Lima. [1]\n\n")
+    assert "Checked answer: Russian jets struck Hama. [1]\n\nSources:\n[1] Russia strikes Syria" in content
+    assert chunks[-1]["answer"] == "Russian jets struck Hama. [1]" and chunks[-1]["citations"][0]["n"] == 1
+
+
+def test_a_model_failing_after_the_stream_began_ends_it_with_an_error_event() -> None:
+    def failing() -> Iterator[str | Answer]:
+        yield "Russian "
+        raise GeneratorError("the language model at http://127.0.0.1:9/v1 failed: reset")
+
+    events = sse_events("".join(stream_events(failing())))
+    assert events == [
+        ("token", {"text": "Russian "}),
+        ("error", {"error": "the language model at http://127.0.0.1:9/v1 failed: reset"}),
+    ]
+
+
+def test_a_model_unreachable_before_the_first_token_is_still_a_502(
+    tmp_path: Path, write_jsonl: Writer
+) -> None:
+    broken = OpenAIChatGenerator("http://127.0.0.1:9/v1", "absent", timeout=2)
+    service = Newsdesk(tmp_path / "index", embedder=HashingEmbedder(), generator=broken)
+    service.ingest([write_jsonl("news.jsonl", [article("strikes", STRIKES)])])
+    client = TestClient(create_app(service, ServerSettings(ui=False), load_now=True))
+    response = client.post("/api/ask", json={"question": "Which provinces were struck?", "stream": True})
+    assert response.status_code == 502 and "failed" in response.json()["error"]
+    chat = {"model": "newsdesk", "stream": True, "messages": [{"role": "user", "content": "What was hit?"}]}
+    assert client.post("/v1/chat/completions", json=chat).status_code == 502
+
+
+def test_a_local_model_is_configured_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from rag.local_model import LlamaCppGenerator
+
+    monkeypatch.delenv("NEWSDESK_LLM_BASE_URL", raising=False)
+    monkeypatch.setenv("NEWSDESK_LLM_GGUF", "smollm2")
+    monkeypatch.delenv("NEWSDESK_LLM_THREADS", raising=False)
+    configured = generator_from_env()  # nothing is loaded yet: that waits for warm_up or a question
+    assert isinstance(configured, LlamaCppGenerator) and configured.threads == 1
+    assert configured.name == "llama.cpp:smollm2"
+    monkeypatch.setenv("NEWSDESK_LLM_THREADS", "2")
+    configured = generator_from_env()
+    assert isinstance(configured, LlamaCppGenerator) and configured.threads == 2
+    monkeypatch.setenv("NEWSDESK_LLM_THREADS", "two")
+    with pytest.raises(GeneratorError, match="NEWSDESK_LLM_THREADS must be a whole number"):
+        generator_from_env()
+    monkeypatch.setenv("NEWSDESK_LLM_BASE_URL", "http://127.0.0.1:11434/v1")
+    with pytest.raises(GeneratorError, match="NEWSDESK_LLM_BASE_URL and NEWSDESK_LLM_GGUF are both set"):
+        generator_from_env()

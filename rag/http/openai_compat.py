@@ -8,17 +8,18 @@ import json
 import re
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Literal
 
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from index.errors import NewsdeskError
 from index.tokens import count_tokens
 from rag.conversation import Turn
 from rag.http.errors import FieldError
-from rag.http.rest import ERRORS, check_question
+from rag.http.rest import ERRORS, check_question, started
 from rag.http.schemas import ErrorModel
 from rag.http.settings import ServerSettings
 from rag.records import Answer, Citation
@@ -98,12 +99,36 @@ def _chunk(completion_id: str, delta: dict[str, Any], finish: str | None = None,
     return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
 
 
-def _stream(completion_id: str, answer: Answer) -> Iterator[str]:
+def checked_tail(answer: Answer, streamed: str) -> str:
+    """What follows the model's streamed text: the verified answer when it differs from what was
+    streamed (a chat client cannot take back text it has shown), then the sources."""
+    tail = ""
+    if " ".join(streamed.split()) != " ".join(answer.answer.split()):
+        tail = f"\n\nChecked answer: {answer.answer}"
+    if answer.citations:
+        heading = "Sources:" if answer.answered else "Closest passages:"
+        tail += f"\n\n{heading}\n{sources_text(answer.citations)}"
+    return tail
+
+
+def _stream(completion_id: str, items: Iterable[str | Answer]) -> Iterator[str]:
+    """Chat completion chunks: the model's text pieces as it writes them when a generator streams, else
+    the answer word by word; the last chunk carries `citations` and the verified `answer`."""
     yield _chunk(completion_id, {"role": "assistant", "content": ""})
-    for piece in _WORDS.findall(reply_content(answer)):
-        yield _chunk(completion_id, {"content": piece})
-    citations = answer.as_dict()["citations"]
-    yield _chunk(completion_id, {}, "stop", citations=citations)
+    streamed: list[str] = []
+    try:
+        for item in items:
+            if not isinstance(item, Answer):
+                streamed.append(item)
+                yield _chunk(completion_id, {"content": item})
+                continue
+            rest = checked_tail(item, "".join(streamed)) if streamed else reply_content(item)
+            for piece in _WORDS.findall(rest):
+                yield _chunk(completion_id, {"content": piece})
+            shape = item.as_dict()
+            yield _chunk(completion_id, {}, "stop", citations=shape["citations"], answer=shape["answer"])
+    except NewsdeskError as error:  # the status line is sent: the error goes in the stream, as OpenAI does
+        yield f"data: {json.dumps({'error': {'message': str(error), 'type': 'server_error'}})}\n\n"
     yield "data: [DONE]\n\n"
 
 
@@ -133,10 +158,11 @@ def router(desk: Newsdesk, settings: ServerSettings, readiness: Readiness) -> AP
         question, history = _question_and_history(request.messages)
         check_question(question, settings, "messages")
         readiness.require()
-        answer = desk.ask(question, history=history)
         completion_id = f"chatcmpl-{uuid.uuid4().hex}"
         if request.stream:
-            return StreamingResponse(_stream(completion_id, answer), media_type="text/event-stream")
+            items = started(desk.ask_stream(question, history=history))
+            return StreamingResponse(_stream(completion_id, items), media_type="text/event-stream")
+        answer = desk.ask(question, history=history)
         content = reply_content(answer)
         prompt_tokens = sum(count_tokens(m.text()) for m in request.messages)
         completion_tokens = count_tokens(content)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from itertools import chain
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, File, HTTPException, Query, UploadFile
 from fastapi.responses import JSONResponse, StreamingResponse
 
+from index.errors import NewsdeskError
 from index.ingest import IngestOptions, IngestReport
 from rag.http.errors import FieldError
 from rag.http.schemas import (
@@ -61,13 +63,38 @@ def sse(event: str, data: Any) -> str:
     return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
-def answer_events(answer: Answer) -> Iterator[str]:
-    """The answer as server-sent events: its words as `token` events, then `citations`, then `done`."""
-    for word in _WORDS.findall(answer.answer):
-        yield sse("token", {"text": word})
+def answer_events(answer: Answer, *, streamed: bool = False) -> Iterator[str]:
+    """The answer as server-sent events: its words as `token` events (unless the model's own tokens were
+    `streamed` already), then `citations`, then `done`, which carries the verified answer."""
+    if not streamed:
+        for word in _WORDS.findall(answer.answer):
+            yield sse("token", {"text": word})
     shape = answer.as_dict()
     yield sse("citations", shape["citations"])
     yield sse("done", {key: value for key, value in shape.items() if key not in ("citations",)})
+
+
+def started(items: Iterator[str | Answer]) -> Iterator[str | Answer]:
+    """`items` with its first one already computed, so that a failure before the first token (a model
+    that cannot be reached, a missing index) is an HTTP error status, not a broken stream."""
+    first = next(items)
+    return chain([first], items)
+
+
+def stream_events(items: Iterable[str | Answer]) -> Iterator[str]:
+    """Newsdesk.ask_stream as server-sent events: each model text piece as a `token` event when it is
+    written, then `citations` and `done` as `answer_events`. An error after the stream has begun ends
+    it with an `error` event ({"error": "..."}), since the status line has been sent."""
+    streamed = False
+    try:
+        for item in items:
+            if isinstance(item, Answer):
+                yield from answer_events(item, streamed=streamed)
+            else:
+                streamed = True
+                yield sse("token", {"text": item})
+    except NewsdeskError as error:
+        yield sse("error", {"error": str(error)})
 
 
 def check_question(text: str, settings: ServerSettings, field: str = "question", k: int = 1) -> None:
@@ -107,11 +134,14 @@ def router(desk: Newsdesk, settings: ServerSettings, readiness: Readiness) -> AP
     def ask(request: AskRequest) -> Any:
         check_question(request.question, settings, k=request.k)
         readiness.require()
+        if request.stream:
+            items = desk.ask_stream(
+                request.question, request.k, request.filters(), request.turns(), as_of=request.asked_on()
+            )
+            return StreamingResponse(stream_events(started(items)), media_type="text/event-stream")
         answer = desk.ask(
             request.question, request.k, request.filters(), request.turns(), as_of=request.asked_on()
         )
-        if request.stream:
-            return StreamingResponse(answer_events(answer), media_type="text/event-stream")
         # The CLI's JSON exactly: a citation's missing quote or date is null, not left out.
         return JSONResponse(answer.as_dict())
 
