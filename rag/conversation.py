@@ -106,23 +106,26 @@ def standalone_question(question: str, history: Sequence[Turn]) -> str | None:
     it refers to; None when it needs no context or no rule applies."""
     if not history or not needs_context(question):
         return None
-    asked, replied = _latest_exchange(history)
-    referent = _short_answer(replied) or _asked_thing(asked) or _longest_name(asked)
-    standalone = _replace_pronoun(question, referent) if referent else question
-    return None if standalone == question else standalone
+    return _standalone(question, *_latest_exchange(history))
 
 
 def rewrite(question: str, history: Sequence[Turn]) -> str:
     """The retrieval query for `question`: its standalone form, else the question with the latest
     exchange in parentheses, else the question itself."""
-    standalone = standalone_question(question, history)
-    if standalone is not None:
-        return standalone
     if not history or not needs_context(question):
         return question
     asked, replied = _latest_exchange(history)
+    standalone = _standalone(question, asked, replied)
+    if standalone is not None:
+        return standalone
     context = [text for text in (asked, _MARKERS.sub("", replied).strip()) if text]
     return f"{question} ({' '.join(context)})" if context else question
+
+
+def _standalone(question: str, asked: str, replied: str) -> str | None:
+    referent = _short_answer(replied) or _asked_thing(asked) or _longest_name(asked)
+    standalone = _replace_pronoun(question, referent) if referent else question
+    return None if standalone == question else standalone
 
 
 def _latest_exchange(history: Sequence[Turn]) -> tuple[str, str]:

@@ -6,11 +6,12 @@ loads the embedding model once per model name.
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Hashable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
@@ -284,6 +285,7 @@ class Newsdesk:
         answerer = ExtractiveAnswerer(retriever.embedder, snapshot.lexical, self.answer_settings)
         if choices:
             answerer.score_sentences(question, hits, question_vector)  # one full scoring serves both
+        top_articles = functools.cache(lambda: _top_articles(snapshot, ranking))  # read once, when needed
         verification = None
         earlier: list[EarlierAnswer] = []
         first_piece: float | None = None
@@ -300,7 +302,7 @@ class Newsdesk:
                 generated = self.generator.generate(question, passages, history)
             text, answered, citations, short, verification = self._checked(generated, passages)
         else:
-            found = self._short_answer(question, hits, ranking, snapshot, answerer, question_vector)
+            found = self._short_answer(question, hits, top_articles, answerer, question_vector)
             lead = found.sentence if found else None
             text, answered, citations = answerer.answer(question, hits, question_vector, lead)
             short = found.text if found and answered else None
@@ -317,30 +319,27 @@ class Newsdesk:
         answer = Answer(question, text, answered, citations, timings, rewritten, short, verification, earlier)
         picked = None
         if choices:
-            texts = _top_articles(snapshot, ranking)
-            picked = pick_choice(answerer, question, hits, choices, texts, question_vector)
+            picked = pick_choice(answerer, question, hits, choices, top_articles(), question_vector)
         yield Trace(answer, ranking, picked)
 
     def _short_answer(
         self,
         question: str,
         hits: Sequence[Hit],
-        ranking: Sequence[Hit],
-        snapshot: Snapshot,
+        top_articles: Callable[[], list[str]],
         answerer: ExtractiveAnswerer,
         question_vector: np.ndarray,
     ) -> ShortAnswer | None:
         """The answer phrase, from the best sentences, checked against the top articles."""
+        if not self.answer_settings.short_answers:
+            return None
         scored = answerer.best_scored(question, hits, question_vector, MAX_SENTENCES)
+        if not scored or scored[0].support < self.answer_settings.min_support:
+            return None  # nothing to read it from, or the answer will decline
         sentences = [(hits[s.hit_index].passage.text[s.start : s.end], s.support) for s in scored]
         origins = [(hits[s.hit_index].passage.published_at, hits[s.hit_index].passage.source) for s in scored]
-        if not self.answer_settings.short_answers or not sentences:
-            return None
-        if sentences[0][1] < self.answer_settings.min_support:
-            return None  # the answer will decline
         outlets = [hit.passage.source for hit in hits if hit.passage.source]
-        articles = _top_articles(snapshot, ranking)
-        return short_answer(question, sentences, outlets, articles, answerer.embedder.embed, origins)
+        return short_answer(question, sentences, outlets, top_articles(), answerer.embedder.embed, origins)
 
     def _checked(
         self, generated: Generated, passages: Sequence[Hit]
