@@ -160,10 +160,9 @@ class ExtractiveAnswerer:
         question_vector: np.ndarray | None = None,
         lead: int | None = None,
     ) -> tuple[str, bool, list[Citation]]:
-        """The best sentences, quoted and cited; `lead` (an index into `best_sentences`) puts the
+        """The best sentences, quoted and cited; `lead` (an index into `best_scored`) puts the
         sentence holding the short answer first."""
-        scored = self.score_sentences(question, hits, question_vector, answer_only=True)
-        eligible = [s for s in scored if s.typed and s.matched]
+        eligible = self.best_scored(question, hits, question_vector, limit=None)
         if not eligible or eligible[0].support < self.settings.min_support:
             return NOT_FOUND, False, closest_passages(hits)
         chosen = self._choose(eligible)
@@ -183,17 +182,15 @@ class ExtractiveAnswerer:
             words += count
         return kept
 
-    def best_sentences(
-        self, question: str, hits: Sequence[Hit], question_vector: np.ndarray | None = None, limit: int = 5
-    ) -> list[tuple[str, float]]:
-        """The sentences that could answer, best supported first, with their support."""
-        eligible = self.best_scored(question, hits, question_vector, limit)
-        return [(hits[s.hit_index].passage.text[s.start : s.end], s.support) for s in eligible]
-
     def best_scored(
-        self, question: str, hits: Sequence[Hit], question_vector: np.ndarray | None = None, limit: int = 5
+        self,
+        question: str,
+        hits: Sequence[Hit],
+        question_vector: np.ndarray | None = None,
+        limit: int | None = 5,
     ) -> list[ScoredSentence]:
-        """`best_sentences` as scored, each knowing the passage it is in."""
+        """The sentences that could answer (a question term, something new, the asked-for type), best
+        supported first; `limit` None for all of them."""
         scored = self.score_sentences(question, hits, question_vector, answer_only=True)
         return [s for s in scored if s.typed and s.matched][:limit]
 

@@ -68,7 +68,8 @@ def test_answers_quote_the_supporting_sentence_and_cite_it(
 def test_the_sentence_holding_the_short_answer_leads_and_the_answer_stays_short() -> None:
     question = "Which provinces did the strikes hit?"
     reader = answerer()
-    sentences = reader.best_sentences(question, hits(), limit=8)
+    scored = reader.best_scored(question, hits(), limit=8)
+    sentences = [(hits()[s.hit_index].passage.text[s.start : s.end], s.support) for s in scored]
     assert len(sentences) >= 2
     text, answered, citations = reader.answer(question, hits(), lead=1)
     assert answered and text.startswith(sentences[1][0])
