@@ -181,6 +181,7 @@ def short_answer(
         documents = list(_pipeline().pipe([text for text, _ in best]))
     scores: dict[str, float] = {}
     shown: dict[str, str] = {}
+    kinds: dict[str, float] = {}  # 1 for the label asked for, OTHER_NAME_WEIGHT for another name
     source: dict[str, tuple[float, int]] = {}  # the best single mention: its score and sentence
     for index, (document, (text, support)) in enumerate(zip(documents, best, strict=True)):
         for entity in document.ents:
@@ -195,13 +196,15 @@ def short_answer(
             score = support * label_weight * _weight(entity.text, labels) * near
             scores[key] = scores.get(key, 0.0) + score
             shown.setdefault(key, entity.text.strip(" .,;:'\""))
+            kinds[key] = max(kinds.get(key, 0.0), label_weight)
             if score > source.get(key, (0.0, 0))[0]:
                 source[key] = (score, index)
     if not scores:
         return None
     for key in scores:
         named = (min(mentions(shown[key], article), MENTION_CAP) for article in articles)
-        scores[key] += AGREEMENT_WEIGHT * sum(count / rank for rank, count in enumerate(named, start=1))
+        agreement = sum(count / rank for rank, count in enumerate(named, start=1))
+        scores[key] += AGREEMENT_WEIGHT * kinds[key] * agreement  # a name of another kind agrees for less
     focus = _FOCUS.search(question)
     if embed is not None and focus and len(scores) > 1:
         keys = list(scores)

@@ -174,3 +174,15 @@ def test_an_answer_from_sources_of_different_days_names_the_earlier_figure(
     assert answer.answer.startswith("Officials said 800 people")  # the newest report leads
     shape = answer.as_dict()
     assert shape["earlier_answers"] == [{"text": "300", "published_at": "2023-02-06", "source": "Test Wire"}]
+
+
+def test_a_name_of_another_kind_gains_less_from_the_articles_that_repeat_it() -> None:
+    sentence = [
+        (
+            "Earlier the Federation Council unanimously approved a request from President Vladimir Putin "
+            "to use Russian armed forces abroad.",
+            0.8,
+        )
+    ]
+    articles = ["Russian jets flew. Russian troops waited. Russian pilots returned."] * 5
+    assert phrase("Who approved the request?", sentence, (), articles) != "Russian"
