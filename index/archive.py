@@ -9,14 +9,23 @@
 A write builds the next version in a temporary folder, fsyncs it, renames it into place
 and only then swaps CURRENT. A failure or a kill at any point leaves CURRENT naming the
 previous version, untouched; readers keep the snapshot they opened.
+
+CURRENT is read in one place, `current_version`, and must hold exactly a version's name: anything
+else ("v000001/", "./v000001", a path) is damage that `check --repair` mends, never a name to
+compare folders against. The last `keep_versions` versions (NEWSDESK_KEEP_VERSIONS, default 2) stay
+on disk, so `check --repair` can roll back to a whole one when the live one is damaged beyond
+rebuilding; a folder the pointer resolves to is never removed, whatever else holds.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
+import re
 import shutil
+import sqlite3
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -28,7 +37,7 @@ import numpy as np
 from index import catalog as catalog_module
 from index.catalog import Catalog
 from index.dates import date_part
-from index.errors import IndexLockedError, IndexStateError
+from index.errors import DiskFullError, IndexLockedError, IndexStateError
 from index.faults import crash_point
 from index.lexical import LexicalIndex
 from index.manifest import (
@@ -46,6 +55,20 @@ from index.vectors import FilterFields, SharedStore, VectorStore, load_store, ne
 CATALOG_NAME = "catalog.sqlite"
 LARGE_FILE_BYTES = 64 << 20
 LEXICAL_DIR = "bm25"
+KEEP_VERSIONS_SETTING = "NEWSDESK_KEEP_VERSIONS"
+DEFAULT_KEEP_VERSIONS = 2
+STAGING_PREFIX = ".tmp-"
+_VERSION_NAME = re.compile(r"v[0-9]{6,}")
+
+
+def keep_versions_setting() -> int:
+    """How many versions a write leaves on disk (the live one included), from NEWSDESK_KEEP_VERSIONS."""
+    raw = os.environ.get(KEEP_VERSIONS_SETTING, "").strip()
+    if not raw:
+        return DEFAULT_KEEP_VERSIONS
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValueError(f"{KEEP_VERSIONS_SETTING} must be a whole number of at least 1, got {raw!r}")
+    return int(raw)
 
 
 @dataclass(slots=True)
@@ -80,26 +103,68 @@ class Changes:
 
 
 class IndexDirectory:
-    def __init__(self, root: Path | str) -> None:
+    def __init__(self, root: Path | str, *, keep_versions: int | None = None) -> None:
         self.root = Path(root).expanduser()
+        self.keep_versions = keep_versions_setting() if keep_versions is None else keep_versions
+        if self.keep_versions < 1:
+            raise ValueError(f"keep_versions must be at least 1, got {self.keep_versions}")
 
     @property
     def versions(self) -> Path:
         return self.root / "versions"
 
+    @property
+    def pointer(self) -> Path:
+        return self.root / "CURRENT"
+
     def current_version(self) -> str | None:
+        """The live version's name; None when CURRENT is missing or empty. Raises when it holds
+        anything but a version's name: a path there is damage, not a name to act on."""
         try:
-            name = (self.root / "CURRENT").read_text(encoding="utf-8").strip()
+            raw = self.pointer.read_bytes()
         except FileNotFoundError:
             return None
-        return name or None
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            text = ""
+        name = text[:-1] if text.endswith("\n") else text
+        if not raw.strip():
+            return None
+        if not _VERSION_NAME.fullmatch(name):
+            raise IndexStateError(
+                f"{self.pointer} holds {raw[:80]!r}, not the name of a version (such as 'v000007'): the "
+                f"pointer to the live version is damaged; {self._repair_hint}"
+            )
+        return name
+
+    @property
+    def _repair_hint(self) -> str:
+        return f"`newsdesk check --repair --index {self.root}` points it at the newest whole version"
 
     def version_folders(self) -> list[str]:
         """The version folders present, oldest first (whatever CURRENT says)."""
         if not self.versions.is_dir():
             return []
-        names = [p.name for p in self.versions.iterdir() if p.is_dir() and _version_number(p.name)]
+        names = [p.name for p in self.versions.iterdir() if _VERSION_NAME.fullmatch(p.name) and p.is_dir()]
         return sorted(names, key=_version_number)
+
+    def version_summaries(self) -> list[dict[str, object]]:
+        """Every version kept on disk, newest first, as its manifest describes it (not verified)."""
+        try:
+            live = self.current_version()
+        except IndexStateError:
+            live = None
+        summaries: list[dict[str, object]] = []
+        for name in reversed(self.version_folders()):
+            summary: dict[str, object] = {"version": name, "live": name == live}
+            try:
+                manifest = read_manifest(self.versions / name)
+                summary |= {"created_at": manifest.created_at, **manifest.counts}
+            except IndexStateError as error:
+                summary["damaged"] = str(error)
+            summaries.append(summary)
+        return summaries
 
     def exists(self) -> bool:
         """An index is here, whole or not: a damaged CURRENT must not pass for an empty folder."""
@@ -107,8 +172,8 @@ class IndexDirectory:
 
     def current_folder(self) -> tuple[str, Path]:
         version = self.current_version()
-        pointer = self.root / "CURRENT"
-        repair = f"`newsdesk check --repair --index {self.root}` points it at the newest whole version"
+        pointer = self.pointer
+        repair = self._repair_hint
         if version is None:
             if present := self.version_folders():
                 raise IndexStateError(
@@ -126,18 +191,11 @@ class IndexDirectory:
             )
         return version, folder
 
-    def point_at_newest_whole_version(self) -> str | None:
-        """Repair a damaged CURRENT: name the newest version whose manifest and files all verify.
-        Call with the lock held. Returns that version, or None when none is whole."""
-        for name in reversed(self.version_folders()):
-            folder = self.versions / name
-            try:
-                verify_files(folder, read_manifest(folder))
-            except IndexStateError:
-                continue
-            _replace_text(self.root / "CURRENT", name + "\n")
-            return name
-        return None
+    def point_at(self, name: str) -> None:
+        """Make `name` the live version (a repair's roll-back); call with the lock held."""
+        if not _VERSION_NAME.fullmatch(name) or not (self.versions / name).is_dir():
+            raise IndexStateError(f"{self.versions / name}: no such version to point at")
+        _replace_text(self.pointer, name + "\n")
 
     def manifest(self) -> Manifest:
         """The live version's manifest alone: how it was built, without loading or verifying its files."""
@@ -185,22 +243,39 @@ class IndexDirectory:
             handle.truncate()
             handle.write(str(os.getpid()))
             handle.flush()
-            current = self.current_version()
-            if current is not None and (self.versions / current).is_dir():
-                self._remove_old_versions(keep=current)  # what a killed write may have left
-            # (a CURRENT naming no folder is damage, not an empty index: then nothing is removed)
+            self._remove_leftovers()
             try:
                 yield
             finally:
                 handle.truncate(0)
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
-    def write(self, base: Snapshot | None, manifest: Manifest, changes: Changes) -> str:
-        """Build and publish the next version; call with the lock held. Returns its name."""
-        self.versions.mkdir(parents=True, exist_ok=True)
-        staging = self.versions / f".tmp-{uuid.uuid4().hex}"
-        staging.mkdir()
+    def _remove_leftovers(self) -> None:
+        """What a killed write left: its staging folder, and a version renamed into place whose CURRENT
+        swap never happened (newer than the live one). Call with the lock held. With a damaged pointer
+        no version is touched: which one is live is then for `check --repair` to settle."""
+        if not self.versions.is_dir():
+            return
+        for folder in self.versions.iterdir():
+            if folder.name.startswith(STAGING_PREFIX):
+                shutil.rmtree(folder, ignore_errors=True)
         try:
+            current = self.current_version()
+        except IndexStateError:
+            return
+        if current is None or not (self.versions / current).is_dir():
+            return
+        unpublished = [n for n in self.version_folders() if _version_number(n) > _version_number(current)]
+        self._remove_versions(unpublished)
+
+    def write(self, base: Snapshot | None, manifest: Manifest, changes: Changes) -> str:
+        """Build and publish the next version; call with the lock held. Returns its name. A full disk
+        raises DiskFullError with nothing published: the live version goes on serving."""
+        self.versions.mkdir(parents=True, exist_ok=True)
+        staging = self.versions / f"{STAGING_PREFIX}{uuid.uuid4().hex}"
+        placed: Path | None = None  # the new version's folder once renamed into place, until published
+        try:
+            staging.mkdir()
             counts = _build_version(staging, base, manifest, changes)
             write_manifest(
                 staging,
@@ -211,45 +286,85 @@ class IndexDirectory:
                     created_at=datetime.now(UTC).isoformat(timespec="seconds"),
                 ),
             )
+            crash_point("manifest")
             for path in staging.rglob("*"):
                 fsync_path(path)
             fsync_path(staging)
             crash_point("staged")
             name = self._next_name()
-            os.rename(staging, self.versions / name)
+            placed = self.versions / name
+            os.rename(staging, placed)
             fsync_path(self.versions)
             crash_point("renamed")
-            _replace_text(self.root / "CURRENT", name + "\n")
-        except BaseException:
+            _replace_text(self.pointer, name + "\n")
+        except BaseException as error:
             shutil.rmtree(staging, ignore_errors=True)
+            if placed is not None:
+                self._remove_versions([placed.name])  # unless CURRENT already names it
+            if _is_disk_full(error):
+                still = f"{base.version} still serves" if base is not None else "the index is still empty"
+                raise DiskFullError(
+                    f"no space left on the device of {self.root} while writing the next version ({error}); "
+                    f"nothing was published and {still}. Free some space and run the command again"
+                ) from error
             raise
         crash_point("published")
-        self._remove_old_versions(keep=name)
+        self._remove_old_versions(live=name)
         return name
 
     def _next_name(self) -> str:
-        """One past every version present: a write killed after renaming its folder into place but
-        before swapping CURRENT leaves that folder behind, and its name must not be reused."""
+        """One past every version present, so a name is never that of a folder on disk."""
         taken = [_version_number(p.name) for p in self.versions.iterdir()]
         return f"v{max([_version_number(self.current_version()), *taken]) + 1:06d}"
 
-    def _remove_old_versions(self, keep: str) -> None:
-        for folder in self.versions.iterdir():
-            if folder.name != keep:
+    def _remove_old_versions(self, live: str) -> None:
+        """Keep the live version and the `keep_versions - 1` before it; remove older ones."""
+        older = [n for n in self.version_folders() if _version_number(n) < _version_number(live)]
+        kept = older[len(older) - (self.keep_versions - 1) :] if self.keep_versions > 1 else []
+        self._remove_versions([n for n in older if n not in kept])
+
+    def _remove_versions(self, names: Sequence[str]) -> None:
+        """Remove these version folders, except any that CURRENT leads to, read however it is
+        written: a pointer edited by hand to "./v000001" must never cost the archive."""
+        protected = self._pointer_targets()
+        for name in names:
+            folder = self.versions / name
+            if _VERSION_NAME.fullmatch(name) and folder.resolve() not in protected:
                 shutil.rmtree(folder, ignore_errors=True)
+
+    def _pointer_targets(self) -> set[Path]:
+        try:
+            text = self.pointer.read_text(encoding="utf-8", errors="replace").strip()
+        except OSError:
+            return set()
+        if not text or "\0" in text:
+            return set()
+        return {(self.versions / text).resolve(), (self.root / text).resolve()}
 
 
 def _version_number(name: str | None) -> int:
-    return int(name[1:]) if name and name.startswith("v") and name[1:].isdigit() else 0
+    return int(name[1:]) if name and _VERSION_NAME.fullmatch(name) else 0
+
+
+def _is_disk_full(error: BaseException) -> bool:
+    if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    # SQLite reports a full disk in its own words, not with an errno.
+    return isinstance(error, sqlite3.OperationalError) and "full" in str(error)
 
 
 def _replace_text(path: Path, text: str) -> None:
     temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
-    with open(temporary, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
+    try:
+        with open(temporary, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            crash_point("pointer")
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
     fsync_path(path.parent)
 
 
@@ -277,6 +392,7 @@ def _build_version(
             ],
         )
         connection.execute("COMMIT")
+        crash_point("catalog")
         store = next_store(
             base.vectors if base else None, manifest.vector_backend, manifest.dimension, old_rows
         )
@@ -285,8 +401,10 @@ def _build_version(
         elif len(changes.vectors):
             store.add(changes.vectors)
         store.save(staging / store_file(manifest.vector_backend))
+        crash_point("vectors")
         texts = catalog.embedding_inputs()
         LexicalIndex.build(texts).save(staging / LEXICAL_DIR)
+        crash_point("bm25")
         articles = catalog.stats()["articles"]
         connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     finally:

@@ -7,11 +7,15 @@ the vectors from the embedding cache (re-embedding with the index's model what t
 publishes the result as a new version, atomically, like any write. For an index whose vectors live in
 Milvus, loading them checks that the collection shows the version exactly its rows, and a repair starts
 the collection over from the catalog.
+
+What nothing rebuilds (a damaged manifest or catalog, or a damaged CURRENT) `--repair` mends by rolling
+back: CURRENT then names the newest kept version (see NEWSDESK_KEEP_VERSIONS) that is whole.
 """
 
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -22,9 +26,9 @@ from index.archive import CATALOG_NAME, LEXICAL_DIR, Changes, IndexDirectory, Sn
 from index.catalog import Catalog
 from index.embedding import Embedder, make_embedder
 from index.embedding_cache import EmbeddingCache
-from index.errors import IndexStateError
+from index.errors import IndexLockedError, IndexStateError
 from index.lexical import LexicalIndex
-from index.manifest import Manifest, read_manifest, verify_files
+from index.manifest import MANIFEST_NAME, Manifest, read_manifest, verify_files
 from index.vectors import load_store, new_store, store_file
 
 
@@ -51,53 +55,100 @@ def _file_problems(folder: Path, manifest: Manifest) -> list[str]:
 
 
 def check(root: Path | str, *, repair: bool = False, embedder: Embedder | None = None) -> CheckReport:
+    """A repair needs the write lock (and fails at once when a write holds it). A plain check takes it
+    when it is free, which also clears what a killed write left; when a write holds it, the check
+    reads the live version without touching anything."""
     directory = IndexDirectory(root)
-    with directory.lock() if repair else contextlib.nullcontext():
-        report = CheckReport(directory.current_version() or "")
-        try:
-            version, folder = directory.current_folder()
-        except IndexStateError as error:
-            if not directory.version_folders():
-                raise  # no index here at all
-            report.problems.append(str(error))
-            restored = directory.point_at_newest_whole_version() if repair else None
-            if restored is None:
+    with contextlib.ExitStack() as stack:
+        if repair or directory.root.is_dir():
+            try:
+                stack.enter_context(directory.lock())
+            except (IndexLockedError, OSError):
                 if repair:
-                    report.problems.append(f"no version in {directory.versions} is whole; not repairable")
-                return report
-            report.repaired.append(f"CURRENT now names {restored}, the newest version whose files all verify")
-            version, folder = restored, directory.versions / restored
-        report.version = version
-        try:
-            manifest = read_manifest(folder)
-        except IndexStateError as error:
-            report.problems.append(f"{error}; not repairable here (restore the index from a backup)")
-            return report
-        report.problems = _file_problems(folder, manifest)
-        connection = catalog_module.connect(folder / CATALOG_NAME, read_only=True)
-        try:
-            catalog = Catalog(connection)
-            (chunks,) = connection.execute("SELECT count(*) FROM chunks").fetchone()
-        except Exception as error:
-            connection.close()
-            report.problems.append(
-                f"{folder / CATALOG_NAME}: the catalog cannot be read ({error}); not repairable"
-            )
-            return report
-        try:
-            report.problems += _agreement(folder, manifest.vector_backend, manifest.dimension, int(chunks))
-            if repair and report.problems:
-                if any(CATALOG_NAME in p for p in report.problems):
-                    report.problems.append(
-                        f"{folder / CATALOG_NAME} is damaged: it is the source of truth; not repairable"
-                    )
-                    return report
-                report.repaired = _rebuild(
-                    directory, folder, manifest, catalog, embedder or make_embedder(manifest.model)
-                )
-        finally:
-            connection.close()
+                    raise
+        return _check_locked(directory, repair, embedder)
+
+
+def _check_locked(directory: IndexDirectory, repair: bool, embedder: Embedder | None) -> CheckReport:
+    report = CheckReport("")
+    try:
+        version, folder = directory.current_folder()
+    except IndexStateError as error:
+        if not directory.version_folders():
+            raise  # no index here at all
+        report.problems.append(str(error))
+        if repair:
+            _roll_back(directory, report, newer_than_live=True)
+        return report
+    report.version = version
+    report.problems = version_problems(folder)
+    if not (repair and report.problems):
+        return report
+    if any(_not_rebuildable(problem) for problem in report.problems):
+        _roll_back(directory, report, newer_than_live=False)
+        return report
+    manifest = read_manifest(folder)
+    connection = catalog_module.connect(folder / CATALOG_NAME, read_only=True)
+    try:
+        report.repaired = _rebuild(
+            directory, folder, manifest, Catalog(connection), embedder or make_embedder(manifest.model)
+        )
+    finally:
+        connection.close()
     return report
+
+
+def version_problems(folder: Path) -> list[str]:
+    """Everything wrong with one version folder, each problem naming its file; [] when it is whole."""
+    try:
+        manifest = read_manifest(folder)
+    except IndexStateError as error:
+        return [str(error)]
+    problems = _file_problems(folder, manifest)
+    database = folder / CATALOG_NAME
+    try:
+        connection = catalog_module.connect(database, read_only=True)
+    except sqlite3.Error as error:
+        return [*problems, f"{database}: the catalog cannot be opened ({error})"]
+    try:
+        (chunks,) = connection.execute("SELECT count(*) FROM chunks").fetchone()
+    except sqlite3.Error as error:
+        return [*problems, f"{database}: the catalog cannot be read ({error})"]
+    finally:
+        connection.close()
+    return problems + _agreement(folder, manifest.vector_backend, manifest.dimension, int(chunks))
+
+
+def _not_rebuildable(problem: str) -> bool:
+    """The manifest and the catalog are the sources of truth: nothing rebuilds them."""
+    return f"{MANIFEST_NAME}:" in problem or f"{CATALOG_NAME}:" in problem
+
+
+def _roll_back(directory: IndexDirectory, report: CheckReport, *, newer_than_live: bool) -> None:
+    """Point CURRENT at the newest whole version kept (other than the damaged live one). Versions
+    newer than the live one are candidates only when the pointer itself is damaged."""
+    live = report.version
+    for name in reversed(directory.version_folders()):
+        if name == live or (live and not newer_than_live and _number(name) > _number(live)):
+            continue
+        if version_problems(directory.versions / name):
+            continue
+        directory.point_at(name)
+        lost = f"; the writes after it are lost ({live} is damaged)" if live else ""
+        report.repaired.append(f"CURRENT now names {name}, the newest version whose files all verify{lost}")
+        report.version = name
+        return
+    damaged = sorted({n for n in (MANIFEST_NAME, CATALOG_NAME) for p in report.problems if f"{n}:" in p})
+    what = f"{' and '.join(damaged)} of {live} cannot be rebuilt" if damaged else "CURRENT is damaged"
+    kept = ", ".join(directory.version_folders())
+    report.problems.append(
+        f"not repairable: {what}, and no other version in {directory.versions} is whole (kept: {kept}); "
+        "restore the index from a backup"
+    )
+
+
+def _number(name: str) -> int:
+    return int(name[1:])
 
 
 def _agreement(folder: Path, backend: str, dimension: int, chunks: int) -> list[str]:

@@ -26,3 +26,7 @@ class IndexStateError(NewsdeskError):
 
 class IndexLockedError(NewsdeskError):
     """Another process is writing to the same index."""
+
+
+class DiskFullError(IndexStateError):
+    """A write ran out of disk space; nothing was published and the live version still serves."""

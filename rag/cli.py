@@ -340,6 +340,13 @@ def info_command(index_dir: Path | None, as_json: bool) -> None:
         "outlets     " + ", ".join(f"{name or '(none)'} ({n})" for name, n in info["outlets"].items())
     )
     stdout.print(f"size        {info['size_bytes'] / 1e6:.2f} MB")
+    stdout.print(
+        f"versions    {len(info['versions'])} kept (at most {info['keep_versions']}: NEWSDESK_KEEP_VERSIONS)"
+    )
+    for kept in info["versions"]:
+        counts = f"{kept.get('articles', '?')} articles, {kept.get('chunks', '?')} chunks"
+        state = f"damaged: {kept['damaged']}" if "damaged" in kept else f"{kept.get('created_at')}, {counts}"
+        stdout.print(f"  {kept['version']}{' (live)' if kept['live'] else ''}  {state}", highlight=False)
 
 
 @main.command("check")

@@ -413,6 +413,9 @@ class Newsdesk:
             "size_bytes": size,
             "created_at": manifest.created_at,
             "manifest": str(folder / MANIFEST_NAME),
+            # Newest first; the ones before the live version are what `check --repair` can roll back to.
+            "versions": self.directory.version_summaries(),
+            "keep_versions": self.directory.keep_versions,
         }
 
     def close(self) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from index.archive import IndexDirectory
+from index.check import version_problems
 from index.embedding import HashingEmbedder
 from index.errors import IndexStateError
 from index.faults import CRASH_POINTS
@@ -80,8 +81,10 @@ def test_a_write_killed_at_any_point_leaves_the_previous_or_the_new_state_whole(
     assert again.returncode == 0, again.stderr
     version, ids, vectors = state(index)
     assert ids == sorted(["strikes", *(f"more-{i}" for i in range(5))]) and vectors == 6
-    # Nothing a killed write left behind survives the next successful one.
-    assert [p.name for p in (index / "versions").iterdir()] == [version]
+    # Nothing a killed write left behind survives the next successful one; the version before the
+    # live one is kept (NEWSDESK_KEEP_VERSIONS defaults to 2), whole, to roll back to.
+    assert sorted(p.name for p in (index / "versions").iterdir()) == [before[0], version]
+    assert version_problems(index / "versions" / before[0]) == []
 
 
 def _damage(index: Path, name: str) -> Path:
