@@ -251,9 +251,10 @@ class IndexDirectory:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     def _remove_leftovers(self) -> None:
-        """What a killed write left: its staging folder, and a version renamed into place whose CURRENT
-        swap never happened (newer than the live one). Call with the lock held. With a damaged pointer
-        no version is touched: which one is live is then for `check --repair` to settle."""
+        """What a killed write left: its staging folder, a version renamed into place whose CURRENT
+        swap never happened (newer than the live one), versions past `keep_versions`. Call with the
+        lock held. With a damaged pointer no version is touched: which one is live is then for
+        `check --repair` to settle."""
         if not self.versions.is_dir():
             return
         for folder in self.versions.iterdir():
@@ -267,6 +268,7 @@ class IndexDirectory:
             return
         unpublished = [n for n in self.version_folders() if _version_number(n) > _version_number(current)]
         self._remove_versions(unpublished)
+        self._remove_old_versions(live=current)  # a write killed between its swap and its clean-up
 
     def write(self, base: Snapshot | None, manifest: Manifest, changes: Changes) -> str:
         """Build and publish the next version; call with the lock held. Returns its name. A full disk
