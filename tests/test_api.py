@@ -98,6 +98,7 @@ def test_search_stats_and_filters(desk: Newsdesk) -> None:
     hits = client.post("/api/search", json={"query": "earthquake Chile", "k": 1}).json()["hits"]
     assert [h["article_id"] for h in hits] == ["quake"]
     hits = client.post("/api/search", json={"query": "earthquake", "since": "2015-01-01"}).json()["hits"]
+    assert hits, "the filter leaves the 2015 article to find"
     assert all(h["article_id"] == "strikes" for h in hits)
     stats = client.get("/api/stats").json()
     assert stats["articles"] == 2 and stats["outlets"] == {"Harbor Ledger": 1, "Northern Wire": 1}

@@ -10,15 +10,26 @@ import os
 import threading
 import time
 
-from fastapi import Depends, FastAPI, HTTPException
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 
 from index.errors import NewsdeskError
 from rag.http import openai_compat, rest
 from rag.http.errors import install_error_handlers
-from rag.http.security import UI_LOGIN_MESSAGE, BodyLimit, api_key_dependency, ui_login
+from rag.http.security import (
+    UI_LOGIN_MESSAGE,
+    ApiKeyGuard,
+    BodyLimit,
+    HostOriginGuard,
+    MethodsAllowed,
+    has_key,
+    ui_login,
+)
 from rag.http.settings import ServerSettings
 from rag.service import Newsdesk
+
+API_PREFIX = "/api"  # both need a key when keys are configured (ApiKeyGuard)
+OPENAI_PREFIX = "/v1"
 
 
 class Readiness:
@@ -77,25 +88,16 @@ def create_app(desk: Newsdesk, settings: ServerSettings | None = None, *, load_n
     app.state.settings = settings
     app.state.readiness = readiness
     install_error_handlers(app)
+    keys = settings.api_keys + settings.read_only_keys
+    # The last added runs first: Host and Origin, CORS preflights, the key, methods, the body limit.
     app.add_middleware(
         BodyLimit, limit=settings.max_body_bytes, upload_limit=settings.max_upload_request_bytes
     )
-
-    @app.get("/health", tags=["server"], summary="Whether the index and model are loaded")
-    def health() -> JSONResponse:
-        readiness.retry_if_failed()
-        status = "ready" if readiness.ready else ("error" if readiness.error else "loading")
-        body = {
-            "status": status,
-            "index": str(desk.index_dir),
-            "version": _version_served(desk) if readiness.ready else None,
-            "pid": os.getpid(),  # which of `newsdesk serve --workers N` answered
-            "seconds_to_ready": readiness.seconds_to_ready,
-            "detail": readiness.error,
-        }
-        return JSONResponse(body, status_code=200 if readiness.ready else 503)
-
-    protected = [Depends(api_key_dependency(settings.api_keys, settings.read_only_keys))]
+    api_router = rest.router(desk, settings, readiness)
+    openai_router = openai_compat.router(desk, settings, readiness)
+    routers = (("", app.router), (API_PREFIX, api_router), (OPENAI_PREFIX, openai_router))
+    app.add_middleware(MethodsAllowed, routers=routers)
+    app.add_middleware(ApiKeyGuard, keys=keys, prefixes=(API_PREFIX, OPENAI_PREFIX))
     if settings.cors_origins:
         from fastapi.middleware.cors import CORSMiddleware
 
@@ -105,8 +107,33 @@ def create_app(desk: Newsdesk, settings: ServerSettings | None = None, *, load_n
             allow_methods=["GET", "POST", "DELETE"],
             allow_headers=["Authorization", "Content-Type"],
         )
-    app.include_router(rest.router(desk, settings, readiness), prefix="/api", dependencies=protected)
-    app.include_router(openai_compat.router(desk, settings, readiness), prefix="/v1", dependencies=protected)
+    app.add_middleware(
+        HostOriginGuard,
+        allowed_hosts=settings.allowed_hosts,
+        cors_origins=settings.cors_origins,
+        bind_host=settings.bind_host,
+    )
+
+    @app.get("/health", tags=["server"], summary="Whether the index and model are loaded")
+    def health(request: Request) -> JSONResponse:
+        readiness.retry_if_failed()
+        status = "ready" if readiness.ready else ("error" if readiness.error else "loading")
+        code = 200 if readiness.ready else 503
+        if keys and not has_key(request, keys):
+            # Without a key, whether it is up and nothing more: not where the index lives, nor its pid.
+            return JSONResponse({"status": status}, status_code=code)
+        body = {
+            "status": status,
+            "index": str(desk.index_dir),
+            "version": _version_served(desk) if readiness.ready else None,
+            "pid": os.getpid(),  # which of `newsdesk serve --workers N` answered
+            "seconds_to_ready": readiness.seconds_to_ready,
+            "detail": readiness.error,
+        }
+        return JSONResponse(body, status_code=code)
+
+    app.include_router(api_router, prefix=API_PREFIX)
+    app.include_router(openai_router, prefix=OPENAI_PREFIX)
     if load_now:
         readiness.load()
     else:

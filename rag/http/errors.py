@@ -31,6 +31,15 @@ def _field(location: tuple[Any, ...]) -> str:
 
 def _validation_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, RequestValidationError)
+    for e in error.errors():
+        if e.get("type") == "json_invalid":  # FastAPI reports it as a field named by its offset: it is 400
+            where = tuple(e.get("loc", ()))[-1:]
+            reason = str(e.get("ctx", {}).get("error", "")) or "it cannot be read"
+            problem = f"not JSON: {reason}" + (f" at character {where[0]}" if where else "")
+            return JSONResponse(
+                {"error": f"the body is {problem}", "detail": [{"field": "body", "problem": problem}]},
+                status_code=400,
+            )
     detail = [
         {
             "field": _field(tuple(e.get("loc", ()))),

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from index.errors import NewsdeskError
 from index.tokens import count_tokens
@@ -61,7 +61,7 @@ class ChatRequest(BaseModel):
     )
     model: str = MODEL
     messages: list[Message] = Field(min_length=1)
-    stream: bool = False
+    stream: StrictBool = False  # as in /api/ask: `"stream": 0` or `"yes"` is a mistake to report
 
 
 def sources_text(citations: list[Citation]) -> str:

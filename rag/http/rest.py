@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 from fastapi import APIRouter, Body, Depends, File, HTTPException, Query, UploadFile
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from index.errors import NewsdeskError
-from index.ingest import IngestOptions, IngestReport
+from index.errors import InputError, NewsdeskError
+from index.ingest import IngestAborted, IngestOptions, IngestReport
 from rag.http.errors import FieldError
 from rag.http.schemas import (
     AnswerModel,
@@ -22,6 +22,7 @@ from rag.http.schemas import (
     IngestResponse,
     SearchRequest,
     SearchResponse,
+    article_id_problem,
 )
 from rag.http.security import write_key_dependency
 from rag.http.settings import ServerSettings
@@ -49,6 +50,7 @@ WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
 }
 SkipErrors = Annotated[bool, Query(description="Index the readable articles and report the rest.")]
 _WORDS = re.compile(r"\S+\s*")
+_RECORD = re.compile(r"articles\[(\d+)\]")
 EXAMPLE_ARTICLE = {
     "id": "harbor-2024-05-03-library",
     "title": "Brindleford library reopens after the flood",
@@ -119,6 +121,11 @@ def ingest_response(report: IngestReport) -> dict[str, Any]:
     }
 
 
+def _position(origin: str) -> int:
+    match = _RECORD.match(origin)
+    return int(match[1]) if match else -1
+
+
 def router(desk: Newsdesk, settings: ServerSettings, readiness: Readiness) -> APIRouter:
     api = APIRouter(tags=["api"], responses=ERRORS)
     writer = [Depends(write_key_dependency(settings.api_keys, settings.read_only_keys))]
@@ -168,9 +175,21 @@ def router(desk: Newsdesk, settings: ServerSettings, readiness: Readiness) -> AP
         articles: Annotated[list[Any], Body(examples=[[EXAMPLE_ARTICLE]])],
         skip_errors: SkipErrors = False,
     ) -> dict[str, Any]:
-        report = desk.ingest_records(articles, IngestOptions(skip_errors=skip_errors))
+        refused = {n: problem for n, record in enumerate(articles) if (problem := article_id_problem(record))}
+        if refused and not skip_errors:
+            raise IngestAborted([InputError(f"articles[{n}]", problem) for n, problem in refused.items()])
+        kept = [n for n in range(len(articles)) if n not in refused]
+        report = desk.ingest_records([articles[n] for n in kept], IngestOptions(skip_errors=skip_errors))
         readiness.load()
-        return ingest_response(report)
+        response = ingest_response(report)
+        if refused:  # the index numbered the records it was given: number them as the caller sent them
+            for entry in response["skipped"]:
+                entry["origin"] = _RECORD.sub(
+                    lambda m: f"articles[{kept[int(m[1])]}]", entry["origin"], count=1
+                )
+            response["skipped"] += [{"origin": f"articles[{n}]", "reason": p} for n, p in refused.items()]
+            response["skipped"].sort(key=lambda entry: _position(entry["origin"]))
+        return response
 
     @api.post(
         "/files",
@@ -198,8 +217,9 @@ def router(desk: Newsdesk, settings: ServerSettings, readiness: Readiness) -> AP
         readiness.load()
         return ingest_response(report)
 
+    # `:path`: an id stored with a "/" before ids were checked can still be read and removed
     @api.get(
-        "/articles/{article_id}",
+        "/articles/{article_id:path}",
         response_model=ArticleModel,
         summary="One article as stored",
         responses=NOT_FOUND,
@@ -220,7 +240,7 @@ def router(desk: Newsdesk, settings: ServerSettings, readiness: Readiness) -> AP
         }
 
     @api.delete(
-        "/articles/{article_id}",
+        "/articles/{article_id:path}",
         summary="Remove an article",
         dependencies=writer,
         responses={**NOT_FOUND, **WRITE_ERRORS},

@@ -34,6 +34,9 @@ class ServerSettings:
     api_keys: tuple[str, ...] = ()
     read_only_keys: tuple[str, ...] = ()
     cors_origins: tuple[str, ...] = ()  # none: browsers refuse cross-origin calls (CORS closed)
+    # Host names the server answers to besides loopback ones and the address a request reached ("*": any)
+    allowed_hosts: tuple[str, ...] = ()
+    bind_host: str | None = None  # the address `serve --host` binds to; answered to unless a wildcard
     ui_password: str | None = None
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     max_question_chars: int = DEFAULT_MAX_QUESTION_CHARS
@@ -50,11 +53,13 @@ class ServerSettings:
         return self.max_upload_files * self.max_upload_bytes + 1024 * 1024
 
     @classmethod
-    def from_env(cls, *, ui: bool = True) -> ServerSettings:
+    def from_env(cls, *, ui: bool = True, bind_host: str | None = None) -> ServerSettings:
         return cls(
             api_keys=_list_env("NEWSDESK_API_KEY"),
             read_only_keys=_list_env("NEWSDESK_READONLY_API_KEY"),
             cors_origins=_list_env("NEWSDESK_CORS_ORIGINS"),
+            allowed_hosts=_list_env("NEWSDESK_ALLOWED_HOSTS"),
+            bind_host=bind_host,
             ui_password=os.environ.get("NEWSDESK_UI_PASSWORD") or None,
             max_body_bytes=_int_env("NEWSDESK_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES),
             max_question_chars=_int_env("NEWSDESK_MAX_QUESTION_CHARS", DEFAULT_MAX_QUESTION_CHARS),
