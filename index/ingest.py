@@ -53,6 +53,8 @@ class IngestOptions:
     skip_errors: bool = False
     limit: int | None = None
     embedding_cache: bool = True
+    # Follow symbolic links that lead out of a folder being walked (index.loaders.load_paths).
+    follow_symlinks: bool = False
 
 
 @dataclass(slots=True)
@@ -116,7 +118,7 @@ def ingest(
 ) -> IngestReport:
     options = options or IngestOptions()
     began = time.perf_counter()
-    loaded = load_paths(paths, limit=options.limit)
+    loaded = load_paths(paths, limit=options.limit, follow_symlinks=options.follow_symlinks)
     return ingest_loaded(
         root, loaded, options, embedder=embedder, progress=progress, began=began, engine=engine
     )

@@ -30,7 +30,7 @@ from trafilatura.settings import Document
 from index.cleaning import clean_text, clean_title
 from index.dates import MIN_YEAR, normalize_date
 from index.errors import InputError, MissingPathError
-from index.records import Article, stable_hash
+from index.records import Article, id_problem, safe_id, stable_hash
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +39,12 @@ class Skipped:
 
     origin: str
     reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Unreadable(Skipped):
+    """A whole file that cannot be read as articles (binary, of no supported kind, not a feed, not a
+    regular file): skipped when found by walking a folder, an error when it was named itself."""
 
 
 @dataclass(slots=True)
@@ -86,11 +92,16 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 _JSON_TYPES = {bool: "bool", int: "int", float: "float", str: "string", list: "list", dict: "object"}
 
 
-def load_paths(paths: Sequence[str | Path], *, limit: int | None = None) -> LoadResult:
+def load_paths(
+    paths: Sequence[str | Path], *, limit: int | None = None, follow_symlinks: bool = False
+) -> LoadResult:
     """Load every supported file under `paths`, stopping after `limit` articles.
 
     Raises MissingPathError before reading anything if a path does not exist; every other
-    problem ends up in the result, so a load over a large archive always finishes.
+    problem ends up in the result, so a load over a large archive always finishes. A file named in
+    `paths` that cannot be read is an error; one found by walking a folder is skipped with the reason.
+    A symbolic link met while walking a folder is followed only when it stays inside that folder,
+    unless `follow_symlinks`; one that leaves it is skipped, naming where it points.
     """
     if limit is not None and limit < 0:
         raise ValueError(f"limit must be >= 0, got {limit}")
@@ -102,7 +113,7 @@ def load_paths(paths: Sequence[str | Path], *, limit: int | None = None) -> Load
     if limit == 0:
         return result
     seen: dict[str, str] = {}
-    items = _items(roots)
+    items = _items(roots, follow_symlinks)
     try:
         for item in items:
             _collect(item, result, seen)
@@ -125,12 +136,20 @@ def load_records(records: Sequence[object], *, origin: str = "articles") -> Load
     return result
 
 
-def _items(roots: list[Path]) -> Generator[_Item, None, None]:
-    for path in _files(roots):
-        if isinstance(path, Skipped):
-            yield path
-        else:
-            yield from _read_file(path)
+def _items(roots: list[Path], follow_symlinks: bool) -> Generator[_Item, None, None]:
+    for found, named in _files(roots, follow_symlinks):
+        reading = _read_file(found) if isinstance(found, Path) else iter([found])
+        try:
+            for item in reading:
+                if isinstance(item, _Unreadable):
+                    # A file named on the command line (or uploaded) was meant to be read, so that it
+                    # cannot be is an error; a folder may well hold files that are not articles.
+                    yield InputError(item.origin, item.reason) if named else Skipped(item.origin, item.reason)
+                else:
+                    yield item
+        finally:
+            if isinstance(reading, Generator):
+                reading.close()  # the file a reader holds open, when the caller stops early
 
 
 def _collect(item: _Item, result: LoadResult, seen: dict[str, str]) -> None:
@@ -156,7 +175,9 @@ def _finish(draft: _Draft, seen: dict[str, str]) -> Article | Skipped:
     url = (draft.url or "").strip() or None
     # A file name that is not UTF-8 reaches here surrogate-escaped, which cannot be stored as text.
     origin = _SURROGATE.sub("\ufffd", draft.origin)
-    article_id = _SURROGATE.sub("\ufffd", draft.id or "") or stable_hash(url or text)
+    # An id given in a record was checked (_record_id); one taken from a file name or a feed entry is
+    # not the user's choice, so what an id may not hold is replaced rather than refused.
+    article_id = safe_id(_SURROGATE.sub("\ufffd", draft.id or "")) or stable_hash(url or text)
     if article_id in seen:
         return Skipped(draft.origin, f"duplicate id {article_id!r} (first seen at {seen[article_id]})")
     seen[article_id] = origin
@@ -175,23 +196,29 @@ def _finish(draft: _Draft, seen: dict[str, str]) -> Article | Skipped:
 # --- finding files -----------------------------------------------------------------------------
 
 
-def _files(roots: list[Path]) -> Iterator[Path | Skipped]:
-    """Files under the roots in a stable order, each once even when named twice."""
+def _files(roots: list[Path], follow_symlinks: bool) -> Iterator[tuple[Path | Skipped, bool]]:
+    """Files under the roots in a stable order, each once even when named twice, and whether it was
+    named itself rather than found in a folder."""
     seen: set[Path] = set()
     for root in roots:
-        candidates = _walk(root, set()) if root.is_dir() else iter([root])
+        named = not root.is_dir()
+        candidates = iter([root]) if named else _walk(root, root, root.resolve(), set(), follow_symlinks)
         for candidate in candidates:
             if isinstance(candidate, Skipped):
-                yield candidate
+                yield candidate, named
             elif not candidate.is_file():
-                yield Skipped(str(candidate), "not a regular file")
+                yield _Unreadable(str(candidate), "not a regular file"), named
             elif (key := candidate.resolve()) not in seen:
                 seen.add(key)
-                yield candidate
+                yield candidate, named
 
 
-def _walk(directory: Path, visited: set[Path]) -> Iterator[Path | Skipped]:
-    """Sorted recursive listing without hidden entries; `visited` stops symlink loops."""
+def _walk(
+    directory: Path, root: Path, top: Path, visited: set[Path], follow_symlinks: bool
+) -> Iterator[Path | Skipped]:
+    """Sorted recursive listing of `root` (`top` once resolved) without hidden entries. A symbolic link
+    out of `top` is skipped, naming its target, unless `follow_symlinks`: a link to /etc/passwd in an
+    archive someone sent is not an article of theirs. `visited` stops symlink loops."""
     real = directory.resolve()
     if real in visited:
         return
@@ -204,10 +231,24 @@ def _walk(directory: Path, visited: set[Path]) -> Iterator[Path | Skipped]:
     for child in children:
         if child.name.startswith("."):
             continue
-        if child.is_dir():
-            yield from _walk(child, visited)
+        if not follow_symlinks and (target := _link_out_of(child, top)) is not None:
+            reason = f"symbolic link to {target} leaves {root}; pass --follow-symlinks to read it"
+            yield Skipped(str(child), reason)
+        elif child.is_dir():
+            yield from _walk(child, root, top, visited, follow_symlinks)
         else:
             yield child
+
+
+def _link_out_of(path: Path, top: Path) -> Path | None:
+    """Where `path` leads when it is a symbolic link to somewhere outside `top`, else None."""
+    if not path.is_symlink():
+        return None
+    try:
+        target = path.resolve()
+    except (OSError, RuntimeError):  # a loop of links (RuntimeError before Python 3.13)
+        return None  # reported as not a regular file
+    return None if target.is_relative_to(top) else target
 
 
 def _suffix(path: Path) -> str:
@@ -218,7 +259,7 @@ def _suffix(path: Path) -> str:
     return path.suffix.lower()
 
 
-def _read_file(path: Path) -> Iterator[_Item]:
+def _read_file(path: Path) -> Generator[_Item, None, None]:
     suffix = _suffix(path)
     reader = _READERS.get(suffix)
     try:
@@ -231,7 +272,7 @@ def _read_file(path: Path) -> Iterator[_Item]:
         yield InputError(str(path), f"cannot read file: {exc.strerror or exc}")
         return
     shown = repr(suffix) if suffix else "(no suffix)"
-    yield Skipped(str(path), "binary file" if binary else f"unsupported file type {shown}")
+    yield _Unreadable(str(path), "binary file" if binary else f"unsupported file type {shown}")
 
 
 # --- decoding ----------------------------------------------------------------------------------
@@ -298,7 +339,7 @@ def _decoded_text(path: Path) -> Generator[_Item, None, str | None]:
     """Decode a whole file; yields the skip or warning to report, returns None if unusable."""
     decoded = _decode(path.read_bytes())
     if decoded is None:
-        yield Skipped(str(path), "binary file")
+        yield _Unreadable(str(path), "binary file")
         return None
     text, guessed = decoded
     if guessed:
@@ -314,7 +355,7 @@ def _read_jsonl(path: Path) -> Iterator[_Item]:
     try:
         with _open_binary(path) as stream:
             if b"\x00" in stream.read(_SNIFF_BYTES):
-                yield Skipped(str(path), "binary file")
+                yield _Unreadable(str(path), "binary file")
                 return
         with _open_binary(path) as stream:
             for lineno, line in enumerate(stream, start=1):
@@ -430,6 +471,8 @@ def _record_id(value: object) -> str | None:
         return None
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise ValueError(f"field 'id' must be a string or integer, got {_json_type(value)}")
+    if problem := id_problem(str(value).strip()):
+        raise ValueError(problem)
     return str(value).strip()
 
 
@@ -580,8 +623,10 @@ def _read_feed(path: Path) -> Iterator[_Item]:
         return
     if not parsed.entries:
         empty_feed = parsed.get("version") and not parsed.get("bozo")
-        reason = "feed has no entries" if empty_feed else "not an RSS/Atom feed"
-        yield Skipped(str(path), reason)
+        if empty_feed:
+            yield Skipped(str(path), "feed has no entries")
+        else:
+            yield _Unreadable(str(path), "not an RSS/Atom feed")
         return
     if parsed.get("bozo"):
         yield _Warning(f"{path}: feed is not well-formed ({parsed.get('bozo_exception')}); read what parsed")
@@ -615,7 +660,7 @@ def _feed_bytes(path: Path) -> Generator[_Item, None, bytes | None]:
     raw = path.read_bytes()
     decoded = _decode(raw)
     if decoded is None:
-        yield Skipped(str(path), "binary file")
+        yield _Unreadable(str(path), "binary file")
         return None
     text, guessed = decoded
     if not guessed:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,6 +13,44 @@ def stable_hash(*parts: str, length: int = 16) -> str:
     """Hex digest of the parts joined unambiguously; ids are content hashes."""
     digest = hashlib.sha256("\x1f".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
     return digest[:length]
+
+
+# Article ids appear in URLs (GET /api/articles/{id}), on command lines and in terminal output: a "/"
+# breaks the first, and controls, format characters (a right-to-left override shows an id other than the
+# one stored) and line or paragraph separators make an id impossible to type or easy to mistake.
+_ID_UNSAFE_CATEGORIES = {"Cc": "control", "Cf": "format", "Zl": "line separator", "Zp": "paragraph separator"}
+_ID_SHOWN_CHARS = 80
+
+
+def _unsafe_in_id(char: str) -> bool:
+    return char == "/" or unicodedata.category(char) in _ID_UNSAFE_CATEGORIES
+
+
+def id_problem(article_id: str) -> str | None:
+    """Why `article_id` cannot be an article id as given, naming the first bad character and showing
+    the value escaped; None when it can be one."""
+    bad = next((char for char in article_id if _unsafe_in_id(char)), None)
+    if bad is None:
+        return None
+    if bad == "/":
+        what = "'/'"
+    else:
+        kind = _ID_UNSAFE_CATEGORIES[unicodedata.category(bad)]
+        name = unicodedata.name(bad, "")
+        what = f"the {kind} character U+{ord(bad):04X}" + (f" {name}" if name else "")
+    shown = repr(article_id)
+    if len(shown) > _ID_SHOWN_CHARS:
+        shown = shown[: _ID_SHOWN_CHARS - 4] + "...'"
+    return (
+        f"field 'id' contains {what} at character {article_id.index(bad) + 1}; an id may not hold '/', "
+        f"control, format or line/paragraph separator characters: {shown}"
+    )
+
+
+def safe_id(candidate: str) -> str:
+    """An id derived from something the user did not choose as one (a file name, a feed entry's id),
+    with every character `id_problem` refuses replaced by "_"."""
+    return "".join("_" if _unsafe_in_id(char) else char for char in candidate)
 
 
 @dataclass(frozen=True, slots=True)

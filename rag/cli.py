@@ -35,8 +35,10 @@ stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def _fail(message: str, code: int) -> None:
-    # Escaped: a message holding brackets ("pip install 'newsdesk[scale]'") is not rich markup.
-    stderr.print(f"[bold red]error:[/] {click.style(escape(message))}", markup=True, highlight=False)
+    # Escaped: a message holding brackets ("pip install 'newsdesk[scale]'") is not rich markup. No
+    # click.style here: it appends a reset code ("\x1b[0m") that rich passes on to a pipe or a log file;
+    # rich alone decides on colour (none when stderr is not a terminal, or when NO_COLOR is set).
+    stderr.print(f"[bold red]error:[/] {escape(message)}", markup=True, highlight=False)
     sys.exit(code)
 
 
@@ -149,7 +151,17 @@ def main() -> None:
     "(milvus:http://localhost:19530), optionally with #COLLECTION; needs newsdesk[scale]. "
     "The index remembers it: later commands need no flag.",
 )
-@click.option("--skip-errors", is_flag=True, help="Index the readable records and report the rest.")
+@click.option(
+    "--skip-errors",
+    is_flag=True,
+    help="Index the readable records and report the rest (a named file that cannot be read included).",
+)
+@click.option(
+    "--follow-symlinks",
+    is_flag=True,
+    help="Follow symbolic links that lead out of a folder being walked (by default they are skipped "
+    "and listed; links within it are followed).",
+)
 @click.option("--limit", type=click.IntRange(1), default=None, help="Read at most this many articles.")
 @click.option(
     "--engine",
@@ -181,6 +193,7 @@ def ingest_command(
     chunk_overlap: int | None,
     store: str | None,
     skip_errors: bool,
+    follow_symlinks: bool,
     limit: int | None,
     engine: str,
     ray_address: str | None,
@@ -198,7 +211,12 @@ def ingest_command(
             defaults.overlap_tokens if chunk_overlap is None else chunk_overlap,
         )
     options = IngestOptions(
-        model=model, chunker=chunker, vector_backend=store, skip_errors=skip_errors, limit=limit
+        model=model,
+        chunker=chunker,
+        vector_backend=store,
+        skip_errors=skip_errors,
+        limit=limit,
+        follow_symlinks=follow_symlinks,
     )
     service = Newsdesk(index_dir)
     with _ingest_engine(engine, ray_address, ray_workers) as chosen, IngestProgress() as progress:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -197,3 +200,82 @@ def test_ingest_says_how_many_vectors_came_from_the_embedding_cache(
         "ingest", tmp_path / "news.jsonl", "--index", tmp_path / "third", "--model", "hashing", "--json"
     )
     assert json.loads(third.output)["chunks_from_cache"] == 2
+
+
+def test_a_named_file_that_cannot_be_read_exits_1_naming_it_unless_skip_errors(
+    tmp_path: Path, write_jsonl: Writer
+) -> None:
+    good = write_jsonl("news.jsonl", [article("bridge", "The old bridge reopened on Friday.")])
+    corrupt = tmp_path / "corrupt.txt"
+    corrupt.write_bytes(b"\x1f\x8b\x08\x00 damaged \x00\x01")
+    result = run("ingest", good, corrupt, "--index", tmp_path / "index", "--model", "hashing")
+    assert result.exit_code == 1, result.output
+    assert f"{corrupt}: binary file" in result.output and "nothing was written" in result.output
+    assert not (tmp_path / "index" / "CURRENT").exists()
+    skipping = run(
+        "ingest", good, corrupt, "--index", tmp_path / "index", "--model", "hashing", "--skip-errors"
+    )
+    assert skipping.exit_code == 0, skipping.output
+    assert "added 1" in skipping.output and f"error (skipped) {corrupt}: binary file" in skipping.output
+
+
+def test_links_out_of_the_folder_are_listed_as_skipped_unless_follow_symlinks(tmp_path: Path) -> None:
+    folder = tmp_path / "archive"
+    folder.mkdir()
+    (folder / "harbour.txt").write_text("Harbour\nThe harbour reopened after the storm.", encoding="utf-8")
+    private = tmp_path / "private.txt"
+    private.write_text("Private\nNotes that are not part of the archive.", encoding="utf-8")
+    (folder / "notes.txt").symlink_to(private)
+    result = run("ingest", folder, "--index", tmp_path / "index", "--model", "hashing")
+    assert result.exit_code == 0, result.output
+    assert "added 1," in result.output
+    assert (
+        f"skipped {folder / 'notes.txt'}: symbolic link to {private} leaves {folder}; "
+        "pass --follow-symlinks to read it" in result.output
+    )
+    followed = run("ingest", folder, "--index", tmp_path / "index", "--model", "hashing", "--follow-symlinks")
+    assert followed.exit_code == 0, followed.output
+    assert "added 1, updated 0, unchanged 1, skipped 0" in followed.output
+    assert "--follow-symlinks" in run("ingest", "--help").output
+
+
+def test_an_id_with_a_slash_or_a_control_character_is_refused_naming_file_line_field_and_value(
+    tmp_path: Path, write_jsonl: Writer
+) -> None:
+    path = write_jsonl(
+        "news.jsonl",
+        [article("fine", "A fine article."), article("world/2015/bridge", "The bridge opened.")],
+    )
+    result = run("ingest", path, "--index", tmp_path / "index", "--model", "hashing")
+    assert result.exit_code == 1, result.output
+    assert f"{path}:2: field 'id' contains '/' at character 6" in result.output
+    assert "'world/2015/bridge'" in result.output
+    assert not (tmp_path / "index" / "CURRENT").exists()
+
+
+def test_no_escape_codes_reach_a_stdout_or_stderr_that_is_not_a_terminal(
+    tmp_path: Path, write_jsonl: Writer
+) -> None:
+    """Run as a user's shell would, with both streams piped (to a file, a log, another program)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "NO_COLOR", "TTY_COMPATIBLE")}
+    env["TERM"] = "xterm-256color"  # a terminal type that has colours: only the pipe should rule them out
+    news = write_jsonl(
+        "news.jsonl", [article("bridge", "The old bridge reopened on Friday.", source="Gazette")]
+    )
+    corrupt = tmp_path / "corrupt.txt"
+    corrupt.write_bytes(b"\x00\x01\x02")
+    index = str(tmp_path / "index")
+    runs = {
+        "ingest": (["ingest", str(news), "--index", index, "--model", "hashing"], 0),
+        "ask": (["ask", "When did the old bridge reopen?", "--index", index], 0),
+        "missing path": (["ingest", str(tmp_path / "nowhere.jsonl"), "--index", index], 2),
+        "corrupt file": (["ingest", str(corrupt), "--index", index], 1),
+        "no index": (["search", "bridge", "--index", str(tmp_path / "none")], 1),
+    }
+    for name, (args, code) in runs.items():
+        done = subprocess.run(
+            [sys.executable, "-m", "rag.cli", *args], capture_output=True, env=env, timeout=120, check=False
+        )
+        assert done.returncode == code, (name, done.stdout, done.stderr)
+        assert done.stdout or done.stderr, name
+        assert b"\x1b[" not in done.stdout and b"\x1b[" not in done.stderr, (name, done.stdout, done.stderr)

@@ -502,10 +502,14 @@ def test_feed_with_other_suffixes(tmp_path: Path, suffix: str) -> None:
 @pytest.mark.parametrize(
     "content", ['<?xml version="1.0"?><config><a>1</a></config>', "hello, not xml at all", "<rss><oops"]
 )
-def test_xml_that_is_not_a_feed_is_skipped(tmp_path: Path, content: str) -> None:
+def test_xml_that_is_not_a_feed_is_refused_when_named_and_skipped_in_a_folder(
+    tmp_path: Path, content: str
+) -> None:
     path = tmp_path / "data.xml"
     path.write_text(content, encoding="utf-8")
-    assert load_paths([path]).skipped == [Skipped(str(path), "not an RSS/Atom feed")]
+    named = load_paths([path])
+    assert (error_messages(named), named.skipped) == ([f"{path}: not an RSS/Atom feed"], [])
+    assert load_paths([tmp_path]).skipped == [Skipped(str(path), "not an RSS/Atom feed")]
 
 
 def test_feed_without_entries_is_skipped(tmp_path: Path) -> None:
@@ -519,7 +523,7 @@ def test_feed_file_content_is_never_taken_for_a_path_or_url(tmp_path: Path) -> N
     real_feed.write_text(RSS, encoding="utf-8")
     pointer = tmp_path / "pointer.xml"
     pointer.write_text(str(real_feed), encoding="utf-8")
-    assert load_paths([pointer]).skipped == [Skipped(str(pointer), "not an RSS/Atom feed")]
+    assert error_messages(load_paths([pointer])) == [f"{pointer}: not an RSS/Atom feed"]
 
 
 def test_html_to_text_keeps_paragraphs_and_drops_scripts() -> None:
