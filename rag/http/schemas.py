@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import unicodedata
 from datetime import date
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from index.dates import date_part, normalize_date
+from index.records import id_problem
 from rag.conversation import Turn
 from rag.records import Citation, EarlierAnswer, SearchFilters
 from rag.when import parse_as_of
@@ -34,31 +34,13 @@ EXAMPLE_CITATION: dict[str, Any] = {
 }
 
 
-# An article id is a path segment of GET and DELETE /api/articles/{id}, and is shown on terminals: a "/"
-# splits the path, and a control, format (a right-to-left override can make an id read as another) or
-# line or paragraph separator character makes it hard to type or misleading to read. The index refuses
-# these too; checking here as well answers the API's caller the same way whatever the index's version.
-_ID_UNSAFE_CATEGORIES = {"Cc": "control", "Cf": "format", "Zl": "line separator", "Zp": "paragraph separator"}
-
-
 def article_id_problem(record: object) -> str | None:
-    """Why an article record's explicit `id` cannot be an id, naming the character and the value;
-    None when it can, or when the record has no string id (the index reports other mistakes)."""
+    """Why an article record's explicit `id` cannot be an id (the index's own rule, checked here too so
+    the API answers the same whatever the loader reports); None when it can, or when the record has no
+    string id (the index reports other mistakes)."""
     if not isinstance(record, dict) or not isinstance(record.get("id"), str):
         return None
-    article_id: str = record["id"]
-    bad = next((c for c in article_id if c == "/" or unicodedata.category(c) in _ID_UNSAFE_CATEGORIES), None)
-    if bad is None:
-        return None
-    what = "'/'"
-    if bad != "/":
-        kind = _ID_UNSAFE_CATEGORIES[unicodedata.category(bad)]
-        what = f"the {kind} character U+{ord(bad):04X} {unicodedata.name(bad, '')}".rstrip()
-    shown = repr(article_id) if len(article_id) <= 80 else repr(article_id[:76]) + "..."
-    return (
-        f"field 'id' contains {what}, which an id may not hold "
-        f"(no '/', control, format or line/paragraph separator characters): {shown}"
-    )
+    return id_problem(record["id"].strip())
 
 
 class TurnModel(BaseModel):
