@@ -8,6 +8,7 @@ only chunks whose embedding input is new are embedded.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -22,11 +23,12 @@ from index.embedding_cache import EmbeddingCache
 from index.engine import IngestEngine, LocalEngine
 from index.errors import IndexStateError, InputError, NewsdeskError
 from index.faults import crash_point
-from index.loaders import LoadResult, Skipped, load_paths
+from index.loaders import LoadLimits, LoadResult, Skipped, check_cancelled, load_paths
 from index.manifest import Manifest
-from index.records import Article, stable_hash
+from index.records import Article, Chunk, stable_hash
 from index.vectors import DEFAULT_BACKEND, resolve_backend, same_store, vectors_at
 
+CANCEL_SLICE = 500  # articles chunked between two checks for cancellation
 # (chunks embedded, chunks to embed, articles finished, articles to finish)
 ProgressCallback = Callable[[int, int, int, int], None]
 
@@ -34,14 +36,17 @@ ProgressCallback = Callable[[int, int, int, int], None]
 class IngestAborted(NewsdeskError):
     """Some records could not be read; nothing was written."""
 
-    def __init__(self, errors: Sequence[InputError]) -> None:
+    def __init__(self, errors: Sequence[InputError], count: int | None = None) -> None:
+        """`errors`: the first few (a load keeps LoadLimits.max_listed); `count`: all of them."""
+        count = len(errors) if count is None else count
         shown = "\n".join(f"  {e}" for e in errors[:20])
-        more = f"\n  ... and {len(errors) - 20} more" if len(errors) > 20 else ""
+        more = f"\n  ... and {count - len(errors[:20])} more" if count > len(errors[:20]) else ""
         super().__init__(
-            f"{len(errors)} record(s) could not be read; nothing was written "
+            f"{count} record(s) could not be read; nothing was written "
             f"(fix them or pass --skip-errors):\n{shown}{more}"
         )
-        self.errors = list(errors)
+        self.errors = list(errors[:20])
+        self.count = count
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +60,11 @@ class IngestOptions:
     embedding_cache: bool = True
     # Follow symbolic links that lead out of a folder being walked (index.loaders.load_paths).
     follow_symlinks: bool = False
+    limits: LoadLimits = field(default_factory=LoadLimits)  # how much one ingest may read
+    # Set by another thread to stop the ingest (its client went away, the server is stopping): it stops
+    # at the next record, block of a file, slice of articles chunked or batch embedded, and writes nothing.
+    cancel: threading.Event | None = None
+    relative_to: Path | None = None  # files under this folder are named relative to it (uploads)
 
 
 @dataclass(slots=True)
@@ -62,9 +72,12 @@ class IngestReport:
     added: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
-    skipped: list[Skipped] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)  # the first few of each; the counts have all
     errors: list[InputError] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    skipped_count: int = 0
+    error_count: int = 0
+    warning_count: int = 0
     chunks_written: int = 0
     chunks_embedded: int = 0
     chunks_from_cache: int = 0
@@ -118,7 +131,14 @@ def ingest(
 ) -> IngestReport:
     options = options or IngestOptions()
     began = time.perf_counter()
-    loaded = load_paths(paths, limit=options.limit, follow_symlinks=options.follow_symlinks)
+    loaded = load_paths(
+        paths,
+        limit=options.limit,
+        follow_symlinks=options.follow_symlinks,
+        limits=options.limits,
+        cancel=options.cancel,
+        relative_to=options.relative_to,
+    )
     return ingest_loaded(
         root, loaded, options, embedder=embedder, progress=progress, began=began, engine=engine
     )
@@ -139,9 +159,17 @@ def ingest_loaded(
     options = options or IngestOptions()
     began = time.perf_counter() if began is None else began
     if loaded.errors and not options.skip_errors:
-        raise IngestAborted(loaded.errors)
-    report = IngestReport(skipped=loaded.skipped, errors=loaded.errors, warnings=loaded.warnings)
+        raise IngestAborted(loaded.errors, loaded.error_count)
+    report = IngestReport(
+        skipped=loaded.skipped,
+        errors=loaded.errors,
+        warnings=loaded.warnings,
+        skipped_count=loaded.skipped_count,
+        error_count=loaded.error_count,
+        warning_count=loaded.warning_count,
+    )
     directory = IndexDirectory(root)
+    check_cancelled(options.cancel)
     with directory.lock():
         base = directory.open() if directory.exists() else None
         try:
@@ -165,6 +193,7 @@ def ingest_loaded(
                         progress,
                         cache,
                         engine or LocalEngine(),
+                        options.cancel,
                     )
                 finally:
                     if cache is not None:
@@ -199,8 +228,9 @@ def _write(
     progress: ProgressCallback | None,
     cache: EmbeddingCache | None,
     engine: IngestEngine,
+    cancel: threading.Event | None = None,
 ) -> str:
-    chunks = engine.chunk(articles, ChunkerSettings(**manifest.chunker))
+    chunks = _chunk(engine, articles, ChunkerSettings(**manifest.chunker), cancel)
     titles = {article.id: article.title for article in articles}
     keys = [embed_key(manifest.model, titles[c.article_id], c.text) for c in chunks]
     inputs = [passage_for_embedding(titles[c.article_id], c.text) for c in chunks]
@@ -230,6 +260,7 @@ def _write(
                 cache.put_many(batch)
             computed.update(batch)
             crash_point("embedding")
+            check_cancelled(cancel)
             done += len(positions)
             if progress:  # over every distinct input, the cached ones counted as done; articles estimated
                 progress(done, total, len(articles) * done // total, len(articles))
@@ -248,7 +279,25 @@ def _write(
     updated = set(report.updated)
     removed = [a.id for a in articles if a.id in updated]
     crash_point("before-write")
+    check_cancelled(cancel)
     return directory.write(base, manifest, Changes(removed, articles, chunks, keys, vectors))
+
+
+def _chunk(
+    engine: IngestEngine,
+    articles: Sequence[Article],
+    settings: ChunkerSettings,
+    cancel: threading.Event | None,
+) -> list[Chunk]:
+    """The engine's chunks of every article; a slice of articles at a time when the ingest can be
+    cancelled, so that it stops within one slice."""
+    if cancel is None:
+        return engine.chunk(articles, settings)
+    chunks: list[Chunk] = []
+    for start in range(0, len(articles), CANCEL_SLICE):
+        check_cancelled(cancel)
+        chunks += engine.chunk(articles[start : start + CANCEL_SLICE], settings)
+    return chunks
 
 
 @dataclass(slots=True)

@@ -13,8 +13,10 @@ import gzip
 import html
 import io
 import json
+import os
 import re
 import sys
+import threading
 import zlib
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -29,7 +31,7 @@ from trafilatura.settings import Document
 
 from index.cleaning import clean_text, clean_title
 from index.dates import MIN_YEAR, normalize_date
-from index.errors import InputError, MissingPathError
+from index.errors import InputError, MissingPathError, NewsdeskError
 from index.records import Article, id_problem, safe_id, stable_hash
 
 
@@ -52,9 +54,12 @@ class LoadResult:
     """Everything one load produced; errors are collected so the caller can choose to stop."""
 
     articles: list[Article]
-    skipped: list[Skipped]
+    skipped: list[Skipped]  # the first LoadLimits.max_listed of each list; the counts have them all
     errors: list[InputError]
     warnings: list[str]
+    skipped_count: int = 0
+    error_count: int = 0
+    warning_count: int = 0
 
 
 @dataclass(slots=True)
@@ -91,9 +96,91 @@ MAX_FIELD_DEPTH = 100
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _JSON_TYPES = {bool: "bool", int: "int", float: "float", str: "string", list: "list", dict: "object"}
 
+# Bounds on the work of one load, so that a small input cannot make a large one: 9 KB of gzip holds
+# 3.1 million `{}` lines, 1 MB holds 1 GiB of newlines. Problems past the first MAX_LISTED of each
+# kind are counted, not kept. The defaults are the command line's, where the files are the user's own:
+# far past any real archive (the RealTime QA dev corpus is 4,395 articles, 40 MB unpacked) and past
+# what one load can hold in memory anyway, yet a bomb stops. The server passes its own, lower ones.
+MAX_LISTED = 20
+DEFAULT_MAX_RECORDS = 10_000_000
+DEFAULT_MAX_DECOMPRESSED_BYTES = 16 * 1024**3
+_READ_BLOCK = 1024 * 1024
+_NOT_BLANK = re.compile(rb"[^ \t\n\r\f\v]")
+
+
+class LimitExceeded(NewsdeskError):
+    """An input asks for more work than a limit allows: the load stops there and nothing is written.
+    `errors` (the first few) and `error_count` are the records found unreadable before it stopped."""
+
+    def __init__(
+        self,
+        origin: str,
+        problem: str,
+        setting: str,
+        errors: Sequence[InputError] = (),
+        error_count: int = 0,
+    ) -> None:
+        message = f"{origin}: {problem} ({setting}); nothing was written"
+        if error_count:
+            message += f"; {error_count} of the records read before it could not be read"
+        super().__init__(message)
+        self.origin, self.problem, self.setting = origin, problem, setting
+        self.errors, self.error_count = list(errors), error_count
+
+
+class Cancelled(NewsdeskError):
+    """Work stopped on request (its client went away, or the server is stopping); nothing was written."""
+
+
+def check_cancelled(cancel: threading.Event | None) -> None:
+    if cancel is not None and cancel.is_set():
+        raise Cancelled(
+            "the ingest was stopped (its client went away, or the server is stopping); nothing was written"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class LoadLimits:
+    """How much one load may read. The settings are named in the error, so that a user who meets a limit
+    knows what to change: the command line's flags by default, the server's environment variables."""
+
+    max_records: int = DEFAULT_MAX_RECORDS  # records of every file together, unreadable ones included
+    max_decompressed_bytes: int = DEFAULT_MAX_DECOMPRESSED_BYTES  # of each file, as read after gunzip
+    max_listed: int = MAX_LISTED  # of each of errors, skipped and warnings; the rest are counted
+    records_setting: str = "--max-records"
+    bytes_setting: str = "--max-decompressed-bytes"
+
+
+class _Budget:
+    """A load's work so far against its limits; checked as it goes, with the cancellation."""
+
+    def __init__(self, limits: LoadLimits, cancel: threading.Event | None) -> None:
+        self.limits = limits
+        self.cancel = cancel
+        self.records = 0
+
+    def count_record(self, origin: str) -> None:
+        self.records += 1
+        if self.records > self.limits.max_records:
+            problem = f"more than {self.limits.max_records} records in one ingest"
+            raise LimitExceeded(origin, problem, self.limits.records_setting)
+
+    def check_bytes(self, origin: str, size: int) -> None:
+        check_cancelled(self.cancel)
+        if size > self.limits.max_decompressed_bytes:
+            limit = self.limits.max_decompressed_bytes
+            problem = f"more than {limit} bytes in one file (decompressed)"
+            raise LimitExceeded(origin, problem, self.limits.bytes_setting)
+
 
 def load_paths(
-    paths: Sequence[str | Path], *, limit: int | None = None, follow_symlinks: bool = False
+    paths: Sequence[str | Path],
+    *,
+    limit: int | None = None,
+    follow_symlinks: bool = False,
+    limits: LoadLimits | None = None,
+    cancel: threading.Event | None = None,
+    relative_to: Path | None = None,
 ) -> LoadResult:
     """Load every supported file under `paths`, stopping after `limit` articles.
 
@@ -102,6 +189,10 @@ def load_paths(
     `paths` that cannot be read is an error; one found by walking a folder is skipped with the reason.
     A symbolic link met while walking a folder is followed only when it stays inside that folder,
     unless `follow_symlinks`; one that leaves it is skipped, naming where it points.
+
+    Raises LimitExceeded when the load would read more than `limits` allow, and Cancelled once `cancel`
+    is set. With `relative_to` (a folder of uploads, which a reply must not reveal) the files under it
+    are named relative to it in every origin and message.
     """
     if limit is not None and limit < 0:
         raise ValueError(f"limit must be >= 0, got {limit}")
@@ -113,32 +204,54 @@ def load_paths(
     if limit == 0:
         return result
     seen: dict[str, str] = {}
-    items = _items(roots, follow_symlinks)
+    budget = _Budget(limits or LoadLimits(), cancel)
+    hidden = None if relative_to is None else f"{relative_to}{os.sep}"
+    items = _items(roots, follow_symlinks, budget)
     try:
         for item in items:
-            _collect(item, result, seen)
+            if hidden is not None:
+                item = _relative(item, hidden)
+            if not isinstance(item, _Warning):
+                check_cancelled(cancel)
+                budget.count_record(item.origin)
+            _collect(item, result, seen, budget.limits.max_listed)
             if limit is not None and len(result.articles) >= limit:
                 break
+    except LimitExceeded as exc:
+        origin = exc.origin if hidden is None else _without(exc.origin, hidden)
+        raise LimitExceeded(origin, exc.problem, exc.setting, result.errors, result.error_count) from None
     finally:
         items.close()  # closes the file a reader still holds open when the limit is hit
     return result
 
 
-def load_records(records: Sequence[object], *, origin: str = "articles") -> LoadResult:
+def load_records(
+    records: Sequence[object],
+    *,
+    origin: str = "articles",
+    limits: LoadLimits | None = None,
+    cancel: threading.Event | None = None,
+) -> LoadResult:
     """Articles given as JSON objects (the JSONL schema), as the HTTP API receives them.
 
-    Each problem names the record as `origin[i]` and the field, exactly as for a JSONL line.
+    Each problem names the record as `origin[i]` and the field, exactly as for a JSONL line. More
+    records than `limits.max_records` raise LimitExceeded before any is read.
     """
+    limits = limits or LoadLimits()
+    if len(records) > limits.max_records:
+        problem = f"{len(records)} records is over the limit of {limits.max_records}"
+        raise LimitExceeded(origin, problem, limits.records_setting)
     result = LoadResult(articles=[], skipped=[], errors=[], warnings=[])
     seen: dict[str, str] = {}
     for position, record in enumerate(records):
-        _collect(_from_record(record, f"{origin}[{position}]"), result, seen)
+        check_cancelled(cancel)
+        _collect(_from_record(record, f"{origin}[{position}]"), result, seen, limits.max_listed)
     return result
 
 
-def _items(roots: list[Path], follow_symlinks: bool) -> Generator[_Item, None, None]:
+def _items(roots: list[Path], follow_symlinks: bool, budget: _Budget) -> Generator[_Item, None, None]:
     for found, named in _files(roots, follow_symlinks):
-        reading = _read_file(found) if isinstance(found, Path) else iter([found])
+        reading = _read_file(found, budget) if isinstance(found, Path) else iter([found])
         try:
             for item in reading:
                 if isinstance(item, _Unreadable):
@@ -152,19 +265,44 @@ def _items(roots: list[Path], follow_symlinks: bool) -> Generator[_Item, None, N
                 reading.close()  # the file a reader holds open, when the caller stops early
 
 
-def _collect(item: _Item, result: LoadResult, seen: dict[str, str]) -> None:
+def _collect(item: _Item, result: LoadResult, seen: dict[str, str], listed: int) -> None:
+    """Keep the item; of problems, only the first `listed` of each kind, and a count of them all."""
     if isinstance(item, _Draft):
         outcome = _finish(item, seen)
         if isinstance(outcome, Article):
             result.articles.append(outcome)
-        else:
-            result.skipped.append(outcome)
-    elif isinstance(item, Skipped):
-        result.skipped.append(item)
+            return
+        item = outcome
+    if isinstance(item, Skipped):
+        result.skipped_count += 1
+        if len(result.skipped) < listed:
+            result.skipped.append(item)
     elif isinstance(item, InputError):
-        result.errors.append(item)
+        result.error_count += 1
+        if len(result.errors) < listed:
+            result.errors.append(item)
     else:
-        result.warnings.append(item.message)
+        result.warning_count += 1
+        if len(result.warnings) < listed:
+            result.warnings.append(item.message)
+
+
+def _relative(item: _Item, hidden: str) -> _Item:
+    """The item with the folder `hidden` taken off the start of the origin (or message) naming its file."""
+    if isinstance(item, _Warning):
+        return _Warning(_without(item.message, hidden))
+    if not item.origin.startswith(hidden):
+        return item
+    if isinstance(item, _Draft):
+        item.origin = _without(item.origin, hidden)
+        return item
+    if isinstance(item, InputError):
+        return InputError(_without(item.origin, hidden), item.reason)
+    return type(item)(_without(item.origin, hidden), item.reason)
+
+
+def _without(text: str, prefix: str) -> str:
+    return text[len(prefix) :] if text.startswith(prefix) else text
 
 
 def _finish(draft: _Draft, seen: dict[str, str]) -> Article | Skipped:
@@ -259,12 +397,15 @@ def _suffix(path: Path) -> str:
     return path.suffix.lower()
 
 
-def _read_file(path: Path) -> Generator[_Item, None, None]:
+def _read_file(path: Path, budget: _Budget) -> Generator[_Item, None, None]:
     suffix = _suffix(path)
     reader = _READERS.get(suffix)
     try:
         if reader is not None:
-            yield from reader(path)
+            # Every reader but JSON Lines reads the whole file: its size is what it reads. A gzip file
+            # is counted as it inflates.
+            budget.check_bytes(str(path), path.stat().st_size)
+            yield from _read_jsonl(path, budget) if reader is _read_jsonl else reader(path)
             return
         with path.open("rb") as stream:
             binary = b"\x00" in stream.read(_SNIFF_BYTES)
@@ -350,18 +491,70 @@ def _decoded_text(path: Path) -> Generator[_Item, None, str | None]:
 # --- JSON Lines and JSON -----------------------------------------------------------------------
 
 
-def _read_jsonl(path: Path) -> Iterator[_Item]:
-    """One record per line; streamed, so multi-gigabyte dumps load in constant memory."""
+def _read_jsonl(path: Path, budget: _Budget | None = None) -> Iterator[_Item]:
+    """One record per line; streamed, so multi-gigabyte dumps load in constant memory. `budget` bounds
+    the bytes read (after gunzip); without one (a .json file read as JSON Lines, whose size was checked)
+    there is no bound."""
     try:
         with _open_binary(path) as stream:
             if b"\x00" in stream.read(_SNIFF_BYTES):
                 yield _Unreadable(str(path), "binary file")
                 return
         with _open_binary(path) as stream:
-            for lineno, line in enumerate(stream, start=1):
+            for lineno, line in _numbered_lines(stream, str(path), budget):
                 yield from _jsonl_line(f"{path}:{lineno}", line, first=lineno == 1)
     except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
         yield InputError(str(path), f"not a valid gzip file: {exc}")
+
+
+def _numbered_lines(
+    stream: io.BufferedIOBase, origin: str, budget: _Budget | None
+) -> Iterator[tuple[int, bytes]]:
+    """The lines of `stream` that hold more than ASCII whitespace, with their numbers (from 1) and their
+    newlines. Read a block at a time, each block counted against the budget: a run of blank lines is
+    stepped over by one regular-expression search, not line by line (a 1 MB gzip of 1 GiB of newlines
+    took a core for minutes that way)."""
+    lineno = 1  # the number of the line that starts at `pos`
+    head: list[bytes] = []  # the start of a line that goes on in the next block
+    total = 0
+    while True:
+        block = stream.read1(_READ_BLOCK)  # read1: what inflated before a truncated end is kept
+        total += len(block)
+        if budget is not None:
+            budget.check_bytes(origin, total)
+        if not block:
+            line = b"".join(head)
+            if _NOT_BLANK.search(line):
+                yield lineno, line
+            return
+        pos = 0
+        if head:
+            end = block.find(b"\n")
+            if end < 0:
+                head.append(block)
+                continue
+            line = b"".join([*head, block[: end + 1]])
+            head = []
+            if _NOT_BLANK.search(line):
+                yield lineno, line
+            lineno += 1
+            pos = end + 1
+        while found := _NOT_BLANK.search(block, pos):
+            start = block.rfind(b"\n", pos, found.start()) + 1 or pos
+            lineno += block.count(b"\n", pos, start)
+            end = block.find(b"\n", found.end())
+            if end < 0:
+                pos = start
+                break
+            yield lineno, block[start : end + 1]
+            lineno += 1
+            pos = end + 1
+        else:
+            last = block.rfind(b"\n", pos) + 1 or pos
+            lineno += block.count(b"\n", pos, last)
+            pos = last
+        if pos < len(block):
+            head.append(block[pos:])
 
 
 def _open_binary(path: Path) -> io.BufferedIOBase:

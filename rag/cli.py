@@ -24,6 +24,7 @@ from index.dates import date_part, normalize_date
 from index.engine import IngestEngine
 from index.errors import MissingPathError, NewsdeskError
 from index.ingest import IngestOptions, ProgressCallback
+from index.loaders import DEFAULT_MAX_DECOMPRESSED_BYTES, DEFAULT_MAX_RECORDS, LoadLimits
 from rag.records import Answer, SearchFilters
 from rag.render import print_answer, print_hits, print_ingest_report, report_dict
 from rag.service import Newsdesk, default_index_dir
@@ -164,6 +165,20 @@ def main() -> None:
 )
 @click.option("--limit", type=click.IntRange(1), default=None, help="Read at most this many articles.")
 @click.option(
+    "--max-records",
+    type=click.IntRange(1),
+    default=DEFAULT_MAX_RECORDS,
+    show_default=True,
+    help="Stop (writing nothing) after reading more records than this, unreadable ones included.",
+)
+@click.option(
+    "--max-decompressed-bytes",
+    type=click.IntRange(1),
+    default=DEFAULT_MAX_DECOMPRESSED_BYTES,
+    show_default=True,
+    help="Stop (writing nothing) at a file larger than this, as read after gunzip.",
+)
+@click.option(
     "--engine",
     type=click.Choice(["local", "ray"]),
     default="local",
@@ -195,6 +210,8 @@ def ingest_command(
     skip_errors: bool,
     follow_symlinks: bool,
     limit: int | None,
+    max_records: int,
+    max_decompressed_bytes: int,
     engine: str,
     ray_address: str | None,
     ray_workers: int | None,
@@ -217,6 +234,7 @@ def ingest_command(
         skip_errors=skip_errors,
         limit=limit,
         follow_symlinks=follow_symlinks,
+        limits=LoadLimits(max_records, max_decompressed_bytes),
     )
     service = Newsdesk(index_dir)
     with _ingest_engine(engine, ray_address, ray_workers) as chosen, IngestProgress() as progress:
@@ -480,15 +498,25 @@ def _serve(
     stdout.print(f"Newsdesk on {where}  ({shown}, OpenAI-compatible at /v1, docs at /docs)")
     if settings.api_keys:
         stdout.print("API keys required for /api and /v1 (NEWSDESK_API_KEY).", style="dim")
+    # After SIGTERM, requests in flight get this long; then uvicorn cancels them, which stops an ingest's
+    # work (rag/http/cancellable.py) with nothing written, and the server exits.
+    grace = settings.shutdown_grace_seconds
     if workers == 1:
-        uvicorn.run(create_app(service, settings), host=host, port=port, log_level="warning")
+        app = create_app(service, settings)
+        uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=grace)
         return
     stdout.print(f"{workers} worker processes share the index read-only.", style="dim")
     # Each worker imports the app afresh, in its own process: what this command was given reaches it
     # through the environment it inherits.
     os.environ["NEWSDESK_INDEX"] = str(service.index_dir)
     uvicorn.run(
-        "rag.http.app:api_from_env", factory=True, workers=workers, host=host, port=port, log_level="warning"
+        "rag.http.app:api_from_env",
+        factory=True,
+        workers=workers,
+        host=host,
+        port=port,
+        log_level="warning",
+        timeout_graceful_shutdown=grace,
     )
 
 

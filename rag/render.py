@@ -99,6 +99,10 @@ def report_dict(report: IngestReport) -> dict[str, Any]:
         "skipped": [{"origin": s.origin, "reason": s.reason} for s in report.skipped],
         "errors": [str(e) for e in report.errors],
         "warnings": report.warnings,
+        # The lists above hold the first few of each (LoadLimits.max_listed); these count them all.
+        "skipped_count": report.skipped_count,
+        "error_count": report.error_count,
+        "warning_count": report.warning_count,
         "chunks_written": report.chunks_written,
         "chunks_embedded": report.chunks_embedded,
         "chunks_from_cache": report.chunks_from_cache,
@@ -116,12 +120,20 @@ def print_ingest_report(console: Console, report: IngestReport) -> None:
     cached = f" ({report.chunks_from_cache} from the embedding cache)" if report.chunks_from_cache else ""
     console.print(
         f"added {len(report.added)}, updated {len(report.updated)}, unchanged {len(report.unchanged)}, "
-        f"skipped {len(report.skipped)}, errors {len(report.errors)}; "
+        f"skipped {report.skipped_count}, errors {report.error_count}; "
         f"{report.chunks_written} chunks written, {report.chunks_embedded} embedded{cached}{rate}"
     )
     for warning in report.warnings:
         console.print(Text(f"warning: {warning}", style="yellow"))
+    _more(console, report.warning_count - len(report.warnings), "warnings", "yellow")
     for skipped in report.skipped:
         console.print(Text(f"skipped {skipped.origin}: {skipped.reason}", style="yellow"))
+    _more(console, report.skipped_count - len(report.skipped), "skipped", "yellow")
     for error in report.errors:
         console.print(Text(f"error (skipped) {error}", style="red"))
+    _more(console, report.error_count - len(report.errors), "errors", "red")
+
+
+def _more(console: Console, count: int, kind: str, style: str) -> None:
+    if count > 0:
+        console.print(Text(f"... and {count} more {kind}, not listed", style=style))

@@ -381,7 +381,9 @@ class Newsdesk:
     def ingest_records(self, records: Sequence[object], options: IngestOptions | None = None) -> IngestReport:
         """Articles as JSON objects in the JSONL schema (the API's POST /api/articles)."""
         embedder = self._embedder_for_write(options)
-        return ingest_loaded(self.index_dir, load_records(records), options, embedder=embedder)
+        options = options or IngestOptions()
+        loaded = load_records(records, limits=options.limits, cancel=options.cancel)
+        return ingest_loaded(self.index_dir, loaded, options, embedder=embedder)
 
     def _embedder_for_write(self, options: IngestOptions | None) -> Embedder | None:
         """The embedder already loaded here, when it is the one the write will use."""

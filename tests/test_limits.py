@@ -54,11 +54,16 @@ def test_limits_are_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -
         ("NEWSDESK_MAX_UPLOAD_BYTES", "1000"),
         ("NEWSDESK_MAX_UPLOAD_FILES", "2"),
         ("NEWSDESK_UPLOAD_DIR", "/srv/uploads"),
+        ("NEWSDESK_MAX_RECORDS", "5000"),
+        ("NEWSDESK_MAX_DECOMPRESSED_BYTES", "123456"),
+        ("NEWSDESK_SHUTDOWN_GRACE_SECONDS", "3"),
     ]:
         monkeypatch.setenv(name, value)
     limits = ServerSettings.from_env()
     assert (limits.max_k, limits.max_question_chars, limits.max_body_bytes) == (7, 300, 4096)
     assert (limits.max_upload_bytes, limits.max_upload_files, limits.upload_dir) == (1000, 2, "/srv/uploads")
+    assert (limits.max_records, limits.max_decompressed_bytes) == (5000, 123456)
+    assert limits.shutdown_grace_seconds == 3
     monkeypatch.setenv("NEWSDESK_MAX_K", "many")
     with pytest.raises(ValueError, match="NEWSDESK_MAX_K must be an integer, got 'many'"):
         ServerSettings.from_env()

@@ -1,9 +1,12 @@
 """`newsdesk serve` stopped with SIGTERM (as systemd, Docker or Kubernetes stop it): requests in flight
-finish, the server exits cleanly, and the index it was writing is whole."""
+finish within the grace period (NEWSDESK_SHUTDOWN_GRACE_SECONDS), an ingest that would take longer is
+stopped with nothing written, the server exits cleanly, and the index it was writing is whole."""
 
 from __future__ import annotations
 
 import fcntl
+import gzip
+import json
 import os
 import signal
 import socket
@@ -45,8 +48,20 @@ def lock_is_held(index: Path) -> bool:
         return False
 
 
+Served = tuple[subprocess.Popen[str], str, Path]
+
+
 @pytest.fixture
-def served(tmp_path: Path, write_jsonl: Writer) -> Iterator[tuple[subprocess.Popen[str], str, Path]]:
+def served(tmp_path: Path, write_jsonl: Writer) -> Iterator[Served]:
+    yield from serving(tmp_path, write_jsonl, {})
+
+
+@pytest.fixture
+def served_with_a_short_grace(tmp_path: Path, write_jsonl: Writer) -> Iterator[Served]:
+    yield from serving(tmp_path, write_jsonl, {"NEWSDESK_SHUTDOWN_GRACE_SECONDS": "1"})
+
+
+def serving(tmp_path: Path, write_jsonl: Writer, settings: dict[str, str]) -> Iterator[Served]:
     index = tmp_path / "index"
     quake = article("quake", "An earthquake shook the coast of Chile on Monday.")
     Newsdesk(index, embedder=HashingEmbedder()).ingest([write_jsonl("news.jsonl", [quake])])
@@ -63,6 +78,7 @@ def served(tmp_path: Path, write_jsonl: Writer) -> Iterator[tuple[subprocess.Pop
         str(port),
     ]
     env = {k: v for k, v in os.environ.items() if k not in ("NEWSDESK_API_KEY", "NEWSDESK_READONLY_API_KEY")}
+    env.update(settings)
     server = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -117,3 +133,36 @@ def test_sigterm_on_an_idle_server_exits_at_once(served: tuple[subprocess.Popen[
     server.send_signal(signal.SIGTERM)
     assert server.wait(timeout=30) in STOPPED_BY_SIGTERM
     print(f"idle server stopped {time.monotonic() - started:.2f} s after SIGTERM")
+
+
+def test_sigterm_stops_an_ingest_that_outlasts_the_grace_and_the_index_is_as_it_was(
+    served_with_a_short_grace: Served,
+) -> None:
+    server, base, index = served_with_a_short_grace
+    before = IndexDirectory(index).current_version()
+    report = " ".join(f"Sentence {k} of the council's report on the sea wall." for k in range(30))
+    stories = [article(f"story-{n}", f"Story {n}. {report}") for n in range(5000)]  # some 15 s of writing
+    data = gzip.compress("".join(json.dumps(s) + "\n" for s in stories).encode())
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        files = [("files", ("stories.jsonl.gz", data, "application/gzip"))]
+        upload = pool.submit(httpx.post, f"{base}/api/files", files=files, timeout=120)
+        deadline = time.monotonic() + 60
+        while not lock_is_held(index):  # read; now chunking and embedding
+            assert time.monotonic() < deadline and not upload.done(), "the ingest never started"
+            time.sleep(0.005)
+        began = time.monotonic()
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=60) in STOPPED_BY_SIGTERM
+        stopped = time.monotonic() - began
+        response = upload.result(timeout=60)
+    assert stopped < 10, f"exited {stopped:.1f} s after SIGTERM"
+    assert response.status_code == 503, response.text
+    assert response.json()["error"].endswith("nothing was written")
+    assert "Traceback" not in (server.stdout.read() if server.stdout else "")
+    assert IndexDirectory(index).current_version() == before and not lock_is_held(index)
+    snapshot = IndexDirectory(index).open()  # verifies every checksum
+    try:
+        assert sorted(snapshot.catalog.article_hashes()) == ["quake"]
+    finally:
+        snapshot.close()
+    print(f"stopped {stopped:.2f} s after SIGTERM, mid-ingest")

@@ -191,7 +191,7 @@ class _Handlers:
                 result = self.desk.ingest(paths, IngestOptions(skip_errors=skip_errors), embedded)
                 report = report_html(result, paths)
             except IngestAborted as error:
-                gr.Warning(f"{len(error.errors)} record(s) could not be read; nothing was written.")
+                gr.Warning(f"{error.count} record(s) could not be read; nothing was written.")
                 report = aborted_html(error, paths)
             except NewsdeskError as error:
                 message = shorten_paths(str(error), paths)

@@ -180,7 +180,7 @@ def report_html(report: IngestReport, uploaded: Sequence[str] = ()) -> str:
     """What an upload changed, with every skipped file or record and its reason."""
     counts = (
         f"Added {len(report.added)}, updated {len(report.updated)}, unchanged {len(report.unchanged)}, "
-        f"skipped {len(report.skipped)}, errors {len(report.errors)}; "
+        f"skipped {report.skipped_count}, errors {report.error_count}; "
         f"passages written: {report.chunks_written}, in {report.seconds:.1f} s."
     )
     skipped = [shorten_paths(f"{s.origin}: {s.reason}", uploaded) for s in report.skipped]
@@ -198,7 +198,7 @@ def report_html(report: IngestReport, uploaded: Sequence[str] = ()) -> str:
 def aborted_html(error: IngestAborted, uploaded: Sequence[str] = ()) -> str:
     """A refused upload: which records could not be read, and what to do about it."""
     return (
-        f'<div class="nd-report"><p class="nd-error">{len(error.errors)} record(s) could not be read; '
+        f'<div class="nd-report"><p class="nd-error">{error.count} record(s) could not be read; '
         "nothing was written. Fix them, or tick “Skip unreadable records” to add the rest.</p>"
         + _listed("Problems:", [shorten_paths(str(e), uploaded) for e in error.errors])
         + "</div>"

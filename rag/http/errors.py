@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from index.errors import IndexLockedError, IndexStateError, InputError, NewsdeskError
 from index.ingest import IngestAborted
+from index.loaders import Cancelled, LimitExceeded
 from rag.generators import GeneratorError
 
 
@@ -65,10 +66,15 @@ def _newsdesk_error(request: Request, error: Exception) -> JSONResponse:
         status = 409
     elif isinstance(error, GeneratorError):
         status = 502
-    elif isinstance(error, IndexStateError):
+    elif isinstance(error, IndexStateError | Cancelled):
         status = 503
+    elif isinstance(error, LimitExceeded):
+        status = 413
     detail: list[dict[str, Any]] = []
-    if isinstance(error, IngestAborted):
+    if isinstance(error, LimitExceeded):  # where it stopped, then the first records it could not read
+        detail = [{"field": error.origin, "problem": f"{error.problem} ({error.setting})"}]
+        detail += [{"field": e.origin, "problem": e.reason} for e in error.errors]
+    elif isinstance(error, IngestAborted):
         detail = [{"field": e.origin, "problem": e.reason} for e in error.errors]
     elif isinstance(error, InputError):
         detail = [{"field": error.origin, "problem": error.reason}]

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
+import threading
 from collections.abc import Iterable, Iterator
 from itertools import chain
 from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, File, HTTPException, Query, UploadFile
+from fastapi import APIRouter, Body, Depends, File, HTTPException, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from index.errors import InputError, NewsdeskError
 from index.ingest import IngestAborted, IngestOptions, IngestReport
+from index.loaders import MAX_LISTED, LimitExceeded, LoadLimits
+from rag.http.cancellable import InFlight, run_cancellable
 from rag.http.errors import FieldError
 from rag.http.schemas import (
     AnswerModel,
@@ -116,6 +120,7 @@ def ingest_response(report: IngestReport) -> dict[str, Any]:
         "unchanged": report.unchanged,
         "skipped": [{"origin": s.origin, "reason": s.reason} for s in report.skipped]
         + [{"origin": e.origin, "reason": e.reason} for e in report.errors],
+        "skipped_count": report.skipped_count + report.error_count,
         "chunks_written": report.chunks_written,
         "seconds": round(report.seconds, 3),
     }
@@ -127,8 +132,15 @@ def _position(origin: str) -> int:
 
 
 def router(desk: Newsdesk, settings: ServerSettings, readiness: Readiness) -> APIRouter:
-    api = APIRouter(tags=["api"], responses=ERRORS)
+    in_flight = InFlight()  # ingests, which a shutdown stops and waits for
+    api = APIRouter(tags=["api"], responses=ERRORS, lifespan=in_flight.lifespan)
     writer = [Depends(write_key_dependency(settings.api_keys, settings.read_only_keys))]
+    limits = LoadLimits(
+        settings.max_records,
+        settings.max_decompressed_bytes,
+        records_setting="NEWSDESK_MAX_RECORDS",
+        bytes_setting="NEWSDESK_MAX_DECOMPRESSED_BYTES",
+    )
 
     @api.post(
         "/ask",
@@ -171,15 +183,24 @@ def router(desk: Newsdesk, settings: ServerSettings, readiness: Readiness) -> AP
         dependencies=writer,
         responses=WRITE_ERRORS,
     )
-    def add_articles(
+    async def add_articles(
+        request: Request,
         articles: Annotated[list[Any], Body(examples=[[EXAMPLE_ARTICLE]])],
         skip_errors: SkipErrors = False,
     ) -> dict[str, Any]:
+        if len(articles) > limits.max_records:
+            problem = f"{len(articles)} records is over the limit of {limits.max_records}"
+            raise LimitExceeded("articles", problem, limits.records_setting)
+        work = functools.partial(add_articles_now, articles, skip_errors)
+        return await run_cancellable(request, work, in_flight)
+
+    def add_articles_now(articles: list[Any], skip_errors: bool, cancel: threading.Event) -> dict[str, Any]:
         refused = {n: problem for n, record in enumerate(articles) if (problem := article_id_problem(record))}
         if refused and not skip_errors:
             raise IngestAborted([InputError(f"articles[{n}]", problem) for n, problem in refused.items()])
         kept = [n for n in range(len(articles)) if n not in refused]
-        report = desk.ingest_records([articles[n] for n in kept], IngestOptions(skip_errors=skip_errors))
+        options = IngestOptions(skip_errors=skip_errors, limits=limits, cancel=cancel)
+        report = desk.ingest_records([articles[n] for n in kept], options)
         readiness.load()
         response = ingest_response(report)
         if refused:  # the index numbered the records it was given: number them as the caller sent them
@@ -187,7 +208,9 @@ def router(desk: Newsdesk, settings: ServerSettings, readiness: Readiness) -> AP
                 entry["origin"] = _RECORD.sub(
                     lambda m: f"articles[{kept[int(m[1])]}]", entry["origin"], count=1
                 )
-            response["skipped"] += [{"origin": f"articles[{n}]", "reason": p} for n, p in refused.items()]
+            listed = list(refused.items())[:MAX_LISTED]
+            response["skipped"] += [{"origin": f"articles[{n}]", "reason": p} for n, p in listed]
+            response["skipped_count"] += len(refused)
             response["skipped"].sort(key=lambda entry: _position(entry["origin"]))
         return response
 
@@ -201,18 +224,28 @@ def router(desk: Newsdesk, settings: ServerSettings, readiness: Readiness) -> AP
             415: {"model": ErrorModel, "description": "A file of a kind that cannot be read"},
         },
     )
-    def upload_files(
+    async def upload_files(
+        request: Request,
         files: Annotated[list[UploadFile], File(description="One or more files; their kind by suffix.")],
         skip_errors: SkipErrors = False,
+    ) -> dict[str, Any]:
+        work = functools.partial(upload_files_now, files, skip_errors)
+        return await run_cancellable(request, work, in_flight)
+
+    def upload_files_now(
+        files: list[UploadFile], skip_errors: bool, cancel: threading.Event
     ) -> dict[str, Any]:
         root = upload_root(desk.index_dir, settings.upload_dir)
         paths = save_uploads(
             files, root, max_files=settings.max_upload_files, max_bytes=settings.max_upload_bytes
         )
+        # Named by the names their client gave them (made safe), never by where this server keeps them.
+        folder = paths[0].parent
+        options = IngestOptions(skip_errors=skip_errors, limits=limits, cancel=cancel, relative_to=folder)
         try:
-            report = desk.ingest(paths, IngestOptions(skip_errors=skip_errors))
+            report = desk.ingest(paths, options)
         except BaseException:
-            discard(paths[0].parent)  # nothing was written, so nothing needs the files
+            discard(folder)  # nothing was written, so nothing needs the files
             raise
         readiness.load()
         return ingest_response(report)

@@ -196,7 +196,10 @@ class IngestResponse(BaseModel):
     added: list[str]
     updated: list[str]
     unchanged: list[str]
-    skipped: list[dict[str, str]]
+    skipped: list[dict[str, str]] = Field(
+        description="The first 20 records or files skipped and the first 20 that could not be read, with why."
+    )
+    skipped_count: int = Field(description="Records and files skipped or unreadable, all of them.")
     chunks_written: int
     seconds: float
 

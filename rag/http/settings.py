@@ -10,6 +10,17 @@ DEFAULT_MAX_QUESTION_CHARS = 2000
 DEFAULT_MAX_K = 50
 DEFAULT_MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 DEFAULT_MAX_UPLOAD_FILES = 20
+# One request's work, whatever the size of its body. News JSON Lines gzips about 2.75 to 1 (the RealTime
+# QA corpus: 14.5 MB of gzip, 40 MB unpacked), so an honest file within the 50 MiB upload limit unpacks to
+# about 140 MiB: 256 MiB admits it with room, and stops a gzip bomb (1,000 to 1 for newlines) after a
+# fraction of a second of inflating. Raise it along with NEWSDESK_MAX_UPLOAD_BYTES.
+DEFAULT_MAX_DECOMPRESSED_BYTES = 256 * 1024 * 1024
+# 100,000 articles is 23 times the RealTime QA corpus and about an hour of embedding on 2 cores: more
+# than one HTTP request should carry, while 3 million `{}` lines (9 KB of gzip) are refused.
+DEFAULT_MAX_RECORDS = 100_000
+# Seconds a SIGTERM waits for requests in flight before it stops their work (an ingest then writes
+# nothing): short of the 10 s after which Docker and systemd's defaults send SIGKILL.
+DEFAULT_SHUTDOWN_GRACE_SECONDS = 5
 
 
 def _int_env(name: str, default: int) -> int:
@@ -43,6 +54,9 @@ class ServerSettings:
     max_k: int = DEFAULT_MAX_K
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES  # each file
     max_upload_files: int = DEFAULT_MAX_UPLOAD_FILES  # each request
+    max_decompressed_bytes: int = DEFAULT_MAX_DECOMPRESSED_BYTES  # each file, as read after gunzip
+    max_records: int = DEFAULT_MAX_RECORDS  # each request, unreadable records included
+    shutdown_grace_seconds: int = DEFAULT_SHUTDOWN_GRACE_SECONDS
     upload_dir: str | None = None  # None: a folder beside the index, "<index>-uploads"
     ui: bool = True
     example_count: int = 4
@@ -66,6 +80,13 @@ class ServerSettings:
             max_k=_int_env("NEWSDESK_MAX_K", DEFAULT_MAX_K),
             max_upload_bytes=_int_env("NEWSDESK_MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD_BYTES),
             max_upload_files=_int_env("NEWSDESK_MAX_UPLOAD_FILES", DEFAULT_MAX_UPLOAD_FILES),
+            max_decompressed_bytes=_int_env(
+                "NEWSDESK_MAX_DECOMPRESSED_BYTES", DEFAULT_MAX_DECOMPRESSED_BYTES
+            ),
+            max_records=_int_env("NEWSDESK_MAX_RECORDS", DEFAULT_MAX_RECORDS),
+            shutdown_grace_seconds=_int_env(
+                "NEWSDESK_SHUTDOWN_GRACE_SECONDS", DEFAULT_SHUTDOWN_GRACE_SECONDS
+            ),
             upload_dir=os.environ.get("NEWSDESK_UPLOAD_DIR") or None,
             ui=ui,
         )
