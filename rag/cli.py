@@ -480,7 +480,7 @@ def _serve(
 ) -> None:
     import uvicorn
 
-    from rag.http.app import create_app
+    from rag.http.app import BIND_HOST_VARIABLE, create_app
     from rag.http.security import bind_refusal
     from rag.http.settings import ServerSettings
 
@@ -489,7 +489,7 @@ def _serve(
             "--workers above 1 serves the APIs only: add --no-ui (the web UI keeps each chat's state "
             "in the one process that started it)"
         )
-    settings = ServerSettings.from_env(ui=ui)
+    settings = ServerSettings.from_env(ui=ui, bind_host=host)  # a Host header naming it is answered
     refusal = bind_refusal(host, bool(settings.api_keys or settings.read_only_keys), allow_unauthenticated)
     if refusal:
         raise click.UsageError(refusal)
@@ -509,6 +509,7 @@ def _serve(
     # Each worker imports the app afresh, in its own process: what this command was given reaches it
     # through the environment it inherits.
     os.environ["NEWSDESK_INDEX"] = str(service.index_dir)
+    os.environ[BIND_HOST_VARIABLE] = host
     uvicorn.run(
         "rag.http.app:api_from_env",
         factory=True,

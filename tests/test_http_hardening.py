@@ -370,3 +370,52 @@ def test_chat_completions_stream_is_a_strict_boolean(desk: Newsdesk) -> None:
         response = client.post("/v1/chat/completions", json=body)
         assert response.status_code == 422, value
         assert [d["field"] for d in response.json()["detail"]] == ["stream"]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_serve_answers_to_the_host_name_it_was_told_to_bind(
+    desk: Newsdesk, tmp_path: Path, workers: int
+) -> None:
+    """`serve --host NAME` (a key set, as binding off loopback names needs) answers `Host: NAME`, in
+    one process and in each of `--workers N`; a name it was not given is still refused."""
+    import os
+    import subprocess
+    import sys
+
+    name = socket.gethostname()
+    try:
+        address = socket.gethostbyname(name)
+    except OSError:
+        pytest.skip(f"this machine's name {name!r} does not resolve")
+    if not address.startswith("127.") or name in ("localhost", "127.0.0.1"):
+        pytest.skip(
+            f"this machine's name {name!r} is not a loopback address ({address}) unlike a test host's"
+        )
+    desk.close()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    command = [sys.executable, "-m", "rag.cli", "serve", "--no-ui", "--host", name, "--port", str(port)]
+    command += ["--index", str(desk.index_dir), "--workers", str(workers)]
+    environment = {**os.environ, "NEWSDESK_API_KEY": KEY}
+    environment.pop("NEWSDESK_ALLOWED_HOSTS", None)
+    server = subprocess.Popen(
+        command, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        base = f"http://{address}:{port}"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and server.poll() is None:
+            try:
+                if httpx.get(f"{base}/health", headers={"Host": "localhost"}, timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        for _ in range(4 * workers):  # each worker process builds its own settings
+            named = httpx.get(f"{base}/api/stats", headers={**AUTH, "Host": f"{name}:{port}"}, timeout=10)
+            assert named.status_code == 200, named.text
+        other = httpx.get(f"{base}/api/stats", headers={**AUTH, "Host": f"other-{name}:{port}"}, timeout=10)
+        assert other.status_code == 400
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

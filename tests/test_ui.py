@@ -15,6 +15,7 @@ import pytest
 
 from index.embedding import HashingEmbedder
 from rag.conversation import Turn
+from rag.http.settings import ServerSettings
 from rag.records import Answer, Citation, EarlierAnswer, SearchFilters
 from rag.service import Newsdesk
 from tests.conftest import article
@@ -283,3 +284,17 @@ def test_a_malformed_gold_file_names_its_line_without_the_upload_folder(
     with pytest.warns(UserWarning, match="at least 1, got 0"):
         message, files = evaluation.run(DEMO, None, 5, 0)
     assert files is None
+
+
+def test_an_upload_in_the_web_ui_is_bounded_by_the_servers_limits(
+    tmp_path: Path, write_jsonl: Writer
+) -> None:
+    desk = small_archive(tmp_path, write_jsonl)
+    version = desk.info()["version"]
+    limits = ServerSettings(max_records=3).load_limits()
+    handlers = _Handlers(desk, examples=2, max_files=3, limits=limits)
+    many = write_jsonl("many.jsonl", [article(f"n{i}", f"Report {i} on the harbour.") for i in range(5)])
+    with pytest.warns(UserWarning, match="NEWSDESK_MAX_RECORDS"):
+        report, *_ = handlers.ingest([str(many)], False)
+    assert "more than 3 records" in report and "NEWSDESK_MAX_RECORDS" in report
+    assert desk.info()["version"] == version and desk.article("n0") is None

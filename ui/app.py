@@ -16,7 +16,7 @@ import gradio as gr
 from index.dates import date_part, normalize_date
 from index.errors import NewsdeskError
 from index.ingest import IngestAborted, IngestOptions
-from index.loaders import SUPPORTED_SUFFIXES
+from index.loaders import SUPPORTED_SUFFIXES, LoadLimits
 from rag.conversation import Turn
 from rag.http.security import READ_ONLY_USER
 from rag.http.settings import DEFAULT_MAX_UPLOAD_FILES
@@ -115,10 +115,13 @@ def _archive_panel(info: dict[str, Any] | None) -> str:
 class _Handlers:
     """The UI's event handlers, bound to one service."""
 
-    def __init__(self, desk: Newsdesk, examples: int, max_files: int) -> None:
+    def __init__(
+        self, desk: Newsdesk, examples: int, max_files: int, limits: LoadLimits | None = None
+    ) -> None:
         self.desk = desk
         self.examples = examples
         self.max_files = max_files
+        self.limits = limits or LoadLimits()
 
     def ask(
         self,
@@ -188,7 +191,8 @@ class _Handlers:
                 progress((done, total or None), desc="Embedding passages", unit="passages")
 
             try:
-                result = self.desk.ingest(paths, IngestOptions(skip_errors=skip_errors), embedded)
+                options = IngestOptions(skip_errors=skip_errors, limits=self.limits)
+                result = self.desk.ingest(paths, options, embedded)
                 report = report_html(result, paths)
             except IngestAborted as error:
                 gr.Warning(f"{error.count} record(s) could not be read; nothing was written.")
@@ -212,9 +216,16 @@ class _Handlers:
         )
 
 
-def build_ui(desk: Newsdesk, *, examples: int = 4, max_files: int = DEFAULT_MAX_UPLOAD_FILES) -> gr.Blocks:
-    """The Blocks app; the server mounts it with `gr.mount_gradio_app(app, build_ui(desk), path="/")`."""
-    handlers = _Handlers(desk, examples, max_files)
+def build_ui(
+    desk: Newsdesk,
+    *,
+    examples: int = 4,
+    max_files: int = DEFAULT_MAX_UPLOAD_FILES,
+    limits: LoadLimits | None = None,
+) -> gr.Blocks:
+    """The Blocks app; the server mounts it with `gr.mount_gradio_app(app, build_ui(desk), path="/")`.
+    `limits` bound what one upload may make the server read (the server's settings, as for the API)."""
+    handlers = _Handlers(desk, examples, max_files, limits)
     info = _info(desk)
     questions = example_questions(desk, examples)
     blocks = gr.Blocks(title="Newsdesk", analytics_enabled=False)

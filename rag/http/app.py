@@ -30,6 +30,7 @@ from rag.service import Newsdesk
 
 API_PREFIX = "/api"  # both need a key when keys are configured (ApiKeyGuard)
 OPENAI_PREFIX = "/v1"
+BIND_HOST_VARIABLE = "NEWSDESK_BIND_HOST"  # the address `serve --workers N` binds, for its processes
 
 
 class Readiness:
@@ -146,7 +147,8 @@ def create_app(desk: Newsdesk, settings: ServerSettings | None = None, *, load_n
 def api_from_env() -> FastAPI:
     """The app of one `newsdesk serve --workers N` process, which uvicorn builds from this import string:
     the index comes from NEWSDESK_INDEX, the rest of the settings from the environment as always."""
-    return create_app(Newsdesk(), ServerSettings.from_env(ui=False))
+    bind_host = os.environ.get(BIND_HOST_VARIABLE) or None  # set by `serve --workers` for its processes
+    return create_app(Newsdesk(), ServerSettings.from_env(ui=False, bind_host=bind_host))
 
 
 def _version_served(desk: Newsdesk) -> str | None:
@@ -186,7 +188,12 @@ def _mount_ui(app: FastAPI, desk: Newsdesk, settings: ServerSettings) -> None:
 
     gr.mount_gradio_app(
         app,
-        build_ui(desk, examples=settings.example_count, max_files=settings.max_upload_files),
+        build_ui(
+            desk,
+            examples=settings.example_count,
+            max_files=settings.max_upload_files,
+            limits=settings.load_limits(),
+        ),
         path="/",
         auth=ui_login(settings.ui_password, settings.api_keys, settings.read_only_keys),
         auth_message=UI_LOGIN_MESSAGE,

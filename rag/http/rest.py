@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from index.errors import InputError, NewsdeskError
 from index.ingest import IngestAborted, IngestOptions, IngestReport
-from index.loaders import MAX_LISTED, LimitExceeded, LoadLimits
+from index.loaders import MAX_LISTED, LimitExceeded
 from rag.http.cancellable import InFlight, run_cancellable
 from rag.http.errors import FieldError
 from rag.http.schemas import (
@@ -135,12 +135,7 @@ def router(desk: Newsdesk, settings: ServerSettings, readiness: Readiness) -> AP
     in_flight = InFlight()  # ingests, which a shutdown stops and waits for
     api = APIRouter(tags=["api"], responses=ERRORS, lifespan=in_flight.lifespan)
     writer = [Depends(write_key_dependency(settings.api_keys, settings.read_only_keys))]
-    limits = LoadLimits(
-        settings.max_records,
-        settings.max_decompressed_bytes,
-        records_setting="NEWSDESK_MAX_RECORDS",
-        bytes_setting="NEWSDESK_MAX_DECOMPRESSED_BYTES",
-    )
+    limits = settings.load_limits()
 
     @api.post(
         "/ask",

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from index.loaders import LoadLimits
+
 DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
 DEFAULT_MAX_QUESTION_CHARS = 2000
 DEFAULT_MAX_K = 50
@@ -65,6 +67,15 @@ class ServerSettings:
     def max_upload_request_bytes(self) -> int:
         """The body limit of an upload request: every file at its limit, and room for the form."""
         return self.max_upload_files * self.max_upload_bytes + 1024 * 1024
+
+    def load_limits(self) -> LoadLimits:
+        """What one ingest through the server may read, the API's and the web UI's alike."""
+        return LoadLimits(
+            self.max_records,
+            self.max_decompressed_bytes,
+            records_setting="NEWSDESK_MAX_RECORDS",
+            bytes_setting="NEWSDESK_MAX_DECOMPRESSED_BYTES",
+        )
 
     @classmethod
     def from_env(cls, *, ui: bool = True, bind_host: str | None = None) -> ServerSettings:
