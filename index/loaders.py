@@ -621,6 +621,11 @@ def _from_record(record: object, origin: str, *, default_id: str | None = None) 
         date_key, date_value = _pop_alias(fields, _DATE_KEYS)
         published_at = normalize_date(date_value, field=date_key or "published_at")
         for key in dict.fromkeys(("id", *_URL_KEYS, *fields)):  # stored as given, not cleaned
+            if isinstance(key, str) and (found := _SURROGATE.search(key)):
+                raise ValueError(
+                    f"the field name {key!a} contains an unpaired surrogate {found.group()!a}, which is "
+                    "not a character"
+                )
             if key in record:
                 _check_storable(key, record[key])
     except ValueError as exc:

@@ -611,3 +611,15 @@ def test_random_bytes_in_other_formats_never_raise(tmp_path: Path, data: bytes, 
     path = tmp_path / f"y{suffix}"
     path.write_bytes(data)
     assert isinstance(load_paths([path]), LoadResult)
+
+
+def test_a_field_name_holding_an_unpaired_surrogate_is_refused_naming_it(tmp_path: Path) -> None:
+    """A JSON "\\ud800" escape in a key would otherwise load and then fail to be stored as UTF-8."""
+    path = tmp_path / "news.jsonl"
+    path.write_text('{"id": "a", "text": "Fine."}\n{"text": "!", "\\ud800": ""}\n', encoding="utf-8")
+    result = load_paths([path])
+    assert [a.id for a in result.articles] == ["a"]
+    assert [str(e) for e in result.errors] == [
+        f"{path}:2: the field name '\\ud800' contains an unpaired surrogate '\\ud800', "
+        "which is not a character"
+    ]
