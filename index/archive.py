@@ -124,16 +124,13 @@ class IndexDirectory:
             raw = self.pointer.read_bytes()
         except FileNotFoundError:
             return None
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            text = ""
-        name = text[:-1] if text.endswith("\n") else text
         if not raw.strip():
             return None
+        text = raw.decode("utf-8", "backslashreplace")
+        name = text[:-1] if text.endswith("\n") else text
         if not _VERSION_NAME.fullmatch(name):
             raise IndexStateError(
-                f"{self.pointer} holds {raw[:80]!r}, not the name of a version (such as 'v000007'): the "
+                f"{self.pointer} holds {text[:80]!r}, not the name of a version (such as 'v000007'): the "
                 f"pointer to the live version is damaged; {self._repair_hint}"
             )
         return name
