@@ -192,7 +192,15 @@ class IndexDirectory:
         """Make `name` the live version (a repair's roll-back); call with the lock held."""
         if not _VERSION_NAME.fullmatch(name) or not (self.versions / name).is_dir():
             raise IndexStateError(f"{self.versions / name}: no such version to point at")
-        _replace_text(self.pointer, name + "\n")
+        try:
+            _replace_text(self.pointer, name + "\n")
+        except OSError as error:
+            if _is_disk_full(error):
+                raise DiskFullError(
+                    f"no space left on the device of {self.root} to point CURRENT at {name} ({error}); "
+                    "nothing was changed. Free some space and run the command again"
+                ) from error
+            raise
 
     def manifest(self) -> Manifest:
         """The live version's manifest alone: how it was built, without loading or verifying its files."""
@@ -236,15 +244,16 @@ class IndexDirectory:
                     f"{self.root} is being written by another newsdesk process (pid {holder}); "
                     "try again when it ends"
                 ) from error
-            handle.seek(0)
-            handle.truncate()
-            handle.write(str(os.getpid()))
-            handle.flush()
+            # Unbuffered: the pid only helps the message above, and a full disk must neither stop a
+            # repair nor fail when the file is closed with the pid still in a buffer.
+            os.ftruncate(handle.fileno(), 0)
+            with contextlib.suppress(OSError):
+                os.pwrite(handle.fileno(), str(os.getpid()).encode(), 0)
             self._remove_leftovers()
             try:
                 yield
             finally:
-                handle.truncate(0)
+                os.ftruncate(handle.fileno(), 0)
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     def _remove_leftovers(self) -> None:

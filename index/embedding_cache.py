@@ -43,6 +43,7 @@ class EmbeddingCache:
             "WITHOUT ROWID"
         )
         self._lock = threading.Lock()
+        self.write_error: str | None = None  # why the cache stopped taking vectors (a full disk, say)
 
     @classmethod
     def open_default(cls) -> EmbeddingCache | None:
@@ -70,14 +71,20 @@ class EmbeddingCache:
         return found
 
     def put_many(self, vectors: Mapping[str, np.ndarray]) -> None:
-        with self._lock, self._db:
-            self._db.executemany(
-                "INSERT OR REPLACE INTO vectors VALUES (?, ?, ?)",
-                [
-                    (key, int(v.shape[0]), np.ascontiguousarray(v, np.float32).tobytes())
-                    for key, v in vectors.items()
-                ],
-            )
+        """Keep these vectors. A cache that cannot be written (its disk is full) stops taking them and
+        says why in `write_error`: it only costs time, never the ingest."""
+        if self.write_error is not None:
+            return
+        rows = [
+            (key, int(v.shape[0]), np.ascontiguousarray(v, np.float32).tobytes())
+            for key, v in vectors.items()
+        ]
+        with self._lock:
+            try:
+                with self._db:
+                    self._db.executemany("INSERT OR REPLACE INTO vectors VALUES (?, ?, ?)", rows)
+            except sqlite3.Error as error:
+                self.write_error = f"the embedding cache {self.path} cannot be written ({error}); not caching"
 
     def __len__(self) -> int:
         with self._lock:

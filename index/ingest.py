@@ -197,6 +197,8 @@ def ingest_loaded(
                     )
                 finally:
                     if cache is not None:
+                        if cache.write_error:
+                            report.warnings = [*report.warnings, cache.write_error]
                         cache.close()
         finally:
             if base is not None:

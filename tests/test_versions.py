@@ -4,6 +4,7 @@ one cannot be rebuilt, a killed write's staging folder is cleared, and a full di
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -194,21 +195,30 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
+@pytest.mark.parametrize("room", [64 * 1024, 0])
 def test_a_really_full_disk_publishes_nothing_and_the_index_keeps_serving(
-    tmp_path: Path, small_disk: Path
+    tmp_path: Path, small_disk: Path, room: int
 ) -> None:
+    """With 64 KB left the lock is taken and the new version fails; with none left even the lock file's
+    pid and the embedding cache (on the same disk here) cannot be written, and that must not matter."""
     index = small_disk / "index"
     shutil.copytree(_build(tmp_path, 1), index)
     before = state(index)
-    free = shutil.disk_usage(small_disk).free
-    (small_disk / "filler").write_bytes(b"\0" * (free - 64 * 1024))  # room for the lock, not a version
     records = [
         article(f"n{i}", f"Report {i} on the council budget and {i} new bike lanes. " * 40) for i in range(30)
     ]
     more = write(tmp_path / "more.jsonl", records)
-    failed = _cli(index, "ingest", str(more), "--model", "hashing")
+    filler = small_disk / "filler"
+    with open(filler, "wb") as handle:  # fill it to `room`, whatever the file system rounds to
+        block = b"\0" * 4096
+        with contextlib.suppress(OSError):
+            while shutil.disk_usage(small_disk).free > room:
+                handle.write(block)
+                handle.flush()
+    cache = str(small_disk / "embeddings.sqlite")
+    failed = _cli(index, "ingest", str(more), "--model", "hashing", NEWSDESK_EMBEDDING_CACHE=cache)
     assert failed.returncode == 1 and "Traceback" not in failed.stderr, failed.stderr
     assert "no space left on the device" in failed.stderr and "v000001 still serves" in failed.stderr
     assert state(index) == before and _versions(index) == ["v000001"]
-    (small_disk / "filler").unlink()
+    filler.unlink()
     assert ingest(index, more).returncode == 0 and len(state(index)[1]) == 31
