@@ -124,6 +124,11 @@ class IndexDirectory:
             raw = self.pointer.read_bytes()
         except FileNotFoundError:
             return None
+        except OSError as error:  # a bad sector, a folder in its place
+            raise IndexStateError(
+                f"{self.pointer} cannot be read ({error}): the pointer to the live version is damaged; "
+                f"{self._repair_hint}"
+            ) from error
         if not raw.strip():
             return None
         text = raw.decode("utf-8", "backslashreplace")
@@ -200,7 +205,8 @@ class IndexDirectory:
                     f"no space left on the device of {self.root} to point CURRENT at {name} ({error}); "
                     "nothing was changed. Free some space and run the command again"
                 ) from error
-            raise
+            problem = f"{self.pointer} cannot be replaced ({error}); nothing was changed"
+            raise IndexStateError(problem) from error
 
     def manifest(self) -> Manifest:
         """The live version's manifest alone: how it was built, without loading or verifying its files."""

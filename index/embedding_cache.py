@@ -46,14 +46,18 @@ class EmbeddingCache:
         self.write_error: str | None = None  # why the cache stopped taking vectors (a full disk, say)
 
     @classmethod
-    def open_default(cls) -> EmbeddingCache | None:
+    def open_default(cls, problems: list[str] | None = None) -> EmbeddingCache | None:
+        """The user's cache, or None when it is off or cannot be opened (then why, in `problems`): a
+        cache that cannot open only costs time, never the ingest."""
         path = default_cache_path()
         if path is None:
             return None
         try:
             return cls(path)
-        except sqlite3.Error:
-            return None  # a cache that cannot open only costs time, never the ingest
+        except sqlite3.Error as error:
+            if problems is not None:
+                problems.append(f"the embedding cache {path} cannot be opened ({error}); not caching")
+            return None
 
     def get_many(self, keys: Iterable[str], dimension: int) -> dict[str, np.ndarray]:
         wanted = list(dict.fromkeys(keys))

@@ -181,7 +181,8 @@ def ingest_loaded(
                 )
             changed = _classify(loaded.articles, base, report)
             if changed or base is None:
-                cache = EmbeddingCache.open_default() if options.embedding_cache else None
+                cache_problems: list[str] = []
+                cache = EmbeddingCache.open_default(cache_problems) if options.embedding_cache else None
                 try:
                     report.version = _write(
                         directory,
@@ -197,9 +198,10 @@ def ingest_loaded(
                     )
                 finally:
                     if cache is not None:
-                        if cache.write_error:
-                            report.warnings = [*report.warnings, cache.write_error]
+                        cache_problems += [cache.write_error] if cache.write_error else []
                         cache.close()
+                    report.warnings = [*report.warnings, *cache_problems]
+                    report.warning_count += len(cache_problems)
         finally:
             if base is not None:
                 base.close()

@@ -89,6 +89,8 @@ def read_manifest(directory: Path) -> Manifest:
         raise IndexStateError(
             f"{path}: manifest is not valid JSON ({error}); the index is damaged"
         ) from error
+    except OSError as error:  # a bad sector (EIO), a folder in its place, no permission
+        raise IndexStateError(f"{path}: manifest cannot be read ({error}); the index is damaged") from error
     if isinstance(raw, dict) and raw.get("checksum") and raw["checksum"] != manifest_checksum(raw):
         raise IndexStateError(f"{path}: manifest is damaged (checksum mismatch)")
     if not isinstance(raw, dict) or raw.get("format") != FORMAT:
@@ -113,7 +115,10 @@ def verify_files(directory: Path, manifest: Manifest, *, checksum_limit: int | N
         path = directory / name
         if not path.is_file():
             raise IndexStateError(f"{path}: index file is missing; the index is damaged")
-        size = path.stat().st_size
+        try:
+            size = path.stat().st_size
+        except OSError as error:
+            raise IndexStateError(f"{path}: index file cannot be read ({error})") from error
         if size != expected.get("bytes"):
             raise IndexStateError(
                 f"{path}: index file is damaged (size {size} bytes, expected {expected.get('bytes')})"
@@ -128,5 +133,9 @@ def verify_files(directory: Path, manifest: Manifest, *, checksum_limit: int | N
 def verify_checksums(directory: Path, manifest: Manifest, names: list[str]) -> None:
     for name in names:
         path = directory / name
-        if file_sha256(path) != manifest.files[name].get("sha256"):
+        try:
+            digest = file_sha256(path)
+        except OSError as error:  # a bad sector reads as EIO
+            raise IndexStateError(f"{path}: index file cannot be read ({error})") from error
+        if digest != manifest.files[name].get("sha256"):
             raise IndexStateError(f"{path}: index file is damaged (checksum mismatch)")

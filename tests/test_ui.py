@@ -12,9 +12,11 @@ from typing import Any
 
 import gradio as gr
 import pytest
+from fastapi.testclient import TestClient
 
 from index.embedding import HashingEmbedder
 from rag.conversation import Turn
+from rag.http.app import create_app
 from rag.http.settings import ServerSettings
 from rag.records import Answer, Citation, EarlierAnswer, SearchFilters
 from rag.service import Newsdesk
@@ -298,3 +300,19 @@ def test_an_upload_in_the_web_ui_is_bounded_by_the_servers_limits(
         report, *_ = handlers.ingest([str(many)], False)
     assert "more than 3 records" in report and "NEWSDESK_MAX_RECORDS" in report
     assert desk.info()["version"] == version and desk.article("n0") is None
+
+
+def test_an_upload_in_the_web_ui_stops_with_nothing_written_when_the_server_shuts_down(
+    tmp_path: Path, write_jsonl: Writer
+) -> None:
+    desk = small_archive(tmp_path, write_jsonl)
+    version = desk.info()["version"]
+    app = create_app(desk, ServerSettings(ui=True))
+    with TestClient(app):  # runs the app's lifespan: its shutdown is what sets the event
+        assert not app.state.stopping.is_set()
+    assert app.state.stopping.is_set()
+    handlers = _Handlers(desk, examples=2, max_files=3, stopping=app.state.stopping)
+    more = write_jsonl("more.jsonl", [article("bridge", "The bridge reopened.", published_at="2024-01-01")])
+    with pytest.warns(UserWarning, match="stopp"):
+        handlers.ingest([str(more)], False)
+    assert desk.info()["version"] == version and desk.article("bridge") is None

@@ -5,6 +5,7 @@ one cannot be rebuilt, a killed write's staging folder is cleared, and a full di
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import shutil
@@ -16,7 +17,10 @@ from pathlib import Path
 
 import pytest
 
+from index import manifest as manifest_module
 from index.archive import IndexDirectory
+from index.check import check
+from index.embedding_cache import EmbeddingCache
 from index.errors import IndexStateError
 from index.faults import DISK_FULL_POINTS
 from tests.conftest import article
@@ -208,13 +212,7 @@ def test_a_really_full_disk_publishes_nothing_and_the_index_keeps_serving(
         article(f"n{i}", f"Report {i} on the council budget and {i} new bike lanes. " * 40) for i in range(30)
     ]
     more = write(tmp_path / "more.jsonl", records)
-    filler = small_disk / "filler"
-    with open(filler, "wb") as handle:  # fill it to `room`, whatever the file system rounds to
-        block = b"\0" * 4096
-        with contextlib.suppress(OSError):
-            while shutil.disk_usage(small_disk).free > room:
-                handle.write(block)
-                handle.flush()
+    filler = _fill(small_disk, room)
     cache = str(small_disk / "embeddings.sqlite")
     failed = _cli(index, "ingest", str(more), "--model", "hashing", NEWSDESK_EMBEDDING_CACHE=cache)
     assert failed.returncode == 1 and "Traceback" not in failed.stderr, failed.stderr
@@ -222,3 +220,82 @@ def test_a_really_full_disk_publishes_nothing_and_the_index_keeps_serving(
     assert state(index) == before and _versions(index) == ["v000001"]
     filler.unlink()
     assert ingest(index, more).returncode == 0 and len(state(index)[1]) == 31
+
+
+def _fill(disk: Path, room: int) -> Path:
+    """Fill `disk` until only `room` bytes are free, whatever the file system rounds to."""
+    filler = disk / "filler"
+    with open(filler, "wb") as handle:
+        block = b"\0" * 4096
+        with contextlib.suppress(OSError):
+            while shutil.disk_usage(disk).free > room:
+                handle.write(block)
+                handle.flush()
+    return filler
+
+
+def test_an_embedding_cache_on_a_full_disk_costs_a_warning_not_the_ingest(
+    tmp_path: Path, small_disk: Path
+) -> None:
+    index = _build(tmp_path, 1)
+    cache = small_disk / "embeddings.sqlite"
+    assert _cli(index, "info", NEWSDESK_EMBEDDING_CACHE=str(cache)).returncode == 0
+    EmbeddingCache(cache).close()  # made while there was room, as a cache in a home folder that filled up
+    _fill(small_disk, 0)
+    records = [
+        article(f"n{i}", f"Report {i} on the council budget and {i} new bike lanes. " * 40) for i in range(30)
+    ]
+    more = write(tmp_path / "more.jsonl", records)
+    result = _cli(
+        index, "ingest", str(more), "--model", "hashing", "--json", NEWSDESK_EMBEDDING_CACHE=str(cache)
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert len(report["added"]) == 30 and report["warning_count"] == 1
+    assert f"the embedding cache {cache} cannot be" in report["warnings"][0]
+    assert len(state(index)[1]) == 31
+
+
+def test_a_file_that_cannot_be_read_is_named_and_repair_rolls_back_past_it(tmp_path: Path) -> None:
+    """A folder where a file should be (IsADirectoryError) reads as a bad sector would: an OSError
+    that is not 'file not found'. It must be a named problem, never a traceback."""
+    index = _build(tmp_path, 2)
+    manifest = index / "versions" / "v000002" / "manifest.json"
+    manifest.unlink()
+    manifest.mkdir()
+    found = _check(index)
+    assert found.returncode == 1 and "Traceback" not in found.stderr, found.stderr
+    assert any("manifest.json: manifest cannot be read" in p for p in json.loads(found.stdout)["problems"])
+    repaired = _check(index, "--repair")
+    assert repaired.returncode == 0, repaired.stdout + repaired.stderr
+    assert json.loads(repaired.stdout)["repaired"][0].startswith("CURRENT now names v000001")
+    assert state(index)[:2] == ("v000001", ["a0"])
+
+
+def test_an_io_error_reading_the_live_catalog_is_named_and_repair_rolls_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    index = _build(tmp_path, 2)
+    damaged = index / "versions" / "v000002" / "catalog.sqlite"
+    real = manifest_module.file_sha256
+
+    def bad_sector(path: Path) -> str:
+        if path == damaged:
+            raise OSError(errno.EIO, os.strerror(errno.EIO), str(path))
+        return real(path)
+
+    monkeypatch.setattr(manifest_module, "file_sha256", bad_sector)
+    report = check(index)
+    assert any(f"{damaged}: index file cannot be read ([Errno 5]" in p for p in report.problems)
+    report = check(index, repair=True)
+    assert report.repaired[0].startswith("CURRENT now names v000001") and report.version == "v000001"
+
+
+def test_a_pointer_that_cannot_be_read_is_named_not_a_traceback(tmp_path: Path) -> None:
+    index = _build(tmp_path, 1)
+    (index / "CURRENT").unlink()
+    (index / "CURRENT").mkdir()
+    for command in (("check", "--json"), ("info",), ("delete", "a0")):
+        result = _cli(index, *command)
+        assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+        assert "CURRENT" in result.stdout + result.stderr

@@ -6,6 +6,7 @@ retrieval and answering stay in `rag/`. Domain errors become messages, never tra
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from html import escape
@@ -116,12 +117,18 @@ class _Handlers:
     """The UI's event handlers, bound to one service."""
 
     def __init__(
-        self, desk: Newsdesk, examples: int, max_files: int, limits: LoadLimits | None = None
+        self,
+        desk: Newsdesk,
+        examples: int,
+        max_files: int,
+        limits: LoadLimits | None = None,
+        stopping: threading.Event | None = None,
     ) -> None:
         self.desk = desk
         self.examples = examples
         self.max_files = max_files
         self.limits = limits or LoadLimits()
+        self.stopping = stopping
 
     def ask(
         self,
@@ -191,7 +198,7 @@ class _Handlers:
                 progress((done, total or None), desc="Embedding passages", unit="passages")
 
             try:
-                options = IngestOptions(skip_errors=skip_errors, limits=self.limits)
+                options = IngestOptions(skip_errors=skip_errors, limits=self.limits, cancel=self.stopping)
                 result = self.desk.ingest(paths, options, embedded)
                 report = report_html(result, paths)
             except IngestAborted as error:
@@ -222,10 +229,12 @@ def build_ui(
     examples: int = 4,
     max_files: int = DEFAULT_MAX_UPLOAD_FILES,
     limits: LoadLimits | None = None,
+    stopping: threading.Event | None = None,
 ) -> gr.Blocks:
     """The Blocks app; the server mounts it with `gr.mount_gradio_app(app, build_ui(desk), path="/")`.
-    `limits` bound what one upload may make the server read (the server's settings, as for the API)."""
-    handlers = _Handlers(desk, examples, max_files, limits)
+    `limits` bound what one upload may make the server read (the server's settings, as for the API);
+    `stopping`, set when the server shuts down, stops an upload being ingested with nothing written."""
+    handlers = _Handlers(desk, examples, max_files, limits, stopping)
     info = _info(desk)
     questions = example_questions(desk, examples)
     blocks = gr.Blocks(title="Newsdesk", analytics_enabled=False)

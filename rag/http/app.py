@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 
 from index.errors import NewsdeskError
 from rag.http import openai_compat, rest
+from rag.http.cancellable import InFlight
 from rag.http.errors import install_error_handlers
 from rag.http.security import (
     UI_LOGIN_MESSAGE,
@@ -94,7 +95,9 @@ def create_app(desk: Newsdesk, settings: ServerSettings | None = None, *, load_n
     app.add_middleware(
         BodyLimit, limit=settings.max_body_bytes, upload_limit=settings.max_upload_request_bytes
     )
-    api_router = rest.router(desk, settings, readiness)
+    in_flight = InFlight()  # the ingests running, the API's and the web UI's, which a shutdown stops
+    app.state.stopping = in_flight.stopping
+    api_router = rest.router(desk, settings, readiness, in_flight)
     openai_router = openai_compat.router(desk, settings, readiness)
     routers = (("", app.router), (API_PREFIX, api_router), (OPENAI_PREFIX, openai_router))
     app.add_middleware(MethodsAllowed, routers=routers)
@@ -140,7 +143,7 @@ def create_app(desk: Newsdesk, settings: ServerSettings | None = None, *, load_n
     else:
         readiness.start()
     if settings.ui:
-        _mount_ui(app, desk, settings)
+        _mount_ui(app, desk, settings, in_flight.stopping)
     return app
 
 
@@ -180,7 +183,7 @@ def _offline_docs(app: FastAPI) -> None:
         )
 
 
-def _mount_ui(app: FastAPI, desk: Newsdesk, settings: ServerSettings) -> None:
+def _mount_ui(app: FastAPI, desk: Newsdesk, settings: ServerSettings, stopping: threading.Event) -> None:
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     import gradio as gr
 
@@ -193,6 +196,7 @@ def _mount_ui(app: FastAPI, desk: Newsdesk, settings: ServerSettings) -> None:
             examples=settings.example_count,
             max_files=settings.max_upload_files,
             limits=settings.load_limits(),
+            stopping=stopping,
         ),
         path="/",
         auth=ui_login(settings.ui_password, settings.api_keys, settings.read_only_keys),

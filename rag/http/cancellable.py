@@ -31,6 +31,9 @@ class InFlight:
 
     def __init__(self) -> None:
         self._tasks: set[asyncio.Task[Any]] = set()
+        # Set when the server shuts down: work that no request task watches (the web UI's uploads, run
+        # in gradio's worker threads) checks it and stops with nothing written.
+        self.stopping = threading.Event()
 
     def add(self, task: asyncio.Task[Any]) -> None:
         self._tasks.add(task)
@@ -41,6 +44,7 @@ class InFlight:
         """A lifespan whose shutdown waits for the requests still in flight: by then uvicorn has cancelled
         them, and their work is stopping."""
         yield
+        self.stopping.set()
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=ANSWER_SECONDS)
 

@@ -131,8 +131,10 @@ def _position(origin: str) -> int:
     return int(match[1]) if match else -1
 
 
-def router(desk: Newsdesk, settings: ServerSettings, readiness: Readiness) -> APIRouter:
-    in_flight = InFlight()  # ingests, which a shutdown stops and waits for
+def router(
+    desk: Newsdesk, settings: ServerSettings, readiness: Readiness, in_flight: InFlight | None = None
+) -> APIRouter:
+    in_flight = in_flight or InFlight()  # ingests, which a shutdown stops and waits for
     api = APIRouter(tags=["api"], responses=ERRORS, lifespan=in_flight.lifespan)
     writer = [Depends(write_key_dependency(settings.api_keys, settings.read_only_keys))]
     limits = settings.load_limits()
