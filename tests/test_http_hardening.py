@@ -115,7 +115,6 @@ def test_a_foreign_origin_is_refused_on_every_route_that_is_not_get(
         ("127.0.0.1:7860", "http://127.0.0.1:7860"),
         ("localhost:7860", "http://localhost:7860"),
         ("[::1]:7860", "http://[::1]:7860"),
-        ("127.0.0.1:7860", "http://localhost:7860"),  # another loopback name for the same server
         ("localhost", "http://localhost"),
     ],
 )
@@ -130,6 +129,16 @@ def test_loopback_hosts_and_the_servers_own_origin_are_accepted(
     cross_site = client.delete("/api/articles/planted", headers={"Host": host, "Origin": EVIL})
     assert cross_site.status_code == 403
     assert client.delete("/api/articles/planted", headers={"Host": host, "Origin": origin}).status_code == 200
+
+
+@pytest.mark.parametrize("origin", ["http://127.0.0.2:7860", "http://[::1]:7860", "http://localhost:7860"])
+def test_another_loopback_origin_on_the_same_port_is_another_server(desk: Newsdesk, origin: str) -> None:
+    """A page served by another local process (on 127.0.0.2 or [::1] while this one listens on
+    127.0.0.1) is not this server's own page."""
+    response = client_for(desk).post(
+        "/api/articles", json=[PLANTED], headers={"Host": "127.0.0.1:7860", "Origin": origin}
+    )
+    assert response.status_code == 403 and stored_ids(desk) == {"strikes"}
 
 
 # --- Host: DNS rebinding ---------------------------------------------------------------------------
@@ -422,3 +431,16 @@ def test_serve_answers_to_the_host_name_it_was_told_to_bind(
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_errors_over_http_do_not_show_where_the_index_lives_nor_a_writers_pid(
+    desk: Newsdesk, tmp_path: Path
+) -> None:
+    missing = Newsdesk(tmp_path / "nowhere", embedder=HashingEmbedder())
+    response = client_for(missing).post("/api/search", json={"query": "jets"})
+    assert response.status_code == 503 and "no index at the index" in response.json()["error"]
+    assert str(tmp_path) not in response.text
+    with desk.directory.lock():  # another writer holds the index (this process, by its pid)
+        busy = client_for(desk).post("/api/articles", json=[PLANTED])
+    assert busy.status_code == 409 and str(tmp_path) not in busy.text and "pid" not in busy.text
+    assert "is being written by another newsdesk process" in busy.json()["error"]

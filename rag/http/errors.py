@@ -3,6 +3,7 @@ where `detail` names each field (or file and line) at fault when there is one.""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
@@ -52,9 +53,24 @@ def _validation_error(request: Request, error: Exception) -> JSONResponse:
     return JSONResponse({"error": f"invalid request: {summary}", "detail": detail}, status_code=422)
 
 
+def without_server_paths(request: Request, text: str) -> str:
+    """A message for a caller over HTTP: the index's place on the server's disk and a writer's pid are
+    the server's business (the command line, run on the server, still names them)."""
+    desk = getattr(request.app.state, "desk", None)
+    if desk is not None:
+        root = desk.index_dir
+        for shown in sorted({str(root), str(root.resolve())}, key=len, reverse=True):
+            text = text.replace(shown, "the index")
+    return _PID.sub("another newsdesk process", text)
+
+
+_PID = re.compile(r"another newsdesk process \(pid [^)]*\)")
+
+
 def _http_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, StarletteHTTPException)  # FastAPI's, and Starlette's (a body that is not JSON)
-    body: dict[str, Any] = {"error": error.detail}
+    detail = without_server_paths(request, error.detail) if isinstance(error.detail, str) else error.detail
+    body: dict[str, Any] = {"error": detail}
     if isinstance(error, FieldError):
         body["detail"] = [{"field": error.field, "problem": error.problem}]
     return JSONResponse(body, status_code=error.status_code, headers=error.headers)
@@ -78,7 +94,8 @@ def _newsdesk_error(request: Request, error: Exception) -> JSONResponse:
         detail = [{"field": e.origin, "problem": e.reason} for e in error.errors]
     elif isinstance(error, InputError):
         detail = [{"field": error.origin, "problem": error.reason}]
-    return JSONResponse({"error": str(error), "detail": detail}, status_code=status)
+    message = without_server_paths(request, str(error))
+    return JSONResponse({"error": message, "detail": detail}, status_code=status)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -297,7 +297,9 @@ class HostOriginGuard:
         own_name, own_port = host if host is not None else _server_address(scope)  # no Host: where it came
         if own_name is None or port != (own_port or DEFAULT_PORTS[scheme]):
             return False
-        return name == own_name or (_local(name) and _local(own_name))
+        # Exactly the server's own origin: another loopback name on the same port may be another
+        # server's (one on 127.0.0.2 or [::1] while this one listens on 127.0.0.1).
+        return name == own_name
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
