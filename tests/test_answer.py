@@ -13,8 +13,6 @@ from rag.answer import (
     NOT_FOUND,
     AnswerSettings,
     ExtractiveAnswerer,
-    focus_terms,
-    question_type,
     unsupported_claims,
 )
 from rag.records import Citation, Hit
@@ -91,22 +89,6 @@ def test_an_unrelated_question_is_declined_with_the_closest_passages() -> None:
 def test_a_how_many_question_without_a_number_in_the_evidence_is_declined() -> None:
     _, answered, _ = answerer().answer("How many Russian jets flew missions?", hits()[:1])
     assert not answered
-
-
-def test_question_types() -> None:
-    assert question_type("How many deaths has the war caused?") == "number"
-    assert question_type("When did the strikes begin?") == "date"
-    assert question_type("Who chaired the meeting?") == "entity"
-    assert question_type("In which province was the epicentre?") == "entity"
-    assert question_type("What share of the vote did Leave win?") == "number"
-    assert question_type("What did the minister say?") is None
-    assert question_type("Why did Russia intervene?") is None
-
-
-def test_focus_terms_name_what_is_asked_about() -> None:
-    assert focus_terms("Which provinces were struck?") == {"provinc"}
-    assert focus_terms("How many cruise missiles were fired?") == {"cruis", "missil"}
-    assert focus_terms("What did the minister say?") == set()
 
 
 def test_a_number_that_counts_something_else_is_not_an_answer_to_how_many() -> None:

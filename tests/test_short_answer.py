@@ -10,7 +10,8 @@ import pytest
 
 from index.embedding import HashingEmbedder
 from rag.service import Newsdesk
-from rag.short_answer import DATES, NUMBERS, PEOPLE, PLACES, WORKS, expected_kind, short_answer
+from rag.question import DATES, NUMBERS, PEOPLE, PLACES, WORKS, frame_question
+from rag.short_answer import short_answer
 from tests.conftest import article
 
 
@@ -38,13 +39,18 @@ STRIKES = (
         ("Which politician announced a run for president?", PEOPLE, False),
     ],
 )
-def test_the_kind_of_answer_is_read_from_the_question(question: str, labels: set[str], several: bool) -> None:
-    assert expected_kind(question) == (labels, several)
+def test_the_kind_of_answer_is_read_from_the_question(
+    question: str, labels: frozenset[str], several: bool
+) -> None:
+    frame = frame_question(question)
+    assert (frame.labels, frame.several) == (labels, several)
 
 
 def test_questions_that_ask_for_no_phrase_get_no_kind() -> None:
-    assert expected_kind("Why did the council resign?") is None
-    assert expected_kind("What happened at the summit?") is None
+    for question in ("Why did the council resign?", "What happened at the summit?"):
+        frame = frame_question(question)
+        assert not frame.phrase
+        assert frame.labels == frozenset()
 
 
 @pytest.mark.parametrize(
@@ -121,7 +127,8 @@ def test_a_which_question_of_no_listed_kind_still_gets_a_name() -> None:
 
 
 def test_a_when_question_inside_a_longer_quiz_text_asks_for_a_date() -> None:
-    assert expected_kind("She has won 32 Grammys. When did she win her first Grammy award?") == (DATES, False)
+    frame = frame_question("She has won 32 Grammys. When did she win her first Grammy award?")
+    assert (frame.labels, frame.several) == (DATES, False)
 
 
 def test_the_top_articles_that_name_a_candidate_decide_between_equal_sentences() -> None:
