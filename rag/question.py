@@ -68,15 +68,15 @@ _DATE = re.compile(
 )
 _WHERE = re.compile(r"\bwhere\b", re.I)
 _WHO = re.compile(r"\bwho\b", re.I)
-# The answerer's sentence filter reads only the question's opening words: "In which province…?",
-# "Who chaired…?" ask for a name; a later "who" ("…, who said what?") may not.
+# A number or a date is asked for wherever the words stand ("Queen Elizabeth II … marking how many
+# years on the throne?"); a name only by the opening words ("In which province…?", "Who chaired…?"),
+# since a later "who" or "which" is often a relative clause ("…, who said what?").
 _LEAD = r"^\s*(?:(?:in|on|at|from|of|for|to|by|with|during|under|after|before)\s+)?"
 _NOT_NOUNS = (
     r"(?:is|was|are|were|did|does|do|has|have|had|will|can|could|would|should"
     r"|happened|happens|caused|made)\b"
 )
-_OPENS_NUMBER = re.compile(_LEAD + rf"(?:{_COUNTING})\b", re.I)
-_OPENS_DATE = re.compile(_LEAD + r"(?:when|(?:what|which) (?:year|date|day|month|time))\b", re.I)
+_OPENS_DATE = re.compile(_LEAD + r"(?:when|(?:what|which) time)\b", re.I)  # "From when…?", "At what time…?"
 _OPENS_ENTITY = re.compile(_LEAD + rf"(?:who|whom|whose|where|(?:which|what) (?!{_NOT_NOUNS})\w+)\b", re.I)
 _WHICH_WORDS = re.compile(r"\b(?:which|what)((?:\s+[\w'’-]+){1,4})", re.I)  # "what well-known company"
 _FOCUS = re.compile(r"\b(?:which|what)((?:\s+[\w'’-]+){1,3})", re.I)
@@ -155,10 +155,10 @@ class QuestionFrame:
 
     question: str
     kind: AnswerKind | None
-    """What a sentence must hold to answer, when the question's opening words say: a number
-    ("How many…", "What proportion…"), a date ("When…"), a name not in the question ("Who…",
-    "Which provinces…"). None: the wording does not say ("What did the minister say?"), so the
-    answerer does not filter sentences by type."""
+    """What a sentence must hold to answer: a number ("how many…", "what proportion…") or a date
+    ("when did…", "which year…") wherever the question asks it, the same words the labels are read
+    from; a name not in the question when its opening words ask ("Who…", "Which provinces…"). None:
+    the wording does not say ("What did the minister say?"), so sentences are not filtered by type."""
     labels: frozenset[str]
     """The spaCy entity labels the short answer may carry (PLACES for "which provinces", NUMBERS
     for "how many", any name for a "which …" of no known kind); empty when no phrase answers."""
@@ -208,9 +208,9 @@ def frame_question(question: str) -> QuestionFrame:
 
 
 def _kind(question: str) -> AnswerKind | None:
-    if _OPENS_NUMBER.search(question):
+    if _NUMBER.search(question):
         return "number"
-    if _OPENS_DATE.search(question):
+    if _DATE.search(question) or _OPENS_DATE.search(question):
         return "date"
     if _OPENS_ENTITY.search(question):
         return "entity"

@@ -89,12 +89,22 @@ def test_which_vegetables_asks_for_a_name_of_no_known_kind() -> None:
     assert frame.subject == "the vegetables that the chef grow this week"
 
 
-def test_a_question_inside_a_longer_quiz_text() -> None:
-    # The answerer's sentence filter reads the opening words only; the short answer reads the whole text.
+def test_a_number_or_a_date_asked_inside_a_longer_quiz_text() -> None:
+    # The answerer read only the opening words and filtered nothing here; the short answer read the whole
+    # text. One rule now: the whole text, for the sentence filter too.
     frame = frame_question("She has won 32 Grammys. When did she win her first Grammy award?")
-    assert frame.labels == DATES
+    assert (frame.kind, frame.labels) == ("date", DATES)
+    frame = frame_question("Queen Elizabeth II celebrated her Jubilee, marking how many years on the throne?")
+    assert (frame.kind, frame.labels) == ("number", NUMBERS)
+    assert frame.counts_focus
+    assert frame.focus_terms == frozenset()  # the focus is read from the opening words only
+
+
+def test_a_later_who_is_not_read_as_asking_for_a_name() -> None:
+    frame = frame_question("The mayor, who took office in 2019, said what about the budget?")
     assert frame.kind is None
-    assert frame.years == frozenset()
+    assert frame.labels == PEOPLE | ORGANISATIONS  # the short answer still takes a person or organisation
+    assert frame.years == {"2019"}
 
 
 def test_a_what_question_that_names_no_kind_still_takes_a_name() -> None:

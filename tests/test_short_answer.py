@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from index.embedding import HashingEmbedder
-from rag.service import Newsdesk
 from rag.question import DATES, NUMBERS, PEOPLE, PLACES, WORKS, frame_question
+from rag.service import Newsdesk
 from rag.short_answer import short_answer
 from tests.conftest import article
 
