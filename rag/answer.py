@@ -23,6 +23,7 @@ import numpy as np
 from index.embedding import Embedder
 from index.lexical import LexicalIndex, terms
 from index.sentences import sentence_spans
+from rag.features import SentenceFeatures, hand_support
 from rag.question import AnswerKind, frame_question
 from rag.records import Citation, Hit
 
@@ -59,10 +60,20 @@ class ScoredSentence:
     start: int
     end: int
     support: float
-    semantic: float
-    coverage: float
     matched: frozenset[str]
-    typed: bool
+    features: SentenceFeatures
+
+    @property
+    def semantic(self) -> float:
+        return self.features.cosine
+
+    @property
+    def coverage(self) -> float:
+        return self.features.coverage
+
+    @property
+    def typed(self) -> bool:
+        return self.features.typed
 
 
 def _has_type(kind: AnswerKind | None, sentence: str, question: str) -> bool:
@@ -92,6 +103,15 @@ def _years_present(years: frozenset[str], hit: Hit) -> bool:
     passage = hit.passage
     haystack = f"{passage.title} {passage.text} {(passage.published_at or '')[:4]}"
     return all(year in haystack for year in years)
+
+
+def _ranks(scores: Sequence[float | None]) -> list[int]:
+    """Each passage's rank by one retriever's score, 0 the best; passages it did not score come last."""
+    order = sorted(range(len(scores)), key=lambda i: (scores[i] is None, -(scores[i] or 0.0), i))
+    ranks = [0] * len(scores)
+    for rank, i in enumerate(order):
+        ranks[i] = rank
+    return ranks
 
 
 _Evidence = tuple[str, tuple[str, ...]]  # a question and the chunk ids it is answered from
@@ -209,23 +229,31 @@ class ExtractiveAnswerer:
             question_vector = self.embedder.embed([question])[0]
         sentences = [hits[i].passage.text[s:e] for i, s, e, _ in candidates]
         semantic = self.embedder.embed(sentences) @ question_vector
-        w = self.settings.semantic_weight
+        settings = self.settings
+        dense_rank = _ranks([hit.dense_score for hit in hits])
+        lexical_rank = _ranks([hit.lexical_score for hit in hits])
         scored = []
         for (index, start, end, sentence_terms), sentence, cosine in zip(
             candidates, sentences, semantic, strict=True
         ):
             matched = question_terms & sentence_terms
-            coverage = sum(weights[t] for t in matched) / total_weight
-            novel = bool(sentence_terms - question_terms)
-            typed = novel and _has_type(kind, sentence, question) and _years_present(frame.years, hits[index])
-            support = w * float(cosine) + (1 - w) * coverage
-            if counted and not _counts_focus(sentence, counted):
-                support -= self.settings.other_count_penalty  # a number, but of something else
-            elif focus & sentence_terms:
-                support += self.settings.focus_bonus
-            scored.append(
-                ScoredSentence(index, start, end, support, float(cosine), coverage, frozenset(matched), typed)
+            features = SentenceFeatures(
+                cosine=float(cosine),
+                coverage=sum(weights[t] for t in matched) / total_weight,
+                focus_hit=bool(focus & sentence_terms),
+                novel=bool(sentence_terms - question_terms),
+                typed_match=_has_type(kind, sentence, question),
+                counts_other=bool(counted) and not _counts_focus(sentence, counted),
+                year_present=_years_present(frame.years, hits[index]),
+                passage_rank=index,
+                dense_rank=dense_rank[index],
+                lexical_rank=lexical_rank[index],
+                article_offset=hits[index].passage.start + start,
             )
+            support = hand_support(
+                features, settings.semantic_weight, settings.focus_bonus, settings.other_count_penalty
+            )
+            scored.append(ScoredSentence(index, start, end, support, frozenset(matched), features))
         scored.sort(key=lambda s: (-s.support, s.hit_index, s.start))
         return scored
 

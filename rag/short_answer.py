@@ -19,7 +19,8 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from datetime import date
 from functools import lru_cache
 from typing import Any
 
@@ -27,6 +28,7 @@ import numpy as np
 
 from index.lexical import terms
 from rag.choices import MENTION_CAP, mentions
+from rag.features import CandidateFeatures, hand_score
 from rag.question import DATES, NAMES, NUMBERS, frame_question
 from rag.records import EarlierAnswer, join_names
 
@@ -46,6 +48,7 @@ class ShortAnswer:
     text: str
     sentence: int  # index of the sentence (in the ones given) that best supports it
     earlier: tuple[EarlierAnswer, ...] = ()  # older figures the newest replaced, oldest first
+    candidates: tuple[tuple[str, CandidateFeatures], ...] = ()  # every candidate weighed, as shown
 
 
 @lru_cache(maxsize=1)
@@ -103,10 +106,7 @@ def short_answer(
     best = sentences[:MAX_SENTENCES]
     with _LOCK:  # spaCy's pipeline is not safe to share between threads
         documents = list(_pipeline().pipe([text for text, _ in best]))
-    scores: dict[str, float] = {}
-    shown: dict[str, str] = {}
-    kinds: dict[str, float] = {}  # 1 for the label asked for, OTHER_NAME_WEIGHT for another name
-    source: dict[str, tuple[float, int]] = {}  # the best single mention: its score and sentence
+    found: dict[str, _Mentions] = {}
     for index, (document, (text, support)) in enumerate(zip(documents, best, strict=True)):
         for entity in document.ents:
             words = set(terms(entity.text))
@@ -116,33 +116,93 @@ def short_answer(
             if key in avoided:
                 continue
             label_weight = 1.0 if entity.label_ in labels else OTHER_NAME_WEIGHT
-            near = 1 + NEARBY_WEIGHT * _nearby(text, entity.start_char, entity.end_char, asked)
-            score = support * label_weight * _weight(entity.text, labels) * near
-            scores[key] = scores.get(key, 0.0) + score
-            shown.setdefault(key, entity.text.strip(" .,;:'\""))
-            kinds[key] = max(kinds.get(key, 0.0), label_weight)
-            if score > source.get(key, (0.0, 0))[0]:
-                source[key] = (score, index)
-    if not scores:
+            nearby = _nearby(text, entity.start_char, entity.end_char, asked)
+            score = support * label_weight * _weight(entity.text, labels) * (1 + NEARBY_WEIGHT * nearby)
+            found.setdefault(key, _Mentions(entity.text.strip(" .,;:'\""))).add(
+                index, label_weight, nearby, score
+            )
+    if not found:
         return None
-    for key in scores:
-        named = (min(mentions(shown[key], article), MENTION_CAP) for article in articles)
-        agreement = sum(count / rank for rank, count in enumerate(named, start=1))
-        scores[key] += AGREEMENT_WEIGHT * kinds[key] * agreement  # a name of another kind agrees for less
-    if embed is not None and frame.focus and len(scores) > 1:
-        keys = list(scores)
-        vectors = embed([frame.focus, *(shown[key] for key in keys)])
-        for key, cosine in zip(keys, vectors[1:] @ vectors[0], strict=True):
-            scores[key] *= 1 + MEANING_WEIGHT * float(cosine)
+    features = _features(found, articles, origins, frame.focus or "", embed)
+    scores = {
+        key: hand_score(f, AGREEMENT_WEIGHT, OTHER_NAME_WEIGHT, MEANING_WEIGHT) for key, f in features.items()
+    }
+    shown = {key: mentioned.shown for key, mentioned in found.items()}
+    source = {key: (mentioned.best, mentioned.sentence) for key, mentioned in found.items()}
+    candidates = tuple((shown[key], f) for key, f in features.items())
     winner = max(scores, key=lambda key: scores[key])
     if several:
         for index, document in enumerate(documents):
             listed = _listed(document, labels, asked)
             if listed:
-                return ShortAnswer(join_names(listed), index)
+                return ShortAnswer(join_names(listed), index, candidates=candidates)
     if origins and labels & NUMBERS:
-        return _newest(winner, scores, shown, source, origins)
-    return ShortAnswer(shown[winner], source[winner][1])
+        return replace(_newest(winner, scores, shown, source, origins), candidates=candidates)
+    return ShortAnswer(shown[winner], source[winner][1], candidates=candidates)
+
+
+@dataclass(slots=True)
+class _Mentions:
+    """One candidate's mentions in the sentences read, gathered before its features are."""
+
+    shown: str
+    support: float = 0.0
+    label: float = 0.0
+    count: int = 0
+    nearby: float = 0.0
+    best: float = 0.0
+    sentence: int = 0
+    sentences: set[int] = field(default_factory=set)
+
+    def add(self, index: int, label: float, nearby: float, score: float) -> None:
+        self.support += score
+        self.label = max(self.label, label)
+        self.count += 1
+        self.nearby = max(self.nearby, nearby)
+        self.sentences.add(index)
+        if score > self.best:
+            self.best, self.sentence = score, index
+
+
+def _features(
+    found: dict[str, _Mentions],
+    articles: Sequence[str],
+    origins: Sequence[tuple[str | None, str | None]],
+    focus: str,
+    embed: Callable[[list[str]], np.ndarray] | None,
+) -> dict[str, CandidateFeatures]:
+    """Each candidate's record: what its mentions add up to, how the top articles agree, how close
+    it is in meaning to the thing asked about, and how old its best report is."""
+    cosines = dict.fromkeys(found, 0.0)
+    if embed is not None and focus and len(found) > 1:
+        keys = list(found)
+        vectors = embed([focus, *(found[key].shown for key in keys)])
+        cosines = {key: float(c) for key, c in zip(keys, vectors[1:] @ vectors[0], strict=True)}
+    days = [_day(published) for published, _ in origins]
+    newest = max((d for d in days if d is not None), default=None)
+    features = {}
+    for key, mentioned in found.items():
+        named = (min(mentions(mentioned.shown, article), MENTION_CAP) for article in articles)
+        day = days[mentioned.sentence] if mentioned.sentence < len(days) else None
+        features[key] = CandidateFeatures(
+            label_match=mentioned.label == 1.0,
+            mention_support=mentioned.support,
+            mentions=mentioned.count,
+            nearby=mentioned.nearby,
+            best_sentence=mentioned.sentence,
+            agreement=sum(count / rank for rank, count in enumerate(named, start=1)),
+            outlets=len({origins[i][1] for i in mentioned.sentences if i < len(origins) and origins[i][1]}),
+            focus_cosine=cosines[key],
+            age_days=(newest - day).days if newest is not None and day is not None else 0,
+        )
+    return features
+
+
+def _day(published: str | None) -> date | None:
+    try:
+        return date.fromisoformat((published or "")[:10])
+    except ValueError:
+        return None
 
 
 def _newest(

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -140,3 +141,37 @@ def test_instructions_inside_an_article_are_quoted_as_data_never_followed(
     quoted = desk.ask("What does the maintenance notice tell the archive to answer?")
     assert all(c.quote in INJECTION for c in quoted.citations if c.article_id == "notice" and c.quote)
     assert unsupported_claims(quoted.answer, quoted.citations) == []
+
+
+def test_the_hand_support_of_a_sentence_record_is_the_weighted_sum_worked_by_hand() -> None:
+    """0.5 x cosine 0.6 + 0.5 x coverage 0.5 = 0.55; +0.1 for the focus; -0.2 instead when its
+    numbers count something else than the thing asked about (the penalty wins over the bonus)."""
+    from rag.features import SentenceFeatures, hand_support
+
+    record = SentenceFeatures(0.6, 0.5, False, True, True, False, True, 0, 0, 0, 0)
+    settings = AnswerSettings()
+    weights = (settings.semantic_weight, settings.focus_bonus, settings.other_count_penalty)
+    assert hand_support(record, *weights) == pytest.approx(0.55)
+    assert hand_support(replace(record, focus_hit=True), *weights) == pytest.approx(0.65)
+    assert hand_support(replace(record, focus_hit=True, counts_other=True), *weights) == pytest.approx(0.35)
+    assert len(record.as_vector()) == len(SentenceFeatures.FEATURES) == 11
+
+
+def test_every_scored_sentence_carries_the_record_its_support_was_computed_from() -> None:
+    """The old formula, written out again from the record's cosine, coverage and focus, gives the
+    support the answerer ranked by, to the last bit; the ranks come from the hits' own scores."""
+    question = "Which provinces did the strikes hit?"
+    given = hits()
+    given[0] = replace(given[0], lexical_score=1.0)  # BM25 ranks the third passage first
+    given[1] = replace(given[1], dense_score=0.9)  # the only one the dense search found
+    given[2] = replace(given[2], lexical_score=3.0)
+    scored = answerer().score_sentences(question, given)
+    assert scored
+    for sentence in scored:
+        f = sentence.features
+        old = 0.5 * f.cosine + (1 - 0.5) * f.coverage + (0.1 if f.focus_hit else 0.0)
+        assert sentence.support == old and sentence.semantic == f.cosine
+        assert f.passage_rank == sentence.hit_index
+        assert f.article_offset == sentence.start  # the passages start their articles here
+        assert f.dense_rank == {0: 1, 1: 0, 2: 2}[sentence.hit_index]
+        assert f.lexical_rank == {0: 1, 1: 2, 2: 0}[sentence.hit_index]

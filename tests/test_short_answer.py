@@ -193,3 +193,38 @@ def test_a_name_of_another_kind_gains_less_from_the_articles_that_repeat_it() ->
     ]
     articles = ["Russian jets flew. Russian troops waited. Russian pilots returned."] * 5
     assert phrase("Who approved the request?", sentence, (), articles) != "Russian"
+
+
+def test_the_hand_score_of_a_candidate_record_is_worked_by_hand() -> None:
+    """(0.9 mention support + 0.3 agreement weight x 0.3 for a name of another label x 1.5 agreement)
+    x (1 + 2.0 x 0.25 cosine to the focus) = 1.035 x 1.5 = 1.5525."""
+    from rag.features import CandidateFeatures, hand_score
+    from rag.short_answer import AGREEMENT_WEIGHT, MEANING_WEIGHT, OTHER_NAME_WEIGHT
+
+    record = CandidateFeatures(False, 0.9, 2, 0.5, 0, 1.5, 1, 0.25, 0)
+    weights = (AGREEMENT_WEIGHT, OTHER_NAME_WEIGHT, MEANING_WEIGHT)
+    assert hand_score(record, *weights) == pytest.approx(1.5525)
+    assert len(record.as_vector()) == len(CandidateFeatures.FEATURES) == 9
+
+
+def test_each_candidate_weighed_is_returned_with_its_record() -> None:
+    """Toyota: 2 mentions in the first article, 1 in the second, 2/1 + 1/2 = 2.5; Ford none. The
+    older figure's report is 4 days older than the newest sentence read."""
+    sentences = [("Recalls were announced by Ford and by Toyota for their pickup trucks.", 0.8)]
+    articles = ["Toyota recalls 380,000 pickup trucks. Toyota said the fix is free.", "Toyota dealers…"]
+    found = short_answer("Which automaker recalled pickup trucks?", sentences, (), articles)
+    assert found is not None and found.text == "Toyota"
+    records = dict(found.candidates)
+    assert (records["Toyota"].agreement, records["Ford"].agreement) == (2.5, 0.0)
+    assert records["Toyota"].mentions == records["Ford"].mentions == 1
+    assert records["Toyota"].label_match and records["Toyota"].focus_cosine == 0.0
+    quake = [
+        ("At least 300 people were killed in the quake, officials said on Monday.", 0.85),
+        ("The death toll rose to 800 people on Friday, officials said.", 0.8),
+    ]
+    origins = [("2023-02-06T09:00:00", "Morning Post"), ("2023-02-10", "Wire")]
+    figures = short_answer("How many people were killed?", quake, origins=origins)
+    assert figures is not None and figures.text == "800"
+    ages = {text: f.age_days for text, f in figures.candidates}
+    assert ages["800"] == 0 and ages["At least 300"] == 4
+    assert all(f.outlets == 1 and f.best_sentence == (text == "800") for text, f in figures.candidates)

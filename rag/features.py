@@ -1,0 +1,85 @@
+"""What the answerer knows about a sentence or a short-answer candidate, as typed records.
+
+Each quantity the hand-weighted scoring reads is computed once, into a `SentenceFeatures` or a
+`CandidateFeatures`; the hand score is a function of the record (`hand_support`, `hand_score`) and
+gives the same numbers the scoring gave before the records existed. `newsdesk eval` writes the
+records with labels (eval/features.py), so a learned scorer can be trained on the same inputs.
+`FEATURES` names the fields in the order of `as_vector()`; a model trained on one order refuses
+another.
+"""
+
+from __future__ import annotations
+
+from dataclasses import astuple, dataclass, fields
+from typing import ClassVar
+
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class SentenceFeatures:
+    cosine: float  # embedding cosine between the question and the sentence
+    coverage: float  # IDF-weighted share of the question's terms the sentence holds
+    focus_hit: bool  # holds a word of the thing asked about
+    novel: bool  # holds a term that is not the question's
+    typed_match: bool  # holds the kind asked for (a number, a date, a name not in the question)
+    counts_other: bool  # "how many X" and the sentence's numbers count something else than X
+    year_present: bool  # every year the question names is in the passage, its title or its date
+    passage_rank: int  # 0 for the best fused passage
+    dense_rank: int  # the passage's rank among those read by dense score (0 best; unscored last)
+    lexical_rank: int  # the same by BM25 score
+    article_offset: int  # characters from the start of the article to the sentence
+
+    FEATURES: ClassVar[tuple[str, ...]] = ()
+
+    def as_vector(self) -> tuple[float, ...]:
+        return tuple(float(value) for value in astuple(self))
+
+    @property
+    def typed(self) -> bool:
+        """Whether the sentence may answer: something new, of the asked-for kind, in the asked-for year."""
+        return self.novel and self.typed_match and self.year_present
+
+
+@dataclass(frozen=True, slots=True)
+class CandidateFeatures:
+    label_match: bool  # named at least once with the entity label asked for (else another name)
+    mention_support: float  # Σ over its mentions: sentence support * label * mention weight * nearness
+    mentions: int  # mentions in the sentences read
+    nearby: float  # the largest share of the question's words near one of its mentions
+    best_sentence: int  # index of the sentence whose mention scores highest (0 the best sentence)
+    agreement: float  # Σ over the top articles of min(mentions, cap) / rank
+    outlets: int  # distinct outlets among the sentences naming it
+    focus_cosine: float  # cosine to the thing asked about; 0 when not measured (no focus, one candidate)
+    age_days: int  # days its best sentence is older than the newest sentence read (0 when undated)
+
+    FEATURES: ClassVar[tuple[str, ...]] = ()
+
+    def as_vector(self) -> tuple[float, ...]:
+        return tuple(float(value) for value in astuple(self))
+
+
+# ClassVar defaults cannot be set from fields() inside the class body; set once the classes exist.
+SentenceFeatures.FEATURES = tuple(f.name for f in fields(SentenceFeatures))
+CandidateFeatures.FEATURES = tuple(f.name for f in fields(CandidateFeatures))
+
+
+def hand_support(
+    f: SentenceFeatures, semantic_weight: float, focus_bonus: float, other_count_penalty: float
+) -> float:
+    """The hand-weighted support of a sentence (rag.answer.AnswerSettings holds the weights)."""
+    support = semantic_weight * f.cosine + (1 - semantic_weight) * f.coverage
+    if f.counts_other:
+        support -= other_count_penalty  # a number, but of something else
+    elif f.focus_hit:
+        support += focus_bonus
+    return support
+
+
+def hand_score(
+    f: CandidateFeatures, agreement_weight: float, other_name_weight: float, meaning_weight: float
+) -> float:
+    """The hand-weighted score of a short-answer candidate (rag.short_answer holds the weights)."""
+    label = 1.0 if f.label_match else other_name_weight  # a name of another kind agrees for less
+    score = f.mention_support + agreement_weight * label * f.agreement
+    return score * (1 + meaning_weight * f.focus_cosine)
