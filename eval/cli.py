@@ -106,6 +106,7 @@ def eval_command(
     as_of: str,
 ) -> None:
     """Score retrieval, answers, citations and refusals on GOLD (one JSON question a line)."""
+    from eval.features import write_features
     from eval.report import render_comparison_markdown, write_reports
     from rag.cli import IngestProgress, reports_errors, stderr, stdout
 
@@ -147,6 +148,7 @@ def eval_command(
         report = build_report(desk, result, config)
         folder = out or Path("newsdesk-eval") / f"{gold.stem}-{datetime.now(UTC):%Y%m%d-%H%M%S}"
         paths = write_reports(report, folder)
+        write_features(result.features, folder)
         _headline(stdout, report)
         if result.interrupted:
             stderr.print(

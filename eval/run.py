@@ -11,7 +11,7 @@ import hashlib
 import platform
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from importlib import metadata
 from pathlib import Path
@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import platformdirs
 
+from eval.features import question_features
 from eval.gold import GoldQuestion
 from eval.metrics import (
     Statistic,
@@ -101,6 +102,13 @@ def _failure(record: dict[str, Any], gold: GoldQuestion) -> str | None:
 
 def score_question(desk: Newsdesk, gold: GoldQuestion, k: int, as_of: date | None = None) -> dict[str, Any]:
     """`as_of`: the day the question is asked when the gold record gives no question_date."""
+    return score_traced(desk, gold, k, as_of)[0]
+
+
+def score_traced(
+    desk: Newsdesk, gold: GoldQuestion, k: int, as_of: date | None = None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The question's record and its labelled features (eval.features)."""
     asked = parse_as_of(gold.question_date) or as_of
     trace = desk.ask_traced(
         gold.question, k, history=gold.history, as_of=asked, depth=DEPTH, choices=gold.choices
@@ -159,7 +167,7 @@ def score_question(desk: Newsdesk, gold: GoldQuestion, k: int, as_of: date | Non
         "ndcg@10": ndcg_at(ranked, gold.gold_article_ids),
     }
     record["failure"] = _failure(record, gold)
-    return record
+    return record, question_features(trace, gold)
 
 
 @dataclass(slots=True)
@@ -167,6 +175,7 @@ class Run:
     records: list[dict[str, Any]]
     seconds: float
     interrupted: bool
+    features: list[dict[str, Any]] = field(default_factory=list)  # eval.features, one per record
 
 
 def run_gold(
@@ -179,16 +188,19 @@ def run_gold(
     """Score every question; Ctrl-C stops early and keeps what was scored."""
     desk.warm_up()
     records: list[dict[str, Any]] = []
+    features: list[dict[str, Any]] = []
     began = time.perf_counter()
     interrupted = False
     try:
         for gold in questions:
-            records.append(score_question(desk, gold, k, as_of))
+            record, weighed = score_traced(desk, gold, k, as_of)
+            records.append(record)
+            features.append(weighed)
             if progress:
                 progress(len(records), len(questions))
     except KeyboardInterrupt:
         interrupted = True
-    return Run(records, time.perf_counter() - began, interrupted)
+    return Run(records, time.perf_counter() - began, interrupted, features)
 
 
 def _metric(rows: list[list[float]], statistic: Statistic) -> dict[str, Any]:

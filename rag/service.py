@@ -40,6 +40,7 @@ from rag.answer import NOT_FOUND, AnswerSettings, ExtractiveAnswerer, closest_pa
 from rag.choices import TOP_ARTICLES, pick_choice
 from rag.conversation import Turn, rewrite
 from rag.diversity import LOOK_AHEAD, distinct_hits
+from rag.features import CandidateFeatures, SentenceFeatures
 from rag.generators import (
     Generated,
     Generator,
@@ -61,6 +62,9 @@ class Trace:
     answer: Answer
     ranking: list[Hit]
     picked_choice: int | None = None
+    # What the extractive answerer weighed (text, features), best first, for `newsdesk eval` to write.
+    sentences: tuple[tuple[str, SentenceFeatures], ...] = ()
+    candidates: tuple[tuple[str, CandidateFeatures], ...] = ()
 
 
 def default_index_dir() -> Path:
@@ -288,6 +292,8 @@ class Newsdesk:
         top_articles = functools.cache(lambda: _top_articles(snapshot, ranking))  # read once, when needed
         verification = None
         earlier: list[EarlierAnswer] = []
+        weighed: tuple[tuple[str, SentenceFeatures], ...] = ()
+        candidates: tuple[tuple[str, CandidateFeatures], ...] = ()
         first_piece: float | None = None
         if self.generator is not None:
             passages = pack_passages(hits)
@@ -307,6 +313,11 @@ class Newsdesk:
             text, answered, citations = answerer.answer(question, hits, question_vector, lead)
             short = found.text if found and answered else None
             earlier = list(found.earlier) if found and answered else []
+            candidates = found.candidates if found else ()
+            weighed = tuple(  # already scored for the answer: no second scoring
+                (hits[s.hit_index].passage.text[s.start : s.end], s.features)
+                for s in answerer.best_scored(question, hits, question_vector, limit=None)
+            )
         done = time.perf_counter()
         timings = {
             "retrieve": _ms(retrieved - began),
@@ -320,7 +331,7 @@ class Newsdesk:
         picked = None
         if choices:
             picked = pick_choice(answerer, question, hits, choices, top_articles(), question_vector)
-        yield Trace(answer, ranking, picked)
+        yield Trace(answer, ranking, picked, weighed, candidates)
 
     def _short_answer(
         self,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -126,3 +127,29 @@ def test_a_follow_up_is_answered_in_the_context_of_the_conversation(demo: Newsde
     assert follow_up.standalone_question is not None and "provinces" in follow_up.standalone_question
     assert follow_up.answered and "Federation Council" in follow_up.answer
     assert follow_up.citations[0].article_id == SYRIA
+
+
+def test_eval_writes_labelled_features_for_every_demo_question(demo: Newsdesk, tmp_path: Path) -> None:
+    """features.jsonl: a header naming the feature lists, then one line per question whose sentences
+    and candidates carry a label (1: holds an acceptable answer) and a vector in the header's order."""
+    from eval.features import read_features
+    from rag.features import CandidateFeatures, SentenceFeatures
+
+    result = CliRunner().invoke(
+        main,
+        ["eval", str(DEMO_DIR / "gold.jsonl"), "--index", str(demo.index_dir), "--out", str(tmp_path)],
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 0, result.output
+    path = tmp_path / "features.jsonl"
+    header = json.loads(path.read_text(encoding="utf-8").splitlines()[0])
+    assert header["sentence_features"] == list(SentenceFeatures.FEATURES)
+    assert header["candidate_features"] == list(CandidateFeatures.FEATURES) and header["version"] == 1
+    rows = read_features(path)
+    assert [row["id"] for row in rows] == [q.id for q in load_gold(DEMO_DIR / "gold.jsonl")]
+    sentences = [s for row in rows for s in row["sentences"]]
+    candidates = [c for row in rows for c in row["candidates"]]
+    assert all(len(vector) == len(SentenceFeatures.FEATURES) for _, vector in sentences)
+    assert all(len(vector) == len(CandidateFeatures.FEATURES) for _, vector, _ in candidates)
+    assert {label for label, _ in sentences} == {0, 1}
+    assert {label for label, _, _ in candidates} == {0, 1}

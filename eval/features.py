@@ -1,0 +1,71 @@
+"""features.jsonl: what the answerer weighed for each question, labelled against the gold answers.
+
+One header line names the feature lists and the format version; then one line per question with, for
+each scored sentence and each short-answer candidate (best first), its label (1 when it holds an
+acceptable answer) and its feature vector in the header's order. A scorer is trained from these
+(issue 18); a file whose header differs from the code's feature lists is refused by the reader.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from eval.gold import GoldQuestion
+from eval.metrics import contains_answer, short_answer_matches
+from rag.features import FORMAT_VERSION, CandidateFeatures, SentenceFeatures
+from rag.service import Trace
+
+FILE_NAME = "features.jsonl"
+
+
+def header() -> dict[str, Any]:
+    return {
+        "format": "newsdesk-features",
+        "version": FORMAT_VERSION,
+        "sentence_features": list(SentenceFeatures.FEATURES),
+        "candidate_features": list(CandidateFeatures.FEATURES),
+    }
+
+
+def _vector(values: tuple[float, ...]) -> list[float]:
+    return [round(v, 6) for v in values]
+
+
+def question_features(trace: Trace, gold: GoldQuestion) -> dict[str, Any]:
+    """One question's line: its sentences and candidates, each [label, vector]; candidates with their text."""
+    return {
+        "id": gold.id,
+        "question_date": gold.question_date,
+        "answerable": gold.answerable,
+        "sentences": [
+            [int(contains_answer(text, gold.answers)), _vector(f.as_vector())] for text, f in trace.sentences
+        ],
+        "candidates": [
+            [int(short_answer_matches(text, gold.answers)), _vector(f.as_vector()), text]
+            for text, f in trace.candidates
+        ],
+    }
+
+
+def write_features(rows: Iterable[dict[str, Any]], out_dir: Path) -> Path:
+    """Writes out_dir/features.jsonl, header first; written whole to a temporary name, then renamed."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / FILE_NAME
+    partial = path.with_suffix(".jsonl.partial")
+    with open(partial, "w", encoding="utf-8") as handle:
+        for row in (header(), *rows):
+            handle.write(json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n")
+    partial.replace(path)
+    return path
+
+
+def read_features(path: Path) -> list[dict[str, Any]]:
+    """The question lines of a features.jsonl, after checking its header against the code's feature lists."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    found = json.loads(lines[0]) if lines else None
+    if found != header():
+        raise ValueError(f"{path}: header {found!r} does not match this version's features {header()!r}")
+    return [json.loads(line) for line in lines[1:] if line.strip()]
