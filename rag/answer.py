@@ -257,30 +257,27 @@ class ExtractiveAnswerer:
         scored.sort(key=lambda s: (-s.support, s.hit_index, s.start))
         return scored
 
-    def choose(
+    def choice_evidence(
         self,
         question: str,
         hits: Sequence[Hit],
         choices: Sequence[str],
         question_vector: np.ndarray | None = None,
-    ) -> int | None:
-        """Index of the choice best supported by the evidence: the support of the best sentence that
-        names it, plus a little for every passage naming it (more for higher-ranked passages).
-        None when no passage names any choice."""
+    ) -> list[tuple[float, float]]:
+        """For each choice, the support of the best sentence that names it (0 when none does) and
+        the passages naming it, each counting 1/rank."""
         scored = self.score_sentences(question, hits, question_vector)
         sentence_terms = [
             (s.support, set(terms(hits[s.hit_index].passage.text[s.start : s.end]))) for s in scored
         ]
         passage_terms = [set(terms(f"{h.passage.title} {h.passage.text}")) for h in hits]
-        best: tuple[float, int] | None = None
-        for index, choice in enumerate(choices):
+        evidence = []
+        for choice in choices:
             wanted = set(terms(choice)) or {choice.strip().lower()}
             support = max((value for value, found in sentence_terms if wanted <= found), default=0.0)
             mentions = sum(1.0 / (rank + 1) for rank, found in enumerate(passage_terms) if wanted <= found)
-            score = support + 0.2 * mentions
-            if score > 0 and (best is None or score > best[0]):
-                best = (score, index)
-        return None if best is None else best[1]
+            evidence.append((support, mentions))
+        return evidence
 
     def _term_weights(self, question_terms: set[str]) -> dict[str, float]:
         """IDF weights; a term absent from the archive weighs as much as the rarest present one,

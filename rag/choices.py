@@ -3,7 +3,7 @@
 Two signals, measured on the RealTime QA dev set (choice accuracy, same run): how often each choice
 is named in the full text of the top 10 retrieved articles, each article counting 1/rank and at most
 three mentions; plus a bonus for the choice whose best sentence in the passages read supports the
-answer best (`ExtractiveAnswerer.choose`). Alone they reached 0.791 and 0.752, together 0.807; the
+answer best (`ExtractiveAnswerer.choice_evidence`). Alone they reached 0.791 and 0.752, together 0.807; the
 baseline of counting mentions in the top 5 BM25 articles reached 0.781.
 """
 
@@ -15,11 +15,13 @@ from collections.abc import Sequence
 import numpy as np
 
 from rag.answer import ExtractiveAnswerer
+from rag.features import ChoiceFeatures, hand_choice
 from rag.records import Hit
 
 TOP_ARTICLES = 10
 MENTION_CAP = 3
 SUPPORT_BONUS = 0.5
+PASSAGE_WEIGHT = 0.2  # per passage read that names the choice, 1/rank, beside its best sentence's support
 
 
 def mentions(choice: str, text: str) -> int:
@@ -28,6 +30,28 @@ def mentions(choice: str, text: str) -> int:
     if not wanted:
         return 0
     return len(re.findall(rf"(?<!\w){re.escape(wanted)}(?!\w)", text, re.IGNORECASE))
+
+
+def choice_features(
+    answerer: ExtractiveAnswerer,
+    question: str,
+    hits: Sequence[Hit],
+    choices: Sequence[str],
+    article_texts: Sequence[str],
+    question_vector: np.ndarray | None = None,
+) -> list[ChoiceFeatures]:
+    """Each choice's record; `article_texts` are the top retrieved articles, best first."""
+    evidence = answerer.choice_evidence(question, hits, choices, question_vector)
+    return [
+        ChoiceFeatures(
+            best_support=support,
+            passage_mentions=passages,
+            article_mentions=sum(
+                min(mentions(choice, text), MENTION_CAP) / rank for rank, text in enumerate(article_texts, 1)
+            ),
+        )
+        for choice, (support, passages) in zip(choices, evidence, strict=True)
+    ]
 
 
 def pick_choice(
@@ -40,11 +64,5 @@ def pick_choice(
 ) -> int | None:
     """Index of the best-evidenced choice; `article_texts` are the top retrieved articles, best
     first. None when nothing names any choice."""
-    supported = answerer.choose(question, hits, choices, question_vector)
-    scores = [
-        sum(min(mentions(choice, text), MENTION_CAP) / rank for rank, text in enumerate(article_texts, 1))
-        + (SUPPORT_BONUS if index == supported else 0.0)
-        for index, choice in enumerate(choices)
-    ]
-    best = max(scores, default=0.0)
-    return scores.index(best) if best > 0 else supported
+    records = choice_features(answerer, question, hits, choices, article_texts, question_vector)
+    return hand_choice(records, PASSAGE_WEIGHT, SUPPORT_BONUS)

@@ -10,6 +10,7 @@ another.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import astuple, dataclass, fields
 from typing import ClassVar
 
@@ -59,9 +60,22 @@ class CandidateFeatures:
         return tuple(float(value) for value in astuple(self))
 
 
+@dataclass(frozen=True, slots=True)
+class ChoiceFeatures:
+    best_support: float  # support of the best sentence read that names it (0 when none does)
+    passage_mentions: float  # Σ 1/rank over the passages read that name it
+    article_mentions: float  # Σ min(mentions, cap)/rank over the top articles
+
+    FEATURES: ClassVar[tuple[str, ...]] = ()
+
+    def as_vector(self) -> tuple[float, ...]:
+        return tuple(float(value) for value in astuple(self))
+
+
 # ClassVar defaults cannot be set from fields() inside the class body; set once the classes exist.
 SentenceFeatures.FEATURES = tuple(f.name for f in fields(SentenceFeatures))
 CandidateFeatures.FEATURES = tuple(f.name for f in fields(CandidateFeatures))
+ChoiceFeatures.FEATURES = tuple(f.name for f in fields(ChoiceFeatures))
 
 
 def hand_support(
@@ -83,3 +97,18 @@ def hand_score(
     label = 1.0 if f.label_match else other_name_weight  # a name of another kind agrees for less
     score = f.mention_support + agreement_weight * label * f.agreement
     return score * (1 + meaning_weight * f.focus_cosine)
+
+
+def hand_choice(records: Sequence[ChoiceFeatures], passage_weight: float, support_bonus: float) -> int | None:
+    """The hand-weighted pick among choices (rag.choices holds the weights): the choice best supported
+    by the passages read (best sentence, plus passage_weight per passage naming it) gains
+    support_bonus over the mentions in the top articles; None when nothing names any choice."""
+    supported: tuple[float, int] | None = None
+    for index, f in enumerate(records):
+        score = f.best_support + passage_weight * f.passage_mentions
+        if score > 0 and (supported is None or score > supported[0]):
+            supported = (score, index)
+    picked = None if supported is None else supported[1]
+    scores = [f.article_mentions + (support_bonus if i == picked else 0.0) for i, f in enumerate(records)]
+    best = max(scores, default=0.0)
+    return scores.index(best) if best > 0 else picked

@@ -112,3 +112,19 @@ def test_the_choice_named_most_by_the_top_articles_is_picked() -> None:
     hits: list[Any] = []  # no passage read: the articles alone decide
     assert pick_choice(answerer, question, hits, ["50", "100", "300", "700"], texts) == 3
     assert pick_choice(answerer, question, hits, ["5", "6"], texts) is None
+
+
+def test_the_hand_pick_among_choice_records_is_worked_by_hand() -> None:
+    """B is best supported by the passages read (0.5 + 0.2 x 1.5 = 0.8 against A's 0.6 + 0.2 x 0.5 =
+    0.7), so its 1.2 article mentions gain the 0.5 bonus and beat C's 1.4; with no article naming any
+    choice the best-supported one stands; with nothing naming any, None."""
+    from rag.choices import PASSAGE_WEIGHT, SUPPORT_BONUS
+    from rag.features import ChoiceFeatures, hand_choice
+
+    records = [ChoiceFeatures(0.6, 0.5, 1.0), ChoiceFeatures(0.5, 1.5, 1.2), ChoiceFeatures(0.0, 0.0, 1.4)]
+    assert hand_choice(records, PASSAGE_WEIGHT, SUPPORT_BONUS) == 1
+    assert hand_choice(records, PASSAGE_WEIGHT, 0.0) == 2
+    unread = [ChoiceFeatures(0.0, 0.0, 0.0), ChoiceFeatures(0.4, 0.0, 0.0)]
+    assert hand_choice(unread, PASSAGE_WEIGHT, SUPPORT_BONUS) == 1
+    assert hand_choice([ChoiceFeatures(0.0, 0.0, 0.0)] * 2, PASSAGE_WEIGHT, SUPPORT_BONUS) is None
+    assert len(records[0].as_vector()) == len(ChoiceFeatures.FEATURES) == 3
