@@ -1,9 +1,10 @@
 """features.jsonl: what the answerer weighed for each question, labelled against the gold answers.
 
 One header line names the feature lists and the format version; then one line per question with, for
-each scored sentence and each short-answer candidate (best first), its label (1 when it holds an
-acceptable answer) and its feature vector in the header's order. A scorer is trained from these
-(issue 18); a file whose header differs from the code's feature lists is refused by the reader.
+each scored sentence and each short-answer candidate (best first) and each choice (as given), its
+label (1 when it holds an acceptable answer) and its feature vector in the header's order. A scorer
+is trained from these (issue 18); a file whose header differs from the code's feature lists is
+refused by the reader.
 """
 
 from __future__ import annotations
@@ -15,10 +16,15 @@ from typing import Any
 
 from eval.gold import GoldQuestion
 from eval.metrics import contains_answer, short_answer_matches
-from rag.features import FORMAT_VERSION, CandidateFeatures, SentenceFeatures
+from index.errors import NewsdeskError
+from rag.features import FORMAT_VERSION, CandidateFeatures, ChoiceFeatures, SentenceFeatures
 from rag.service import Trace
 
 FILE_NAME = "features.jsonl"
+
+
+class FeaturesFormatError(NewsdeskError):
+    """A features.jsonl written with other feature lists or another format version than this code's."""
 
 
 def header() -> dict[str, Any]:
@@ -27,6 +33,7 @@ def header() -> dict[str, Any]:
         "version": FORMAT_VERSION,
         "sentence_features": list(SentenceFeatures.FEATURES),
         "candidate_features": list(CandidateFeatures.FEATURES),
+        "choice_features": list(ChoiceFeatures.FEATURES),
     }
 
 
@@ -35,7 +42,8 @@ def _vector(values: tuple[float, ...]) -> list[float]:
 
 
 def question_features(trace: Trace, gold: GoldQuestion) -> dict[str, Any]:
-    """One question's line: its sentences and candidates, each [label, vector]; candidates with their text."""
+    """One question's line: its sentences, candidates and choices, each [label, vector]; candidates
+    with their text."""
     return {
         "id": gold.id,
         "question_date": gold.question_date,
@@ -46,6 +54,10 @@ def question_features(trace: Trace, gold: GoldQuestion) -> dict[str, Any]:
         "candidates": [
             [int(short_answer_matches(text, gold.answers)), _vector(f.as_vector()), text]
             for text, f in trace.candidates
+        ],
+        "choices": [
+            [int(contains_answer(choice, gold.answers)), _vector(f.as_vector())]
+            for choice, f in zip(gold.choices, trace.choices, strict=True)
         ],
     }
 
@@ -67,5 +79,7 @@ def read_features(path: Path) -> list[dict[str, Any]]:
     lines = path.read_text(encoding="utf-8").splitlines()
     found = json.loads(lines[0]) if lines else None
     if found != header():
-        raise ValueError(f"{path}: header {found!r} does not match this version's features {header()!r}")
+        raise FeaturesFormatError(
+            f"{path}: header {found!r} does not match this version's features {header()!r}"
+        )
     return [json.loads(line) for line in lines[1:] if line.strip()]

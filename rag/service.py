@@ -37,10 +37,10 @@ from index.loaders import load_records
 from index.manifest import MANIFEST_NAME
 from index.records import Article
 from rag.answer import NOT_FOUND, AnswerSettings, ExtractiveAnswerer, closest_passages
-from rag.choices import TOP_ARTICLES, pick_choice
+from rag.choices import PASSAGE_WEIGHT, SUPPORT_BONUS, TOP_ARTICLES, choice_features
 from rag.conversation import Turn, rewrite
 from rag.diversity import LOOK_AHEAD, distinct_hits
-from rag.features import CandidateFeatures, SentenceFeatures
+from rag.features import CandidateFeatures, ChoiceFeatures, SentenceFeatures, hand_choice
 from rag.generators import (
     Generated,
     Generator,
@@ -65,6 +65,7 @@ class Trace:
     # What the extractive answerer weighed (text, features), best first, for `newsdesk eval` to write.
     sentences: tuple[tuple[str, SentenceFeatures], ...] = ()
     candidates: tuple[tuple[str, CandidateFeatures], ...] = ()
+    choices: tuple[ChoiceFeatures, ...] = ()  # one per choice asked, in the order given
 
 
 def default_index_dir() -> Path:
@@ -328,10 +329,14 @@ class Newsdesk:
             timings["first_token"] = _ms(first_piece - began)
         rewritten = None if query == question else query
         answer = Answer(question, text, answered, citations, timings, rewritten, short, verification, earlier)
-        picked = None
+        picked: int | None = None
+        weighed_choices: tuple[ChoiceFeatures, ...] = ()
         if choices:
-            picked = pick_choice(answerer, question, hits, choices, top_articles(), question_vector)
-        yield Trace(answer, ranking, picked, weighed, candidates)
+            weighed_choices = tuple(
+                choice_features(answerer, question, hits, choices, top_articles(), question_vector)
+            )
+            picked = hand_choice(weighed_choices, PASSAGE_WEIGHT, SUPPORT_BONUS)
+        yield Trace(answer, ranking, picked, weighed, candidates, weighed_choices)
 
     def _short_answer(
         self,

@@ -149,3 +149,23 @@ def test_a_short_answer_matches_when_either_side_holds_most_of_the_other() -> No
     assert not short_answer_matches("Jr", ["Ferdinand Marcos Jr."])
     assert not short_answer_matches("7000", ["700"])
     assert not short_answer_matches(None, ["700"]) and not short_answer_matches("", ["700"])
+
+
+def test_a_question_s_features_line_labels_each_choice_against_the_gold(tmp_path: Path) -> None:
+    """Choices are labelled as choice accuracy judges them; the line round-trips through the file."""
+    from eval.features import FeaturesFormatError, question_features, read_features, write_features
+    from eval.gold import GoldQuestion
+    from rag.features import ChoiceFeatures
+    from rag.records import Answer
+    from rag.service import Trace
+
+    gold = GoldQuestion("q1", "How many were arrested?", answers=("700",), choices=("300", "700"))
+    records = (ChoiceFeatures(0.5, 1.0, 2.0), ChoiceFeatures(0.25, 0.5, 1.0))
+    trace = Trace(Answer(gold.question, "", False, []), [], 0, choices=records)
+    line = question_features(trace, gold)
+    assert line["choices"] == [[0, [0.5, 1.0, 2.0]], [1, [0.25, 0.5, 1.0]]]
+    assert line["sentences"] == [] and line["candidates"] == []
+    assert read_features(write_features([line], tmp_path)) == [line]
+    (tmp_path / "features.jsonl").write_text('{"format": "newsdesk-features", "version": 0}\n')
+    with pytest.raises(FeaturesFormatError, match="does not match"):
+        read_features(tmp_path / "features.jsonl")
