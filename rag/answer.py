@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 
 import numpy as np
 
@@ -114,6 +115,16 @@ def _ranks(scores: Sequence[float | None]) -> list[int]:
     return ranks
 
 
+def _age_days(published_at: str | None, as_of: date | None) -> int:
+    """Days from publication to the day asked, -1 when either is unknown (or the date unreadable)."""
+    if as_of is None or not published_at:
+        return -1
+    try:
+        return (as_of - date.fromisoformat(published_at[:10])).days
+    except ValueError:
+        return -1
+
+
 _Evidence = tuple[str, tuple[str, ...]]  # a question and the chunk ids it is answered from
 
 
@@ -130,11 +141,17 @@ def _may_answer(
 
 class ExtractiveAnswerer:
     def __init__(
-        self, embedder: Embedder, lexical: LexicalIndex, settings: AnswerSettings | None = None
+        self,
+        embedder: Embedder,
+        lexical: LexicalIndex,
+        settings: AnswerSettings | None = None,
+        as_of: date | None = None,
     ) -> None:
+        """`as_of`: the day the question is asked, for the sentences' age (a feature, not yet weighed)."""
         self.embedder = embedder
         self.lexical = lexical
         self.settings = settings or AnswerSettings()
+        self.as_of = as_of
         self._last_scored: tuple[tuple[_Evidence, bool], list[ScoredSentence]] | None = None
 
     def answer(
@@ -249,6 +266,7 @@ class ExtractiveAnswerer:
                 dense_rank=dense_rank[index],
                 lexical_rank=lexical_rank[index],
                 article_offset=hits[index].passage.start + start,
+                age_days=_age_days(hits[index].passage.published_at, self.as_of),
             )
             support = hand_support(
                 features, settings.semantic_weight, settings.focus_bonus, settings.other_count_penalty

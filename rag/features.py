@@ -30,6 +30,7 @@ class SentenceFeatures:
     dense_rank: int  # the passage's rank among those read by dense score (0 best; unscored last)
     lexical_rank: int  # the same by BM25 score
     article_offset: int  # characters from the start of the article to the sentence
+    age_days: int  # days from the passage's publication to the day asked; -1 when either is unknown
 
     FEATURES: ClassVar[tuple[str, ...]] = ()
 

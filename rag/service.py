@@ -287,7 +287,7 @@ class Newsdesk:
         question_vector = query_vector
         hits = distinct_hits(ranking, k)  # wire copies read once, their outlets kept
         retrieved = time.perf_counter()
-        answerer = ExtractiveAnswerer(retriever.embedder, snapshot.lexical, self.answer_settings)
+        answerer = ExtractiveAnswerer(retriever.embedder, snapshot.lexical, self.answer_settings, as_of)
         if choices:
             answerer.score_sentences(question, hits, question_vector)  # one full scoring serves both
         top_articles = functools.cache(lambda: _top_articles(snapshot, ranking))  # read once, when needed

@@ -148,13 +148,13 @@ def test_the_hand_support_of_a_sentence_record_is_the_weighted_sum_worked_by_han
     numbers count something else than the thing asked about (the penalty wins over the bonus)."""
     from rag.features import SentenceFeatures, hand_support
 
-    record = SentenceFeatures(0.6, 0.5, False, True, True, False, True, 0, 0, 0, 0)
+    record = SentenceFeatures(0.6, 0.5, False, True, True, False, True, 0, 0, 0, 0, -1)
     settings = AnswerSettings()
     weights = (settings.semantic_weight, settings.focus_bonus, settings.other_count_penalty)
     assert hand_support(record, *weights) == pytest.approx(0.55)
     assert hand_support(replace(record, focus_hit=True), *weights) == pytest.approx(0.65)
     assert hand_support(replace(record, focus_hit=True, counts_other=True), *weights) == pytest.approx(0.35)
-    assert len(record.as_vector()) == len(SentenceFeatures.FEATURES) == 11
+    assert len(record.as_vector()) == len(SentenceFeatures.FEATURES) == 12
 
 
 def test_every_scored_sentence_carries_the_record_its_support_was_computed_from() -> None:
@@ -175,3 +175,12 @@ def test_every_scored_sentence_carries_the_record_its_support_was_computed_from(
         assert f.article_offset == sentence.start  # the passages start their articles here
         assert f.dense_rank == {0: 1, 1: 0, 2: 2}[sentence.hit_index]
         assert f.lexical_rank == {0: 1, 1: 2, 2: 0}[sentence.hit_index]
+        assert f.age_days == -1  # the day asked is not known
+
+
+def test_a_sentence_s_age_is_counted_from_its_passage_s_date_to_the_day_asked() -> None:
+    from datetime import date
+
+    dated = ExtractiveAnswerer(HashingEmbedder(), LexicalIndex.build(TEXTS), as_of=date(2015, 10, 2))
+    scored = dated.score_sentences("Which provinces did the strikes hit?", hits())
+    assert scored and all(s.features.age_days == 2 for s in scored)  # published 2015-09-30
