@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 from fastapi import APIRouter, Body, Depends, File, HTTPException, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from index.errors import InputError, NewsdeskError
-from index.ingest import IngestAborted, IngestOptions, IngestReport
-from index.loaders import MAX_LISTED, LimitExceeded
+from index.errors import NewsdeskError
+from index.ingest import IngestOptions, IngestReport
+from index.loaders import LimitExceeded
 from rag.http.cancellable import InFlight, run_cancellable
 from rag.http.errors import FieldError
 from rag.http.schemas import (
@@ -26,7 +26,6 @@ from rag.http.schemas import (
     IngestResponse,
     SearchRequest,
     SearchResponse,
-    article_id_problem,
 )
 from rag.http.security import write_key_dependency
 from rag.http.settings import ServerSettings
@@ -54,7 +53,6 @@ WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
 }
 SkipErrors = Annotated[bool, Query(description="Index the readable articles and report the rest.")]
 _WORDS = re.compile(r"\S+\s*")
-_RECORD = re.compile(r"articles\[(\d+)\]")
 EXAMPLE_ARTICLE = {
     "id": "harbor-2024-05-03-library",
     "title": "Brindleford library reopens after the flood",
@@ -126,11 +124,6 @@ def ingest_response(report: IngestReport) -> dict[str, Any]:
     }
 
 
-def _position(origin: str) -> int:
-    match = _RECORD.match(origin)
-    return int(match[1]) if match else -1
-
-
 def router(
     desk: Newsdesk, settings: ServerSettings, readiness: Readiness, in_flight: InFlight | None = None
 ) -> APIRouter:
@@ -192,24 +185,12 @@ def router(
         return await run_cancellable(request, work, in_flight)
 
     def add_articles_now(articles: list[Any], skip_errors: bool, cancel: threading.Event) -> dict[str, Any]:
-        refused = {n: problem for n, record in enumerate(articles) if (problem := article_id_problem(record))}
-        if refused and not skip_errors:
-            raise IngestAborted([InputError(f"articles[{n}]", problem) for n, problem in refused.items()])
-        kept = [n for n in range(len(articles)) if n not in refused]
+        # The loader refuses an id the article routes could not serve (index.records.id_problem), naming
+        # the record as the caller numbered it.
         options = IngestOptions(skip_errors=skip_errors, limits=limits, cancel=cancel)
-        report = desk.ingest_records([articles[n] for n in kept], options)
+        report = desk.ingest_records(articles, options)
         readiness.load()
-        response = ingest_response(report)
-        if refused:  # the index numbered the records it was given: number them as the caller sent them
-            for entry in response["skipped"]:
-                entry["origin"] = _RECORD.sub(
-                    lambda m: f"articles[{kept[int(m[1])]}]", entry["origin"], count=1
-                )
-            listed = list(refused.items())[:MAX_LISTED]
-            response["skipped"] += [{"origin": f"articles[{n}]", "reason": p} for n, p in listed]
-            response["skipped_count"] += len(refused)
-            response["skipped"].sort(key=lambda entry: _position(entry["origin"]))
-        return response
+        return ingest_response(report)
 
     @api.post(
         "/files",

@@ -8,7 +8,6 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from index.dates import date_part, normalize_date
-from index.records import id_problem
 from rag.conversation import Turn
 from rag.records import Citation, EarlierAnswer, SearchFilters
 from rag.when import parse_as_of
@@ -32,15 +31,6 @@ EXAMPLE_CITATION: dict[str, Any] = {
     "supported": True,
     "support": 1.0,
 }
-
-
-def article_id_problem(record: object) -> str | None:
-    """Why an article record's explicit `id` cannot be an id (the index's own rule, checked here too so
-    the API answers the same whatever the loader reports); None when it can, or when the record has no
-    string id (the index reports other mistakes)."""
-    if not isinstance(record, dict) or not isinstance(record.get("id"), str):
-        return None
-    return id_problem(record["id"].strip())
 
 
 class TurnModel(BaseModel):
