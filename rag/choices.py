@@ -54,15 +54,7 @@ def choice_features(
     ]
 
 
-def pick_choice(
-    answerer: ExtractiveAnswerer,
-    question: str,
-    hits: Sequence[Hit],
-    choices: Sequence[str],
-    article_texts: Sequence[str],
-    question_vector: np.ndarray | None = None,
-) -> int | None:
-    """Index of the best-evidenced choice; `article_texts` are the top retrieved articles, best
-    first. None when nothing names any choice."""
-    records = choice_features(answerer, question, hits, choices, article_texts, question_vector)
+def pick_choice(records: Sequence[ChoiceFeatures]) -> int | None:
+    """Index of the best-evidenced choice by the hand weights, from `choice_features`' records; None
+    when nothing names any choice."""
     return hand_choice(records, PASSAGE_WEIGHT, SUPPORT_BONUS)

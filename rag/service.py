@@ -37,10 +37,10 @@ from index.loaders import load_records
 from index.manifest import MANIFEST_NAME
 from index.records import Article
 from rag.answer import NOT_FOUND, AnswerSettings, ExtractiveAnswerer, closest_passages
-from rag.choices import PASSAGE_WEIGHT, SUPPORT_BONUS, TOP_ARTICLES, choice_features
+from rag.choices import TOP_ARTICLES, choice_features, pick_choice
 from rag.conversation import Turn, rewrite
 from rag.diversity import LOOK_AHEAD, distinct_hits
-from rag.features import CandidateFeatures, ChoiceFeatures, SentenceFeatures, hand_choice
+from rag.features import CandidateFeatures, ChoiceFeatures, SentenceFeatures
 from rag.generators import (
     Generated,
     Generator,
@@ -335,7 +335,7 @@ class Newsdesk:
             weighed_choices = tuple(
                 choice_features(answerer, question, hits, choices, top_articles(), question_vector)
             )
-            picked = hand_choice(weighed_choices, PASSAGE_WEIGHT, SUPPORT_BONUS)
+            picked = pick_choice(weighed_choices)
         yield Trace(answer, ranking, picked, weighed, candidates, weighed_choices)
 
     def _short_answer(

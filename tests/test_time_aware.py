@@ -14,7 +14,7 @@ from index.embedding import HashingEmbedder
 from index.embedding import HashingEmbedder as Embedder
 from index.lexical import LexicalIndex
 from rag.answer import ExtractiveAnswerer
-from rag.choices import mentions, pick_choice
+from rag.choices import choice_features, mentions, pick_choice
 from rag.http.app import create_app
 from rag.http.settings import ServerSettings
 from rag.retrieval import RetrievalSettings
@@ -110,8 +110,8 @@ def test_the_choice_named_most_by_the_top_articles_is_picked() -> None:
     answerer = ExtractiveAnswerer(Embedder(), LexicalIndex.build(texts))
     question = "About how many people have been arrested for the attack?"
     hits: list[Any] = []  # no passage read: the articles alone decide
-    assert pick_choice(answerer, question, hits, ["50", "100", "300", "700"], texts) == 3
-    assert pick_choice(answerer, question, hits, ["5", "6"], texts) is None
+    assert pick_choice(choice_features(answerer, question, hits, ["50", "100", "300", "700"], texts)) == 3
+    assert pick_choice(choice_features(answerer, question, hits, ["5", "6"], texts)) is None
 
 
 def test_the_hand_pick_among_choice_records_is_worked_by_hand() -> None:
