@@ -149,7 +149,7 @@ class IndexDirectory:
         if not self.versions.is_dir():
             return []
         names = [p.name for p in self.versions.iterdir() if _VERSION_NAME.fullmatch(p.name) and p.is_dir()]
-        return sorted(names, key=_version_number)
+        return sorted(names, key=version_number)
 
     def version_summaries(self) -> list[dict[str, object]]:
         """Every version kept on disk, newest first, as its manifest describes it (not verified)."""
@@ -278,7 +278,7 @@ class IndexDirectory:
             return
         if current is None or not (self.versions / current).is_dir():
             return
-        unpublished = [n for n in self.version_folders() if _version_number(n) > _version_number(current)]
+        unpublished = [n for n in self.version_folders() if version_number(n) > version_number(current)]
         self._remove_versions(unpublished)
         self._remove_old_versions(live=current)  # a write killed between its swap and its clean-up
 
@@ -328,12 +328,12 @@ class IndexDirectory:
 
     def _next_name(self) -> str:
         """One past every version present, so a name is never that of a folder on disk."""
-        taken = [_version_number(p.name) for p in self.versions.iterdir()]
-        return f"v{max([_version_number(self.current_version()), *taken]) + 1:06d}"
+        taken = [version_number(p.name) for p in self.versions.iterdir()]
+        return f"v{max([version_number(self.current_version()), *taken]) + 1:06d}"
 
     def _remove_old_versions(self, live: str) -> None:
         """Keep the live version and the `keep_versions - 1` before it; remove older ones."""
-        older = [n for n in self.version_folders() if _version_number(n) < _version_number(live)]
+        older = [n for n in self.version_folders() if version_number(n) < version_number(live)]
         kept = older[len(older) - (self.keep_versions - 1) :] if self.keep_versions > 1 else []
         self._remove_versions([n for n in older if n not in kept])
 
@@ -356,7 +356,8 @@ class IndexDirectory:
         return {(self.versions / text).resolve(), (self.root / text).resolve()}
 
 
-def _version_number(name: str | None) -> int:
+def version_number(name: str | None) -> int:
+    """The number of a version's name (v000007 → 7); 0 for anything else."""
     return int(name[1:]) if name and _VERSION_NAME.fullmatch(name) else 0
 
 

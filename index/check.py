@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from index import catalog as catalog_module
-from index.archive import CATALOG_NAME, LEXICAL_DIR, Changes, IndexDirectory, Snapshot
+from index.archive import CATALOG_NAME, LEXICAL_DIR, Changes, IndexDirectory, Snapshot, version_number
 from index.catalog import Catalog
 from index.embedding import Embedder, make_embedder
 from index.embedding_cache import EmbeddingCache
@@ -129,7 +129,7 @@ def _roll_back(directory: IndexDirectory, report: CheckReport, *, newer_than_liv
     newer than the live one are candidates only when the pointer itself is damaged."""
     live = report.version
     for name in reversed(directory.version_folders()):
-        if name == live or (live and not newer_than_live and _number(name) > _number(live)):
+        if name == live or (live and not newer_than_live and version_number(name) > version_number(live)):
             continue
         if version_problems(directory.versions / name):
             continue
@@ -145,10 +145,6 @@ def _roll_back(directory: IndexDirectory, report: CheckReport, *, newer_than_liv
         f"not repairable: {what}, and no other version in {directory.versions} is whole (kept: {kept}); "
         "restore the index from a backup"
     )
-
-
-def _number(name: str) -> int:
-    return int(name[1:])
 
 
 def _agreement(folder: Path, backend: str, dimension: int, chunks: int) -> list[str]:
