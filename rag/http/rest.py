@@ -15,7 +15,6 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from index.errors import NewsdeskError
 from index.ingest import IngestOptions, IngestReport
-from index.loaders import LimitExceeded
 from rag.http.cancellable import InFlight, run_cancellable
 from rag.http.errors import FieldError
 from rag.http.schemas import (
@@ -178,9 +177,6 @@ def router(
         articles: Annotated[list[Any], Body(examples=[[EXAMPLE_ARTICLE]])],
         skip_errors: SkipErrors = False,
     ) -> dict[str, Any]:
-        if len(articles) > limits.max_records:
-            problem = f"{len(articles)} records is over the limit of {limits.max_records}"
-            raise LimitExceeded("articles", problem, limits.records_setting)
         work = functools.partial(add_articles_now, articles, skip_errors)
         return await run_cancellable(request, work, in_flight)
 
