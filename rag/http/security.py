@@ -259,8 +259,8 @@ class HostOriginGuard:
     Origin: a page on any site may send a plain form POST (a multipart upload, say) to any address
     without a CORS preflight. So a request that may change something (any method but GET, HEAD and
     OPTIONS, and every WebSocket) carrying an Origin is refused with 403 unless the Origin is the
-    server's own (the scheme, name and port in Host; another loopback name for the same port counts
-    as its own) or one of NEWSDESK_CORS_ORIGINS (`*`: any). Clients outside a browser send no
+    server's own (exactly the name and port in Host: another loopback address on the same port may be
+    another local server's) or one of NEWSDESK_CORS_ORIGINS (`*`: any). Clients outside a browser send no
     Origin and pass. An API key does not excuse a foreign Origin: a page that holds a key must be
     listed in NEWSDESK_CORS_ORIGINS anyway for the browser to let it send the key, and the web UI's
     login is a cookie, which a browser sends cross-site by itself."""
