@@ -23,7 +23,7 @@ from index.embedding_cache import EmbeddingCache
 from index.engine import IngestEngine, LocalEngine
 from index.errors import IndexStateError, InputError, NewsdeskError
 from index.faults import crash_point
-from index.loaders import LoadLimits, LoadResult, Skipped, check_cancelled, load_paths
+from index.loaders import MAX_LISTED, LoadLimits, LoadResult, Skipped, check_cancelled, load_paths
 from index.manifest import Manifest
 from index.records import Article, Chunk, stable_hash
 from index.vectors import DEFAULT_BACKEND, resolve_backend, same_store, vectors_at
@@ -39,13 +39,14 @@ class IngestAborted(NewsdeskError):
     def __init__(self, errors: Sequence[InputError], count: int | None = None) -> None:
         """`errors`: the first few (a load keeps LoadLimits.max_listed); `count`: all of them."""
         count = len(errors) if count is None else count
-        shown = "\n".join(f"  {e}" for e in errors[:20])
-        more = f"\n  ... and {count - len(errors[:20])} more" if count > len(errors[:20]) else ""
+        listed = list(errors[:MAX_LISTED])
+        shown = "\n".join(f"  {e}" for e in listed)
+        more = f"\n  ... and {count - len(listed)} more" if count > len(listed) else ""
         super().__init__(
             f"{count} record(s) could not be read; nothing was written "
             f"(fix them or pass --skip-errors):\n{shown}{more}"
         )
-        self.errors = list(errors[:20])
+        self.errors = listed
         self.count = count
 
 
