@@ -25,6 +25,7 @@ DEFAULT_MODEL = "all-MiniLM-L6-v2"  # the bundled sentence-transformers model, r
 # New indexes use the same model as int8 ONNX: ~3x faster on a CPU, the same retrieval on the dev set.
 DEFAULT_INDEX_MODEL = f"{DEFAULT_MODEL}-int8"
 HASHING_MODEL = "hashing"
+NOMIC_MODEL = "nomic-embed-v1.5"  # optional: nomic-embed-text-v1.5 through llama.cpp (index.gguf_embedding)
 
 
 class Embedder(Protocol):
@@ -40,6 +41,21 @@ class Embedder(Protocol):
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """One normalized float32 row per text."""
         ...
+
+
+class QueryEmbedder(Embedder, Protocol):
+    """An asymmetric model, which embeds a search query differently from the passages it should find."""
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """One normalized float32 row per query."""
+        ...
+
+
+def embed_queries(embedder: Embedder, texts: Sequence[str]) -> np.ndarray:
+    """Queries in the embedder's query form when it has one, else embedded like passages."""
+    method = getattr(embedder, "embed_queries", None)
+    vectors: np.ndarray = method(texts) if callable(method) else embedder.embed(texts)
+    return vectors
 
 
 def normalize_rows(vectors: np.ndarray) -> np.ndarray:
@@ -168,6 +184,10 @@ def make_embedder(name: str | None = None, *, threads: int | None = None) -> Emb
         from index.onnx_embedding import OnnxEmbedder
 
         return OnnxEmbedder(workers=threads)
+    if name == NOMIC_MODEL:
+        from index.gguf_embedding import NomicEmbedder
+
+        return NomicEmbedder(threads=threads)
     return SentenceTransformerEmbedder(name)
 
 

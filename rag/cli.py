@@ -140,7 +140,7 @@ def main() -> None:
     "--model",
     default=None,
     help="Embedding model: all-MiniLM-L6-v2-int8 (default), all-MiniLM-L6-v2 (torch), hashing, "
-    "or a local folder.",
+    "nomic-embed-v1.5 (optional, slower: see index/gguf_embedding.py), or a local folder.",
 )
 @click.option("--chunk-tokens", type=int, default=None, help="Chunk size in tiktoken tokens (default 200).")
 @click.option("--chunk-overlap", type=int, default=None, help="Tokens repeated between chunks (default 40).")

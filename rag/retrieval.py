@@ -14,7 +14,7 @@ from datetime import date
 import numpy as np
 
 from index.archive import Snapshot
-from index.embedding import Embedder
+from index.embedding import Embedder, embed_queries
 from index.vectors import RowFilter, filtered_search
 from rag.records import Hit, SearchFilters
 from rag.when import TimeScope, read_time
@@ -81,7 +81,7 @@ class HybridRetriever:
         self.settings = settings or RetrievalSettings()
 
     def embed_query(self, query: str) -> np.ndarray:
-        vector: np.ndarray = self.embedder.embed([query])[0]
+        vector: np.ndarray = embed_queries(self.embedder, [query])[0]
         return vector
 
     def search(
