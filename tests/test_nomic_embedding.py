@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from index.embedding import NOMIC_MODEL, embed_queries, make_embedder
+from index.embedding import NOMIC_MODEL, HashingEmbedder, embed_queries, make_embedder
 from index.errors import NewsdeskError
 from index.gguf_embedding import NOMIC_GGUF, NomicEmbedder, ZipMember, extract_member, installed_parts
 from rag.cli import main
@@ -91,6 +91,11 @@ def test_the_name_is_registered_and_constructing_loads_nothing() -> None:
     embedder = make_embedder(NOMIC_MODEL)
     assert isinstance(embedder, NomicEmbedder) and embedder.dimension == 768
     assert embedder._llama is None
+
+
+def test_a_symmetric_embedder_embeds_queries_as_passages() -> None:
+    hashing = HashingEmbedder()
+    np.testing.assert_array_equal(embed_queries(hashing, ["air strikes"]), hashing.embed(["air strikes"]))
 
 
 @pytest.fixture(scope="module")
