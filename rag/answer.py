@@ -24,9 +24,11 @@ import numpy as np
 from index.embedding import Embedder
 from index.lexical import LexicalIndex, terms
 from index.sentences import sentence_spans
-from rag.features import SentenceFeatures, hand_support
+from rag.features import SentenceFeatures
 from rag.question import AnswerKind, frame_question
 from rag.records import Citation, Hit
+from rag.scoring import LinearScorer, Scorer
+from rag.weights import HAND_WEIGHTS, AnsweringWeights
 
 NOT_FOUND = "I could not find an answer to this question in the archive."
 
@@ -45,14 +47,10 @@ _CAPITALIZED = re.compile(r"(?<!^)\b[A-Z][\w'’-]+")
 
 @dataclass(frozen=True, slots=True)
 class AnswerSettings:
-    min_support: float = 0.40
     max_sentences: int = 2
-    second_sentence_ratio: float = 0.85
-    semantic_weight: float = 0.5
-    focus_bonus: float = 0.1
-    other_count_penalty: float = 0.2  # "how many aircraft" and a sentence whose numbers count something else
     max_answer_words: int = 55  # sentences after the first join while the answer stays this short
     short_answers: bool = True  # the answer phrase alone, from the best sentences (spaCy entities)
+    weights: AnsweringWeights = HAND_WEIGHTS  # the hand weights (also features of the learned reader)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,9 +58,10 @@ class ScoredSentence:
     hit_index: int
     start: int
     end: int
-    support: float
+    support: float  # the hand-weighted support: short-answer candidates add it up
     matched: frozenset[str]
     features: SentenceFeatures
+    score: float  # the scorer's: what orders the sentences and decides a refusal
 
     @property
     def semantic(self) -> float:
@@ -146,12 +145,15 @@ class ExtractiveAnswerer:
         lexical: LexicalIndex,
         settings: AnswerSettings | None = None,
         as_of: date | None = None,
+        scorer: Scorer | None = None,
     ) -> None:
-        """`as_of`: the day the question is asked, for the sentences' age (a feature, not yet weighed)."""
+        """`as_of`: the day the question is asked, for the sentences' age. `scorer` orders the sentences
+        and decides refusals (default: the hand weights of `settings`)."""
         self.embedder = embedder
         self.lexical = lexical
         self.settings = settings or AnswerSettings()
         self.as_of = as_of
+        self.scorer = scorer or LinearScorer(self.settings.weights)
         self._last_scored: tuple[tuple[_Evidence, bool], list[ScoredSentence]] | None = None
 
     def answer(
@@ -159,17 +161,29 @@ class ExtractiveAnswerer:
         question: str,
         hits: Sequence[Hit],
         question_vector: np.ndarray | None = None,
-        lead: int | None = None,
+        lead: ScoredSentence | None = None,
+        short: str | None = None,
     ) -> tuple[str, bool, list[Citation]]:
-        """The best sentences, quoted and cited; `lead` (an index into `best_scored`) puts the
-        sentence holding the short answer first."""
+        """The best sentences, quoted and cited. With a short answer, `lead` is the sentence it was
+        read from and the answer quotes only sentences that hold it: a citation vouches for the
+        answer, not for a sentence that merely resembles the question."""
         eligible = self.best_scored(question, hits, question_vector, limit=None)
-        if not eligible or eligible[0].support < self.settings.min_support:
+        if not eligible or not self.scorer.answers(eligible[0].score):
             return NOT_FOUND, False, closest_passages(hits)
-        chosen = self._choose(eligible)
-        if lead is not None and 0 <= lead < len(eligible):
-            chosen = [eligible[lead], *(s for s in chosen if s is not eligible[lead])]
+        if lead is not None and short:
+            text = padded_words(short)
+            chosen = [
+                lead,
+                *(s for s in eligible if s is not lead and text in padded_words(self._text(s, hits))),
+            ]
+            chosen = chosen[: self.settings.max_sentences]
+        else:
+            chosen = self._choose(eligible)
         return self._compose(self._within_words(chosen, hits), hits)
+
+    @staticmethod
+    def _text(sentence: ScoredSentence, hits: Sequence[Hit]) -> str:
+        return hits[sentence.hit_index].passage.text[sentence.start : sentence.end]
 
     def _within_words(self, chosen: Sequence[ScoredSentence], hits: Sequence[Hit]) -> list[ScoredSentence]:
         """The first sentence, then the others in turn while the answer stays within max_answer_words."""
@@ -191,7 +205,7 @@ class ExtractiveAnswerer:
         limit: int | None = 5,
     ) -> list[ScoredSentence]:
         """The sentences that could answer (a question term, something new, the asked-for type), best
-        supported first; `limit` None for all of them."""
+        scored first; `limit` None for all of them."""
         scored = self.score_sentences(question, hits, question_vector, answer_only=True)
         return [s for s in scored if s.typed and s.matched][:limit]
 
@@ -246,10 +260,10 @@ class ExtractiveAnswerer:
             question_vector = self.embedder.embed([question])[0]
         sentences = [hits[i].passage.text[s:e] for i, s, e, _ in candidates]
         semantic = self.embedder.embed(sentences) @ question_vector
-        settings = self.settings
+        w = self.settings.weights
         dense_rank = _ranks([hit.dense_score for hit in hits])
         lexical_rank = _ranks([hit.lexical_score for hit in hits])
-        scored = []
+        records: list[tuple[int, int, int, frozenset[str], SentenceFeatures]] = []
         for (index, start, end, sentence_terms), sentence, cosine in zip(
             candidates, sentences, semantic, strict=True
         ):
@@ -267,12 +281,20 @@ class ExtractiveAnswerer:
                 lexical_rank=lexical_rank[index],
                 article_offset=hits[index].passage.start + start,
                 age_days=_age_days(hits[index].passage.published_at, self.as_of),
+                asks_number=kind == "number",
+                asks_date=kind == "date",
+                asks_name=kind == "entity",
             )
-            support = hand_support(
-                features, settings.semantic_weight, settings.focus_bonus, settings.other_count_penalty
+            records.append((index, start, end, frozenset(matched), features))
+        supports = LinearScorer(w).sentence_scores([r[4] for r in records])
+        scores = self.scorer.sentence_scores([r[4] for r in records])
+        scored = [
+            ScoredSentence(index, start, end, support, matched, features, score)
+            for (index, start, end, matched, features), support, score in zip(
+                records, supports, scores, strict=True
             )
-            scored.append(ScoredSentence(index, start, end, support, frozenset(matched), features))
-        scored.sort(key=lambda s: (-s.support, s.hit_index, s.start))
+        ]
+        scored.sort(key=lambda s: (-s.score, s.hit_index, s.start))
         return scored
 
     def choice_evidence(
@@ -281,20 +303,20 @@ class ExtractiveAnswerer:
         hits: Sequence[Hit],
         choices: Sequence[str],
         question_vector: np.ndarray | None = None,
-    ) -> list[tuple[float, float]]:
-        """For each choice, the support of the best sentence that names it (0 when none does) and
-        the passages naming it, each counting 1/rank."""
+    ) -> list[tuple[float, float, float]]:
+        """For each choice, the hand support and the cosine of the best sentences that name it (0 when
+        none does) and the passages naming it, each counting 1/rank."""
         scored = self.score_sentences(question, hits, question_vector)
-        sentence_terms = [
-            (s.support, set(terms(hits[s.hit_index].passage.text[s.start : s.end]))) for s in scored
-        ]
+        sentence_terms = [(s.support, s.features.cosine, set(terms(self._text(s, hits)))) for s in scored]
         passage_terms = [set(terms(f"{h.passage.title} {h.passage.text}")) for h in hits]
         evidence = []
         for choice in choices:
             wanted = set(terms(choice)) or {choice.strip().lower()}
-            support = max((value for value, found in sentence_terms if wanted <= found), default=0.0)
+            naming = [(support, cosine) for support, cosine, found in sentence_terms if wanted <= found]
             mentions = sum(1.0 / (rank + 1) for rank, found in enumerate(passage_terms) if wanted <= found)
-            evidence.append((support, mentions))
+            best_support = max((support for support, _ in naming), default=0.0)
+            best_cosine = max((cosine for _, cosine in naming), default=0.0)
+            evidence.append((best_support, mentions, best_cosine))
         return evidence
 
     def _term_weights(self, question_terms: set[str]) -> dict[str, float]:
@@ -313,7 +335,7 @@ class ExtractiveAnswerer:
         for other in eligible[1:]:
             if len(chosen) >= self.settings.max_sentences:
                 break
-            if other.support < best.support * self.settings.second_sentence_ratio:
+            if other.score < best.score * self.settings.weights.second_sentence_ratio:
                 break
             elsewhere = all(other.hit_index != c.hit_index for c in chosen)
             if other.matched - covered or elsewhere:
@@ -345,6 +367,11 @@ class ExtractiveAnswerer:
 
 
 _MARKER = re.compile(r"\s*\[(\d+)\]")
+
+
+def padded_words(text: str) -> str:
+    """Lower case, words only, space-padded: "in" on two of these finds a phrase as whole words."""
+    return " " + " ".join(re.findall(r"\w+", text.lower())) + " "
 
 
 def closest_passages(hits: Sequence[Hit], count: int = 3) -> list[Citation]:

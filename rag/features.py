@@ -14,7 +14,9 @@ from collections.abc import Sequence
 from dataclasses import astuple, dataclass, fields
 from typing import ClassVar
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 3
+# 2: noun-chunk candidates, their length; choices' cosine, first article, candidate score.
+# 3: what the question asks for, on sentences and candidates; a candidate's own kind and shape.
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +33,9 @@ class SentenceFeatures:
     lexical_rank: int  # the same by BM25 score
     article_offset: int  # characters from the start of the article to the sentence
     age_days: int  # days from the passage's publication to the day asked; -1 when either is unknown
+    asks_number: bool  # the question asks for a number ("how many", "what share")
+    asks_date: bool  # … for a date ("when", "which year")
+    asks_name: bool  # … for a name not in the question ("who", "which provinces")
 
     FEATURES: ClassVar[tuple[str, ...]] = ()
 
@@ -54,6 +59,27 @@ class CandidateFeatures:
     outlets: int  # distinct outlets among the sentences naming it
     focus_cosine: float  # cosine to the thing asked about; 0 when not measured (no focus, one candidate)
     age_days: int  # days its best sentence is older than the newest sentence read (0 when undated)
+    noun_chunk: bool  # a noun phrase of the parse ("broad beans"), not a named entity
+    words: int  # its length in words
+    is_number: bool  # labelled a number at least once (CARDINAL, QUANTITY, MONEY, PERCENT)
+    is_date: bool  # … a date or time
+    is_person: bool  # … a person
+    is_place: bool  # … a place (GPE, LOC, FAC)
+    is_organisation: bool  # … an organisation
+    asks_number: bool  # the question asks for a number
+    asks_date: bool  # … a date
+    asks_person: bool  # … a person ("who")
+    asks_place: bool  # … a place ("which provinces", "where")
+    asks_organisation: bool  # … an organisation ("which company")
+    asks_several: bool  # … a list ("which provinces")
+    capitalized: bool  # holds a capital letter (a name, whatever its label)
+    sentence_support: float  # the best hand support of a sentence naming it
+    distance: int  # characters from its closest mention to a word of the question (at most 300)
+    in_question: float  # the share of its words that are the question's
+    in_titles: float  # Σ 1/rank over the top articles whose title names it
+    first_article: int  # mentions in the best-ranked article, at most the cap
+    has_longer: bool  # another candidate holds all its words and more ("Simz" in "Little Simz")
+    shorter_support: float  # Σ mention support of the shorter candidates it holds
 
     FEATURES: ClassVar[tuple[str, ...]] = ()
 
@@ -66,6 +92,9 @@ class ChoiceFeatures:
     best_support: float  # support of the best sentence read that names it (0 when none does)
     passage_mentions: float  # Σ 1/rank over the passages read that name it
     article_mentions: float  # Σ min(mentions, cap)/rank over the top articles
+    best_cosine: float  # the highest embedding cosine to the question of a sentence read naming it
+    first_article_mentions: int  # mentions in the best-ranked article, at most the cap
+    candidate_score: float  # hand score of the short-answer candidate it names (0 when none)
 
     FEATURES: ClassVar[tuple[str, ...]] = ()
 
@@ -100,16 +129,27 @@ def hand_score(
     return score * (1 + meaning_weight * f.focus_cosine)
 
 
-def hand_choice(records: Sequence[ChoiceFeatures], passage_weight: float, support_bonus: float) -> int | None:
-    """The hand-weighted pick among choices (rag.choices holds the weights): the choice best supported
-    by the passages read (best sentence, plus passage_weight per passage naming it) gains
-    support_bonus over the mentions in the top articles; None when nothing names any choice."""
+def _best_supported(records: Sequence[ChoiceFeatures], passage_weight: float) -> int | None:
+    """The choice best supported by the passages read: best sentence, plus passage_weight per passage."""
     supported: tuple[float, int] | None = None
     for index, f in enumerate(records):
         score = f.best_support + passage_weight * f.passage_mentions
         if score > 0 and (supported is None or score > supported[0]):
             supported = (score, index)
-    picked = None if supported is None else supported[1]
-    scores = [f.article_mentions + (support_bonus if i == picked else 0.0) for i, f in enumerate(records)]
+    return None if supported is None else supported[1]
+
+
+def hand_choice_scores(
+    records: Sequence[ChoiceFeatures], passage_weight: float, support_bonus: float
+) -> list[float]:
+    """The hand-weighted score of each choice (rag.weights holds the weights): its mentions in the
+    top articles, plus support_bonus for the choice best supported by the passages read."""
+    picked = _best_supported(records, passage_weight)
+    return [f.article_mentions + (support_bonus if i == picked else 0.0) for i, f in enumerate(records)]
+
+
+def hand_choice(records: Sequence[ChoiceFeatures], passage_weight: float, support_bonus: float) -> int | None:
+    """The hand-weighted pick among choices; None when nothing names any choice."""
+    scores = hand_choice_scores(records, passage_weight, support_bonus)
     best = max(scores, default=0.0)
-    return scores.index(best) if best > 0 else picked
+    return scores.index(best) if best > 0 else _best_supported(records, passage_weight)

@@ -27,7 +27,7 @@ NUMBERS = frozenset({"CARDINAL", "QUANTITY", "MONEY", "PERCENT"})
 DATES = frozenset({"DATE", "TIME"})
 WORKS = frozenset({"WORK_OF_ART"})
 # Every label that names something; the small model often mislabels a name ("SpaceX" a person), so a
-# name of another label still counts, for less (rag.short_answer.OTHER_NAME_WEIGHT).
+# name of another label still counts, for less (rag.weights.AnsweringWeights.other_name_weight).
 NAMES = PEOPLE | ORGANISATIONS | PLACES | WORKS | {"PRODUCT", "EVENT", "LAW", "NORP", "LANGUAGE"}
 
 

@@ -36,7 +36,7 @@ from index.ingest import (
 from index.loaders import load_records
 from index.manifest import MANIFEST_NAME
 from index.records import Article
-from rag.answer import NOT_FOUND, AnswerSettings, ExtractiveAnswerer, closest_passages
+from rag.answer import NOT_FOUND, AnswerSettings, ExtractiveAnswerer, ScoredSentence, closest_passages
 from rag.choices import TOP_ARTICLES, choice_features, pick_choice
 from rag.conversation import Turn, rewrite
 from rag.diversity import LOOK_AHEAD, distinct_hits
@@ -52,6 +52,7 @@ from rag.generators import (
 )
 from rag.records import Answer, Citation, EarlierAnswer, Hit, SearchFilters
 from rag.retrieval import HybridRetriever, RetrievalSettings
+from rag.scoring import Scorer, scorer_from_env
 from rag.short_answer import MAX_SENTENCES, ShortAnswer, short_answer
 from rag.short_answer import warm_up as warm_short_answers
 from rag.verify import verify
@@ -96,12 +97,16 @@ class Newsdesk:
         answering: AnswerSettings | None = None,
         answer_cache_size: int | None = None,
         generator: Generator | None = None,
+        scorer: Scorer | None = None,
     ) -> None:
+        """`scorer` weighs what the extractive answerer reads (default: NEWSDESK_READER, else the
+        learned reader shipped in the package, else the hand weights; rag.scoring)."""
         self.directory = IndexDirectory(index_dir or default_index_dir())
         self._embedder = embedder
         self._embedders: dict[str, Embedder] = {}
         self.retrieval_settings = retrieval or RetrievalSettings()
         self.answer_settings = answering or AnswerSettings()
+        self.scorer = scorer or scorer_from_env(self.answer_settings.weights)
         # A language model when one is configured (NEWSDESK_LLM_BASE_URL or NEWSDESK_LLM_GGUF);
         # else the extractive answerer.
         self.generator = generator if generator is not None else generator_from_env()
@@ -287,7 +292,9 @@ class Newsdesk:
         question_vector = query_vector
         hits = distinct_hits(ranking, k)  # wire copies read once, their outlets kept
         retrieved = time.perf_counter()
-        answerer = ExtractiveAnswerer(retriever.embedder, snapshot.lexical, self.answer_settings, as_of)
+        answerer = ExtractiveAnswerer(
+            retriever.embedder, snapshot.lexical, self.answer_settings, as_of, self.scorer
+        )
         if choices:
             answerer.score_sentences(question, hits, question_vector)  # one full scoring serves both
         top_articles = functools.cache(lambda: _top_articles(snapshot, ranking))  # read once, when needed
@@ -309,9 +316,11 @@ class Newsdesk:
                 generated = self.generator.generate(question, passages, history)
             text, answered, citations, short, verification = self._checked(generated, passages)
         else:
-            found = self._short_answer(question, hits, top_articles, answerer, question_vector)
-            lead = found.sentence if found else None
-            text, answered, citations = answerer.answer(question, hits, question_vector, lead)
+            found, read = self._short_answer(question, hits, top_articles, answerer, question_vector)
+            lead = read[found.sentence] if found else None
+            text, answered, citations = answerer.answer(
+                question, hits, question_vector, lead, found.text if found else None
+            )
             short = found.text if found and answered else None
             earlier = list(found.earlier) if found and answered else []
             candidates = found.candidates if found else ()
@@ -333,9 +342,11 @@ class Newsdesk:
         weighed_choices: tuple[ChoiceFeatures, ...] = ()
         if choices:
             weighed_choices = tuple(
-                choice_features(answerer, question, hits, choices, top_articles(), question_vector)
+                choice_features(
+                    answerer, question, hits, choices, top_articles(), question_vector, candidates
+                )
             )
-            picked = pick_choice(weighed_choices)
+            picked = pick_choice(weighed_choices, self.scorer)
         yield Trace(answer, ranking, picked, weighed, candidates, weighed_choices)
 
     def _short_answer(
@@ -345,17 +356,29 @@ class Newsdesk:
         top_articles: Callable[[], list[str]],
         answerer: ExtractiveAnswerer,
         question_vector: np.ndarray,
-    ) -> ShortAnswer | None:
-        """The answer phrase, from the best sentences, checked against the top articles."""
+    ) -> tuple[ShortAnswer | None, list[ScoredSentence]]:
+        """The answer phrase, from the best sentences, checked against the top articles; and the
+        sentences it was read from (by hand support, as the candidates' features were learned)."""
         if not self.answer_settings.short_answers:
-            return None
-        scored = answerer.best_scored(question, hits, question_vector, MAX_SENTENCES)
-        if not scored or scored[0].support < self.answer_settings.min_support:
-            return None  # nothing to read it from, or the answer will decline
+            return None, []
+        eligible = answerer.best_scored(question, hits, question_vector, limit=None)
+        if not eligible or not answerer.scorer.answers(eligible[0].score):
+            return None, []  # nothing to read it from, or the answer will decline
+        scored = sorted(eligible, key=lambda s: (-s.support, s.hit_index, s.start))[:MAX_SENTENCES]
         sentences = [(hits[s.hit_index].passage.text[s.start : s.end], s.support) for s in scored]
         origins = [(hits[s.hit_index].passage.published_at, hits[s.hit_index].passage.source) for s in scored]
         outlets = [hit.passage.source for hit in hits if hit.passage.source]
-        return short_answer(question, sentences, outlets, top_articles(), answerer.embedder.embed, origins)
+        found = short_answer(
+            question,
+            sentences,
+            outlets,
+            top_articles(),
+            answerer.embedder.embed,
+            origins,
+            self.answer_settings.weights,
+            self.scorer,
+        )
+        return found, scored
 
     def _checked(
         self, generated: Generated, passages: Sequence[Hit]

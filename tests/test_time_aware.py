@@ -118,13 +118,15 @@ def test_the_hand_pick_among_choice_records_is_worked_by_hand() -> None:
     """B is best supported by the passages read (0.5 + 0.2 x 1.5 = 0.8 against A's 0.6 + 0.2 x 0.5 =
     0.7), so its 1.2 article mentions gain the 0.5 bonus and beat C's 1.4; with no article naming any
     choice the best-supported one stands; with nothing naming any, None."""
-    from rag.choices import PASSAGE_WEIGHT, SUPPORT_BONUS
     from rag.features import ChoiceFeatures, hand_choice
+    from rag.weights import HAND_WEIGHTS
 
-    records = [ChoiceFeatures(0.6, 0.5, 1.0), ChoiceFeatures(0.5, 1.5, 1.2), ChoiceFeatures(0.0, 0.0, 1.4)]
+    PASSAGE_WEIGHT, SUPPORT_BONUS = HAND_WEIGHTS.passage_weight, HAND_WEIGHTS.support_bonus
+
+    records = [ChoiceFeatures(0.6, 0.5, 1.0, 0.0, 0, 0.0), ChoiceFeatures(0.5, 1.5, 1.2, 0.0, 0, 0.0), ChoiceFeatures(0.0, 0.0, 1.4, 0.0, 0, 0.0)]
     assert hand_choice(records, PASSAGE_WEIGHT, SUPPORT_BONUS) == 1
     assert hand_choice(records, PASSAGE_WEIGHT, 0.0) == 2
-    unread = [ChoiceFeatures(0.0, 0.0, 0.0), ChoiceFeatures(0.4, 0.0, 0.0)]
+    unread = [ChoiceFeatures(0.0, 0.0, 0.0, 0.0, 0, 0.0), ChoiceFeatures(0.4, 0.0, 0.0, 0.0, 0, 0.0)]
     assert hand_choice(unread, PASSAGE_WEIGHT, SUPPORT_BONUS) == 1
-    assert hand_choice([ChoiceFeatures(0.0, 0.0, 0.0)] * 2, PASSAGE_WEIGHT, SUPPORT_BONUS) is None
-    assert len(records[0].as_vector()) == len(ChoiceFeatures.FEATURES) == 3
+    assert hand_choice([ChoiceFeatures(0.0, 0.0, 0.0, 0.0, 0, 0.0)] * 2, PASSAGE_WEIGHT, SUPPORT_BONUS) is None
+    assert len(records[0].as_vector()) == len(ChoiceFeatures.FEATURES) == 6
