@@ -201,10 +201,9 @@ def test_the_hand_score_of_a_candidate_record_is_worked_by_hand() -> None:
     from rag.features import CandidateFeatures, hand_score
     from rag.weights import HAND_WEIGHTS as W
 
-    flags = [False] * 12  # its kind and the question's: not part of the hand score
-    record = CandidateFeatures(
-        False, 0.9, 2, 0.5, 0, 1.5, 1, 0.25, 0, False, 2, *flags, 0.8, 10, 0.0, 0.0, 0, False, 0.0
-    )
+    values: dict[str, Any] = dict.fromkeys(CandidateFeatures.FEATURES, 0)  # the rest are not hand-weighted
+    values.update(label_match=False, mention_support=0.9, mentions=2, agreement=1.5, focus_cosine=0.25)
+    record = CandidateFeatures(**values)
     weights = (W.agreement_weight, W.other_name_weight, W.meaning_weight)
     assert hand_score(record, *weights) == pytest.approx(1.5525)
     assert len(record.as_vector()) == len(CandidateFeatures.FEATURES) == 30

@@ -123,10 +123,13 @@ def test_the_hand_pick_among_choice_records_is_worked_by_hand() -> None:
 
     PASSAGE_WEIGHT, SUPPORT_BONUS = HAND_WEIGHTS.passage_weight, HAND_WEIGHTS.support_bonus
 
-    records = [ChoiceFeatures(0.6, 0.5, 1.0, 0.0, 0, 0.0), ChoiceFeatures(0.5, 1.5, 1.2, 0.0, 0, 0.0), ChoiceFeatures(0.0, 0.0, 1.4, 0.0, 0, 0.0)]
+    def choice(support: float, passages: float, articles: float) -> ChoiceFeatures:
+        return ChoiceFeatures(support, passages, articles, 0.0, 0, 0.0)  # the rest are not hand-weighted
+
+    records = [choice(0.6, 0.5, 1.0), choice(0.5, 1.5, 1.2), choice(0.0, 0.0, 1.4)]
     assert hand_choice(records, PASSAGE_WEIGHT, SUPPORT_BONUS) == 1
     assert hand_choice(records, PASSAGE_WEIGHT, 0.0) == 2
-    unread = [ChoiceFeatures(0.0, 0.0, 0.0, 0.0, 0, 0.0), ChoiceFeatures(0.4, 0.0, 0.0, 0.0, 0, 0.0)]
+    unread = [choice(0.0, 0.0, 0.0), choice(0.4, 0.0, 0.0)]
     assert hand_choice(unread, PASSAGE_WEIGHT, SUPPORT_BONUS) == 1
-    assert hand_choice([ChoiceFeatures(0.0, 0.0, 0.0, 0.0, 0, 0.0)] * 2, PASSAGE_WEIGHT, SUPPORT_BONUS) is None
+    assert hand_choice([choice(0.0, 0.0, 0.0)] * 2, PASSAGE_WEIGHT, SUPPORT_BONUS) is None
     assert len(records[0].as_vector()) == len(ChoiceFeatures.FEATURES) == 6
