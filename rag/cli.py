@@ -568,8 +568,10 @@ def demo_command(
 def _register_eval() -> None:
     from eval.bench.cli import bench_command
     from eval.cli import eval_command
+    from eval.train_cli import train_reader_command
 
     main.add_command(eval_command)
+    main.add_command(train_reader_command)
     main.add_command(bench_command)
 
 
