@@ -8,8 +8,9 @@ is asked twice: as it is (answerable when the gold answer is in the passages rea
 archive as it stood DAYS before the question's date, through the date filter (unanswerable when the
 answer is then nowhere in the passages read). `--as-is` asks a gold set's own answerable and
 unanswerable questions once each (the demo and seed sets). The answerer declines when its best
-sentence's support is under the threshold (AnswerSettings.min_support); this prints what each
-threshold would do.
+sentence's score is under the threshold: the hand support under AnsweringWeights.min_support, or
+the learned reader's chance under its model's refusal_threshold (NEWSDESK_READER picks the
+scorer, as for `ask`); this prints what each threshold would do for the scorer in use.
 """
 
 from __future__ import annotations
@@ -27,21 +28,24 @@ from rag.records import SearchFilters
 from rag.service import Newsdesk
 from rag.when import parse_as_of
 
-THRESHOLDS = (0.30, 0.35, 0.38, 0.40, 0.42, 0.45, 0.50, 0.55)
+HAND_THRESHOLDS = (0.30, 0.35, 0.38, 0.40, 0.42, 0.45, 0.50, 0.55)
+CHANCE_THRESHOLDS = (0.02, 0.04, 0.06, 0.08, 0.10, 0.12, 0.15, 0.20, 0.25, 0.30)
 
 
 def best_support(desk: Newsdesk, gold: GoldQuestion, until: str | None) -> tuple[float, bool]:
-    """The support of the best answering sentence, and whether a gold answer is in the passages."""
+    """The score of the best answering sentence, and whether a gold answer is in the passages."""
     snapshot = desk.snapshot()
     retriever = desk._retriever(snapshot)
     as_of = parse_as_of(gold.question_date)
     query = rewrite(gold.question, gold.history)
     ranking, _ = retriever.search_with_vector(query, 15, SearchFilters(until=until), as_of=as_of)
     hits = distinct_hits(ranking, 5)
-    reader = ExtractiveAnswerer(retriever.embedder, snapshot.lexical, desk.answer_settings)
+    reader = ExtractiveAnswerer(
+        retriever.embedder, snapshot.lexical, desk.answer_settings, as_of, desk.scorer
+    )
     scored = reader.best_scored(gold.question, hits, retriever.embed_query(gold.question), 1)
     found = contains_answer(" ".join(h.passage.text for h in hits), gold.answers) if gold.answers else False
-    return (scored[0].support if scored else 0.0), found
+    return (scored[0].score if scored else 0.0), found
 
 
 def main() -> None:
@@ -71,9 +75,9 @@ def main() -> None:
             cases.append((support, False))
     answerable = sum(a for _, a in cases)
     unanswerable = len(cases) - answerable
-    print(f"{answerable} answerable, {unanswerable} unanswerable questions")
+    print(f"{answerable} answerable, {unanswerable} unanswerable questions; scorer: {desk.scorer.name}")
     print("threshold  refused  precision  wrong-refusals  recall")
-    for threshold in THRESHOLDS:
+    for threshold in HAND_THRESHOLDS if desk.scorer.name == "hand" else CHANCE_THRESHOLDS:
         refused = [a for s, a in cases if s < threshold]
         right = sum(not a for a in refused)
         precision = right / len(refused) if refused else float("nan")
