@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from functools import lru_cache
 
 import numpy as np
 
@@ -25,12 +26,16 @@ from rag.weights import HAND_WEIGHTS, AnsweringWeights
 TOP_ARTICLES = 10
 
 
+@lru_cache(maxsize=4096)
+def mention_pattern(choice: str) -> re.Pattern[str]:
+    """`choice` as whole words, ignoring case; a blank choice matches nothing."""
+    wanted = choice.strip()
+    return re.compile(rf"(?<!\w){re.escape(wanted)}(?!\w)" if wanted else r"(?!)", re.IGNORECASE)
+
+
 def mentions(choice: str, text: str) -> int:
     """Times `choice` appears in `text` as whole words, ignoring case."""
-    wanted = choice.strip()
-    if not wanted:
-        return 0
-    return len(re.findall(rf"(?<!\w){re.escape(wanted)}(?!\w)", text, re.IGNORECASE))
+    return len(mention_pattern(choice).findall(text))
 
 
 def _candidate_score(

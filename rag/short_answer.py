@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from index.lexical import terms
-from rag.choices import mentions
+from rag.choices import mention_pattern
 from rag.features import CandidateFeatures
 from rag.question import DATES, NAMES, NUMBERS, ORGANISATIONS, PEOPLE, PLACES, QuestionFrame, frame_question
 from rag.records import EarlierAnswer, join_names
@@ -76,13 +76,21 @@ def _weight(text: str, labels: frozenset[str], w: AnsweringWeights) -> float:
     return 1.0
 
 
-def _distance(sentence: str, start: int, end: int, asked: set[str]) -> int:
+def _question_words(sentence: str, asked: set[str], known: dict[str, bool]) -> list[tuple[int, int]]:
+    """Where the question's words stand in a sentence; `known` remembers each word's verdict."""
+    spans = []
+    for word in re.finditer(r"\w+", sentence):
+        found = word.group().lower()
+        if found not in known:
+            known[found] = bool(set(terms(found)) & asked)
+        if known[found]:
+            spans.append(word.span())
+    return spans
+
+
+def _distance(start: int, end: int, spans: Sequence[tuple[int, int]]) -> int:
     """Characters from a mention to the nearest word of the question in its sentence (at most 300)."""
-    gaps = [
-        start - word.end() if word.end() <= start else word.start() - end
-        for word in re.finditer(r"\w+", sentence)
-        if (word.end() <= start or word.start() >= end) and set(terms(word.group())) & asked
-    ]
+    gaps = [start - e if e <= start else s - end for s, e in spans if e <= start or s >= end]
     return min([300, *gaps])
 
 
@@ -123,6 +131,8 @@ def short_answer(
         parsed = list(nlp.pipe(texts[:CHUNK_SENTENCES]))  # noun phrases need the parse
         documents = parsed + list(nlp.pipe(texts[CHUNK_SENTENCES:], disable=_PARSE))
     found: dict[str, _Mentions] = {}
+    known: dict[str, bool] = {}
+    spans = [_question_words(text, asked, known) for text, _ in best]
     for index, (document, (text, support)) in enumerate(zip(documents, best, strict=True)):
         for entity in document.ents:
             words = set(terms(entity.text))
@@ -138,7 +148,7 @@ def short_answer(
             mentioned = found.setdefault(key, _Mentions(entity.text.strip(" .,;:'\"")))
             mentioned.add(index, label_weight, nearby, score, support)
             mentioned.distance = min(
-                mentioned.distance, _distance(text, entity.start_char, entity.end_char, asked)
+                mentioned.distance, _distance(entity.start_char, entity.end_char, spans[index])
             )
             mentioned.labels.add(entity.label_)
     for index, (document, (text, support)) in enumerate(zip(documents[:CHUNK_SENTENCES], best, strict=False)):
@@ -151,7 +161,7 @@ def short_answer(
             score = support * weights.other_name_weight * (1 + weights.nearby_weight * nearby)
             mentioned = found.setdefault(key, _Mentions(shown_text, chunk=True))
             mentioned.add(index, 0.0, nearby, score, support)
-            mentioned.distance = min(mentioned.distance, _distance(text, start, end, asked))
+            mentioned.distance = min(mentioned.distance, _distance(start, end, spans[index]))
     if not found:
         return None
     features = _features(found, articles, origins, frame, embed, weights.mention_cap)
@@ -223,10 +233,16 @@ def _features(
     days = [_day(published) for published, _ in origins]
     newest = max((d for d in days if d is not None), default=None)
     titles = [article.split("\n", 1)[0] for article in articles]
+    lowered = [article.lower() for article in articles]
     longer, shorter = _variants(found)
     features = {}
     for key, mentioned in found.items():
-        named = [min(mentions(mentioned.shown, article), cap) for article in articles]
+        pattern, needle = mention_pattern(mentioned.shown), mentioned.shown.strip().lower()
+        # A plain substring test first: most candidates are absent from most articles.
+        named = [
+            min(len(pattern.findall(a)), cap) if needle in low else 0
+            for a, low in zip(articles, lowered, strict=True)
+        ]
         day = days[mentioned.sentence] if mentioned.sentence < len(days) else None
         features[key] = CandidateFeatures(
             label_match=mentioned.label == 1.0,
@@ -255,9 +271,7 @@ def _features(
             sentence_support=mentioned.sentence_support,
             distance=mentioned.distance,
             in_question=len(set(terms(mentioned.shown)) & asked) / max(1, len(set(terms(mentioned.shown)))),
-            in_titles=sum(
-                1 / rank for rank, title in enumerate(titles, 1) if mentions(mentioned.shown, title)
-            ),
+            in_titles=sum(1 / rank for rank, title in enumerate(titles, 1) if pattern.search(title)),
             first_article=named[0] if named else 0,
             has_longer=key in longer,
             shorter_support=shorter.get(key, 0.0),
