@@ -20,7 +20,7 @@ import numpy as np
 
 from index.errors import NewsdeskError
 from rag.features import CandidateFeatures, ChoiceFeatures, SentenceFeatures
-from rag.reader_model import KINDS, ReaderModel, Trees, design, design_names
+from rag.reader_model import KINDS, ReaderModel, Refusal, Trees, design, design_names, refusal_row
 from rag.scoring import Scorer
 from rag.weights import HAND_WEIGHTS
 
@@ -50,6 +50,11 @@ def question_items(row: dict[str, Any], kind: str) -> tuple[list[Any], list[int]
     """One question's records of a kind and their labels."""
     items = row[ROW_KEYS[kind]]
     return [_record(kind, item[1]) for item in items], [int(item[0]) for item in items]
+
+
+def case_records(case: dict[str, Any]) -> list[SentenceFeatures]:
+    """The sentence records of a refusal case (eval/refusal_cases.py)."""
+    return [_record("sentence", vector) for vector in case["sentences"]]
 
 
 def matrix(rows: Sequence[dict[str, Any]], kind: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -112,9 +117,32 @@ def fit(kind: str, rows: Sequence[dict[str, Any]], seed: int = 0) -> Trees:
     return copied
 
 
-def train(rows: Sequence[dict[str, Any]], refusal_threshold: float, about: dict[str, Any]) -> ReaderModel:
-    """All three ensembles; candidates or choices the questions give nothing to learn from (a gold
-    set without choices) keep the hand weights, and `about` says so. Sentences are required."""
+def fit_refusal(cases: Sequence[dict[str, Any]], sentence: Trees, budget: float) -> Refusal:
+    """Logistic regression of "the passages hold the answer" on each case's refusal features
+    (eval/refusal_cases.py); the threshold declines at most `budget` of the answerable cases."""
+    from sklearn.linear_model import LogisticRegression
+
+    rows, labels = [], []
+    for case in cases:
+        records = case_records(case)
+        chances = sentence.probability(design("sentence", records)).tolist() if records else []
+        rows.append(refusal_row(records, chances))
+        labels.append(int(case["answerable"]))
+    if len(set(labels)) < 2:
+        raise TrainingError(f"cannot learn refusals: {sum(labels)} answerable of {len(labels)} cases")
+    x, y = np.vstack(rows), np.asarray(labels)
+    fitted = LogisticRegression(max_iter=2000).fit(x, y)
+    chances = np.sort(fitted.predict_proba(x)[y == 1, 1])
+    # Just under the chance of the answerable case at the budget's rank: that case and those above it answer.
+    threshold = float(chances[min(len(chances) - 1, int(budget * len(chances)))]) - 1e-9
+    return Refusal(tuple(float(w) for w in fitted.coef_[0]), float(fitted.intercept_[0]), threshold)
+
+
+def train(
+    rows: Sequence[dict[str, Any]], cases: Sequence[dict[str, Any]], budget: float, about: dict[str, Any]
+) -> ReaderModel:
+    """All three ensembles and the refusal model; candidates or choices the questions give nothing to
+    learn from (a gold set without choices) keep the hand weights, and `about` says so."""
     ensembles = {"sentence": fit("sentence", rows)}
     hand: list[str] = []
     for kind in KINDS[1:]:
@@ -122,7 +150,8 @@ def train(rows: Sequence[dict[str, Any]], refusal_threshold: float, about: dict[
             ensembles[kind] = fit(kind, rows)
         except TrainingError:
             hand.append(kind)
-    return ReaderModel(ensembles, refusal_threshold, {**about, "hand_weighted": hand})
+    refusal = fit_refusal(cases, ensembles["sentence"], budget)
+    return ReaderModel(ensembles, refusal, {**about, "hand_weighted": hand, "wrong_refusal_budget": budget})
 
 
 def date_folds(rows: Sequence[dict[str, Any]], folds: int) -> list[int]:

@@ -1,7 +1,8 @@
 """`newsdesk train-reader`: fit the learned reader on a gold set and judge it on later questions.
 
 1. Every question is answered with the hand weights (its features written to features.jsonl) and,
-   as the simplest baseline, with BM25-only retrieval and the hand weights.
+   as the simplest baseline, with BM25-only retrieval and the hand weights; and asked as of its date
+   and 60 days before it, for the refusal cases (eval/refusal_cases.py).
 2. The questions are cut into date folds; for each fold after the first, a reader fitted on the
    earlier folds only answers that fold's questions.
 3. The three are compared on those held-back folds, with paired bootstrap intervals
@@ -18,10 +19,11 @@ from typing import Any
 import click
 
 from eval.gold import GoldQuestion, load_gold
+from eval.refusal_cases import DAYS, refusal_cases
 from eval.run import Run, compare, corpus_index_dir, run_gold, summarize
-from eval.train import date_folds, top_hits, train
+from eval.train import case_records, date_folds, top_hits, train
 from index.ingest import IngestOptions
-from rag.reader_model import KINDS, SHIPPED_MODEL, ReaderModel, load_model
+from rag.reader_model import KINDS, ReaderModel
 from rag.scoring import LearnedScorer, LinearScorer
 from rag.service import Newsdesk, default_index_dir
 
@@ -35,44 +37,64 @@ HEADLINE = (
     "hit@10",
     "latency_ms_p50_total",
 )
-DEFAULT_THRESHOLD = 0.2
+WRONG_REFUSAL_BUDGET = 0.04
 
 
 def _report(records: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
     return {"records": records, "metrics": summarize(Run(records, seconds, False))}
 
 
+def _refusals(model: ReaderModel, cases: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
+    """Counts of declined cases, answerable and not, by the hand threshold and by the model."""
+    hand, learned = LinearScorer(), LearnedScorer(model)
+    counts = {
+        name: {"answerable": 0, "unanswerable": 0, "declined_answerable": 0, "declined_unanswerable": 0}
+        for name in ("hand", "learned")
+    }
+    for case in cases:
+        records = case_records(case)
+        kind = "answerable" if case["answerable"] else "unanswerable"
+        for name, scorer in (("hand", hand), ("learned", learned)):
+            counts[name][kind] += 1
+            declined = not records or not scorer.answers(records, scorer.sentence_scores(records))
+            counts[name][f"declined_{kind}"] += int(declined)
+    return counts
+
+
 def _judge(
     desk: Newsdesk,
     questions: list[GoldQuestion],
     features: list[dict[str, Any]],
+    cases: list[dict[str, Any]],
     folds: list[int],
     k: int,
-    threshold: float,
+    budget: float,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Answers of each fold after the first by a reader fitted on the folds before it; the top-item
-    hit rates of hand and learned scoring on those folds."""
+    hit rates of hand and learned scoring, and the refusal counts, on those folds."""
+    fold_of = {row["id"]: f for row, f in zip(features, folds, strict=True)}
     records: list[dict[str, Any]] = []
-    offline: dict[str, dict[str, float]] = {kind: {"hand": 0.0, "learned": 0.0} for kind in KINDS}
+    offline: dict[str, Any] = {kind: {"hand": 0.0, "learned": 0.0} for kind in KINDS}
+    refusals: dict[str, dict[str, int]] = {}
     judged = 0
     for fold in range(1, max(folds) + 1):
         earlier = [row for row, f in zip(features, folds, strict=True) if f < fold]
-        model = train(earlier, threshold, {"fold": fold})
+        model = train(earlier, [c for c in cases if fold_of[c["id"]] < fold], budget, {"fold": fold})
         asked = [q for q, f in zip(questions, folds, strict=True) if f == fold]
         rows = [row for row, f in zip(features, folds, strict=True) if f == fold]
-        learned = Newsdesk(
-            desk.index_dir,
-            embedder=desk.embedder_for(desk.snapshot().manifest.model),
-            scorer=LearnedScorer(model),
-        )
+        embedder = desk.embedder_for(desk.snapshot().manifest.model)
+        learned = Newsdesk(desk.index_dir, embedder=embedder, scorer=LearnedScorer(model))
         records.extend(run_gold(learned, asked, k).records)
         for kind in KINDS:
             offline[kind]["hand"] += top_hits(LinearScorer(), rows, kind) * len(rows)
             offline[kind]["learned"] += top_hits(LearnedScorer(model), rows, kind) * len(rows)
+        for name, counts in _refusals(model, [c for c in cases if fold_of[c["id"]] == fold]).items():
+            total = refusals.setdefault(name, dict.fromkeys(counts, 0))
+            for key, value in counts.items():
+                total[key] += value
         judged += len(rows)
-    return records, {
-        kind: {k: round(v / max(1, judged), 4) for k, v in o.items()} for kind, o in offline.items()
-    }
+    summary = {kind: {k: round(v / max(1, judged), 4) for k, v in o.items()} for kind, o in offline.items()}
+    return records, {**summary, "refusal_cases": refusals}
 
 
 def _markdown(
@@ -104,7 +126,21 @@ def _markdown(
         "| kind | hand | learned |",
         "|---|---|---|",
     ]
-    lines += [f"| {kind} | {o['hand']} | {o['learned']} |" for kind, o in offline.items()]
+    lines += [f"| {kind} | {offline[kind]['hand']} | {offline[kind]['learned']} |" for kind in KINDS]
+    lines += [
+        "",
+        f"Refusal cases of the same folds (each question as asked, and {DAYS} days before its date):",
+        "",
+        "| declines by | wrong refusals | unanswerable declined (recall) | precision |",
+        "|---|---|---|---|",
+    ]
+    for name, c in offline["refusal_cases"].items():
+        declined = c["declined_answerable"] + c["declined_unanswerable"]
+        wrong = c["declined_answerable"] / max(1, c["answerable"])
+        recall = c["declined_unanswerable"] / max(1, c["unanswerable"])
+        precision = c["declined_unanswerable"] / max(1, declined)
+        label = "hand support < min_support" if name == "hand" else "learned refusal model"
+        lines.append(f"| {label} | {wrong:.3f} | {recall:.3f} | {precision:.3f} |")
     lines += ["", "Features that mattered most (share of the final trees' gain):", ""]
     for kind, trees in model.ensembles.items():
         top = ", ".join(f"{name} {value:.2f}" for name, value in list(trees.importance.items())[:6])
@@ -121,7 +157,11 @@ def _markdown(
 @click.option("-k", "k", type=click.IntRange(1, 100), default=5, show_default=True)
 @click.option("--folds", type=click.IntRange(2, 20), default=5, show_default=True, help="Date folds.")
 @click.option(
-    "--refusal-threshold", type=click.FloatRange(0.0, 1.0), default=None, help="Decline under this chance."
+    "--wrong-refusal-budget",
+    type=click.FloatRange(0.0, 0.5),
+    default=WRONG_REFUSAL_BUDGET,
+    show_default=True,
+    help="The share of answerable refusal cases the refusal threshold may decline.",
 )
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None, help="Report folder.")
 @click.option("--model-out", type=click.Path(dir_okay=False, path_type=Path), default=None)
@@ -132,7 +172,7 @@ def train_reader_command(
     index_dir: Path | None,
     k: int,
     folds: int,
-    refusal_threshold: float | None,
+    wrong_refusal_budget: float,
     out: Path | None,
     model_out: Path | None,
     limit: int | None,
@@ -152,11 +192,6 @@ def train_reader_command(
             Newsdesk(target).ingest(list(corpus), IngestOptions())  # a no-op when already indexed
         folder = out or Path("newsdesk-train") / f"{gold.stem}-{datetime.now(UTC):%Y%m%d-%H%M%S}"
         folder.mkdir(parents=True, exist_ok=True)
-        threshold = refusal_threshold
-        if threshold is None:
-            threshold = (
-                load_model(SHIPPED_MODEL).refusal_threshold if SHIPPED_MODEL.exists() else DEFAULT_THRESHOLD
-            )
         hand_desk = Newsdesk(target, scorer=LinearScorer())
         embedder = hand_desk.embedder_for(hand_desk.snapshot().manifest.model)
         stdout.print(f"answering {len(questions)} questions with the hand weights …")
@@ -165,9 +200,13 @@ def train_reader_command(
         stdout.print("… with BM25-only retrieval …")
         bm25_desk = Newsdesk(target, embedder=embedder, retrieval=RETRIEVAL["bm25"], scorer=LinearScorer())
         bm25 = run_gold(bm25_desk, questions, k)
+        stdout.print(f"… as of the question's date and {DAYS} days before (refusal cases) …")
+        cases = refusal_cases(hand_desk, questions)
         assigned = date_folds(hand.features, folds)
         stdout.print(f"… and by readers fitted on earlier date folds ({folds} folds) …")
-        learned, offline = _judge(hand_desk, questions, hand.features, assigned, k, threshold)
+        learned, offline = _judge(
+            hand_desk, questions, hand.features, cases, assigned, k, wrong_refusal_budget
+        )
         judged = {r["id"] for r in learned}
         reports = {
             "bm25": _report([r for r in bm25.records if r["id"] in judged], bm25.seconds),
@@ -195,7 +234,7 @@ def train_reader_command(
             "held_back": table,
             "top_item_right": offline,
         }
-        model = train(hand.features, threshold, about)
+        model = train(hand.features, cases, wrong_refusal_budget, about)
         target_model = model_out or folder / "reader_model.json"
         model.save(target_model)
         (folder / "train-report.json").write_text(

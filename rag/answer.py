@@ -168,7 +168,9 @@ class ExtractiveAnswerer:
         read from and the answer quotes only sentences that hold it: a citation vouches for the
         answer, not for a sentence that merely resembles the question."""
         eligible = self.best_scored(question, hits, question_vector, limit=None)
-        if not eligible or not self.scorer.answers(eligible[0].score):
+        if not eligible or not self.scorer.answers(
+            [s.features for s in eligible], [s.score for s in eligible]
+        ):
             return NOT_FOUND, False, closest_passages(hits)
         if lead is not None and short:
             text = padded_words(short)

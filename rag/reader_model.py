@@ -35,7 +35,7 @@ from rag.features import (
 from rag.weights import HAND_WEIGHTS, AnsweringWeights
 
 MODEL_FORMAT = "newsdesk-reader"
-MODEL_VERSION = 1
+MODEL_VERSION = 2  # 2: a logistic refusal model instead of a threshold on the best sentence
 SHIPPED_MODEL = Path(__file__).with_name("reader_model.json")
 Record = SentenceFeatures | CandidateFeatures | ChoiceFeatures
 
@@ -158,10 +158,71 @@ class Trees:
         )
 
 
+REFUSAL_FEATURES = (
+    "best_chance",  # the sentence model's chance for the best sentence
+    "second_chance",
+    "best_support",  # the hand support of the best-supported sentence
+    "second_support",
+    "best_cosine",
+    "best_coverage",
+    "log_sentences",  # log(1 + sentences that could answer)
+)
+
+
+def refusal_row(records: Sequence[SentenceFeatures], chances: Sequence[float]) -> np.ndarray:
+    """A question's refusal features, from the sentences that could answer it and their chances."""
+    if not records:
+        return np.zeros(len(REFUSAL_FEATURES))
+    top = [*sorted(chances, reverse=True), 0.0]
+    hand = [*sorted(_hand("sentence", records, HAND_WEIGHTS), reverse=True), 0.0]
+    return np.asarray(
+        [
+            top[0],
+            top[1],
+            hand[0],
+            hand[1],
+            max(r.cosine for r in records),
+            max(r.coverage for r in records),
+            float(np.log1p(len(records))),
+        ]
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """A logistic model of whether the passages read hold the answer, and the chance under which
+    the answerer declines (chosen by newsdesk train-reader on date-filtered unanswerable questions)."""
+
+    weights: tuple[float, ...]  # one per REFUSAL_FEATURES
+    intercept: float
+    threshold: float
+
+    def chance(self, row: np.ndarray) -> float:
+        return float(1.0 / (1.0 + np.exp(-(self.intercept + float(np.dot(self.weights, row))))))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "features": list(REFUSAL_FEATURES),
+            "weights": dict(zip(REFUSAL_FEATURES, self.weights, strict=True)),
+            "intercept": self.intercept,
+            "threshold": self.threshold,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], source: str) -> Refusal:
+        if tuple(data.get("features", ())) != REFUSAL_FEATURES:
+            raise ReaderModelError(
+                f"{source}: the refusal model was trained on features {data.get('features')}, but this"
+                f" version computes {list(REFUSAL_FEATURES)}: retrain with newsdesk train-reader"
+            )
+        weights = tuple(float(data["weights"][name]) for name in REFUSAL_FEATURES)
+        return cls(weights, float(data["intercept"]), float(data["threshold"]))
+
+
 @dataclass(frozen=True, slots=True)
 class ReaderModel:
     ensembles: dict[str, Trees]  # one per kind learned; a kind without one keeps the hand weights
-    refusal_threshold: float  # answer when the best sentence's chance is at least this
+    refusal: Refusal
     about: dict[str, Any]  # how it was trained: gold file, questions, dates, fold figures
 
     def probability(
@@ -176,7 +237,7 @@ class ReaderModel:
             "format": MODEL_FORMAT,
             "version": MODEL_VERSION,
             "feature_records_version": FORMAT_VERSION,
-            "refusal_threshold": self.refusal_threshold,
+            "refusal": self.refusal.to_json(),
             "about": self.about,
             "ensembles": {kind: trees.to_json() for kind, trees in self.ensembles.items()},
         }
@@ -220,7 +281,10 @@ def model_from_json(data: Any, source: str) -> ReaderModel:
                 f" but this version computes {list(design_names(kind))}: retrain with newsdesk train-reader"
             )
         ensembles[kind] = Trees.from_json(found)
-    return ReaderModel(ensembles, float(data["refusal_threshold"]), dict(data.get("about", {})))
+    if "refusal" not in data:
+        raise ReaderModelError(f"{source}: no refusal model")
+    refusal = Refusal.from_json(data["refusal"], source)
+    return ReaderModel(ensembles, refusal, dict(data.get("about", {})))
 
 
 def load_model(path: Path) -> ReaderModel:

@@ -1,10 +1,10 @@
 """How the extractive answerer weighs what it read: by hand (`LinearScorer`) or learned (`LearnedScorer`).
 
 Both score the same feature records (rag.features): each sentence that could answer, each
-short-answer candidate, each choice; higher is better. `answers` says whether the best sentence is
-good enough to answer from rather than decline. The service uses the learned reader shipped in
-the package (rag/reader_model.json) when it is there and matches this code; NEWSDESK_READER=hand
-chooses the hand weights, NEWSDESK_READER=PATH another trained model.
+short-answer candidate, each choice; higher is better. `answers` says whether the sentences that
+could answer, with the scores it gave them, are good enough to answer from rather than decline.
+The service uses the learned reader shipped in the package (rag/reader_model.json) when it is
+there; NEWSDESK_READER=hand chooses the hand weights, NEWSDESK_READER=PATH another trained model.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from rag.features import (
     hand_score,
     hand_support,
 )
-from rag.reader_model import SHIPPED_MODEL, ReaderModel, load_model
+from rag.reader_model import SHIPPED_MODEL, ReaderModel, load_model, refusal_row
 from rag.weights import HAND_WEIGHTS, AnsweringWeights
 
 
@@ -36,7 +36,7 @@ class Scorer(Protocol):
 
     def choice_scores(self, records: Sequence[ChoiceFeatures]) -> list[float]: ...
 
-    def answers(self, best_sentence_score: float) -> bool: ...
+    def answers(self, records: Sequence[SentenceFeatures], scores: Sequence[float]) -> bool: ...
 
 
 class LinearScorer:
@@ -59,8 +59,9 @@ class LinearScorer:
     def choice_scores(self, records: Sequence[ChoiceFeatures]) -> list[float]:
         return hand_choice_scores(records, self.weights.passage_weight, self.weights.support_bonus)
 
-    def answers(self, best_sentence_score: float) -> bool:
-        return best_sentence_score >= self.weights.min_support
+    def answers(self, records: Sequence[SentenceFeatures], scores: Sequence[float]) -> bool:
+        """Whether the best sentence's hand support reaches min_support."""
+        return max(scores, default=0.0) >= self.weights.min_support
 
 
 class LearnedScorer:
@@ -86,8 +87,10 @@ class LearnedScorer:
             return self.hand.choice_scores(records)
         return [float(p) for p in self.model.probability("choice", records, self.weights)]
 
-    def answers(self, best_sentence_score: float) -> bool:
-        return best_sentence_score >= self.model.refusal_threshold
+    def answers(self, records: Sequence[SentenceFeatures], scores: Sequence[float]) -> bool:
+        """Whether the refusal model's chance that the passages hold the answer reaches its threshold."""
+        refusal = self.model.refusal
+        return refusal.chance(refusal_row(records, scores)) >= refusal.threshold
 
 
 @lru_cache(maxsize=4)

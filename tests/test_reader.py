@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from eval.features import read_features
-from eval.train import TrainingError, date_folds, fit, question_items, train
+from eval.train import TrainingError, case_records, date_folds, fit, question_items, train
 from rag.cli import build_demo, main
 from rag.features import SentenceFeatures
 from rag.reader_model import ReaderModelError, design_names, load_model
@@ -40,9 +40,21 @@ def _rows(count: int) -> list[dict[str, Any]]:
     ]
 
 
+def _cases(count: int) -> list[dict[str, Any]]:
+    """Refusal cases: answerable ones read a typed, well-covered sentence; unanswerable ones a weak one."""
+    return [
+        {
+            "id": f"q{i}",
+            "answerable": i % 2 == 0,
+            "sentences": [_sentence(0.7, 0.6, True) if i % 2 == 0 else _sentence(0.3, 0.1, False)],
+        }
+        for i in range(count)
+    ]
+
+
 def test_trees_learned_from_labelled_sentences_reorder_them_and_survive_json(tmp_path: Path) -> None:
     rows = _rows(60)
-    model = train(rows, 0.3, {"gold": "synthetic"})
+    model = train(rows, _cases(40), 0.05, {"gold": "synthetic"})
     assert model.about["hand_weighted"] == ["candidate", "choice"]  # nothing of those to learn from
     records, labels = question_items(rows[0], "sentence")
     assert LinearScorer().sentence_scores(records)[0] > LinearScorer().sentence_scores(records)[1]
@@ -52,6 +64,10 @@ def test_trees_learned_from_labelled_sentences_reorder_them_and_survive_json(tmp
     again = load_model(tmp_path / "reader.json")
     assert LearnedScorer(again).sentence_scores(records) == pytest.approx(learned)
     assert "trees" in json.loads((tmp_path / "reader.json").read_text())["ensembles"]["sentence"]
+    strong, weak = (case_records(case) for case in _cases(2))
+    learned_scorer = LearnedScorer(again)
+    assert learned_scorer.answers(strong, learned_scorer.sentence_scores(strong))
+    assert not learned_scorer.answers(weak, learned_scorer.sentence_scores(weak))
 
 
 def test_nothing_to_learn_is_said_by_name() -> None:
@@ -63,7 +79,7 @@ def test_nothing_to_learn_is_said_by_name() -> None:
 
 
 def test_a_model_trained_on_other_features_is_refused_with_both_lists(tmp_path: Path) -> None:
-    train(_rows(40), 0.3, {}).save(tmp_path / "reader.json")
+    train(_rows(40), _cases(20), 0.05, {}).save(tmp_path / "reader.json")
     data = json.loads((tmp_path / "reader.json").read_text())
     data["ensembles"]["sentence"]["features"] = data["ensembles"]["sentence"]["features"][:-1]
     (tmp_path / "other.json").write_text(json.dumps(data))
