@@ -69,10 +69,17 @@ class LearnedScorer:
 
     name = "learned"
 
-    def __init__(self, model: ReaderModel, weights: AnsweringWeights = HAND_WEIGHTS) -> None:
+    def __init__(
+        self, model: ReaderModel, weights: AnsweringWeights = HAND_WEIGHTS, refusal: str | None = None
+    ) -> None:
+        """`refusal`: "hand" declines by the hand support (min_support), "learned" by the model's refusal
+        model; default NEWSDESK_REFUSAL, else "hand" — the learned one did not beat it (README)."""
         self.model = model
         self.weights = weights  # for the hand score, one of the model's features
         self.hand = LinearScorer(weights)  # for a kind the model did not learn (none in its gold set)
+        self.refusal = refusal or os.environ.get("NEWSDESK_REFUSAL", "").strip() or "hand"
+        if self.refusal not in ("hand", "learned"):
+            raise ValueError(f'NEWSDESK_REFUSAL must be "hand" or "learned", not {self.refusal!r}')
 
     def sentence_scores(self, records: Sequence[SentenceFeatures]) -> list[float]:
         return [float(p) for p in self.model.probability("sentence", records, self.weights)]
@@ -88,7 +95,10 @@ class LearnedScorer:
         return [float(p) for p in self.model.probability("choice", records, self.weights)]
 
     def answers(self, records: Sequence[SentenceFeatures], scores: Sequence[float]) -> bool:
-        """Whether the refusal model's chance that the passages hold the answer reaches its threshold."""
+        """By the hand support, or whether the refusal model's chance that the passages hold the
+        answer reaches its threshold."""
+        if self.refusal == "hand":
+            return self.hand.answers(records, self.hand.sentence_scores(records))
         refusal = self.model.refusal
         return refusal.chance(refusal_row(records, scores)) >= refusal.threshold
 

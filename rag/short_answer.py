@@ -151,7 +151,11 @@ def short_answer(
                 mentioned.distance, _distance(entity.start_char, entity.end_char, spans[index])
             )
             mentioned.labels.add(entity.label_)
-    for index, (document, (text, support)) in enumerate(zip(documents[:CHUNK_SENTENCES], best, strict=False)):
+    # Noun phrases answer "which crops", "what was it called"; a number or a date is never one.
+    phrase_sentences = 0 if labels & (NUMBERS | DATES) else CHUNK_SENTENCES
+    for index, (document, (text, support)) in enumerate(
+        zip(documents[:phrase_sentences], best, strict=False)
+    ):
         for shown_text, start, end in _phrases(document):
             words = set(terms(shown_text))
             key = " ".join(sorted(words))

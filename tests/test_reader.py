@@ -65,9 +65,11 @@ def test_trees_learned_from_labelled_sentences_reorder_them_and_survive_json(tmp
     assert LearnedScorer(again).sentence_scores(records) == pytest.approx(learned)
     assert "trees" in json.loads((tmp_path / "reader.json").read_text())["ensembles"]["sentence"]
     strong, weak = (case_records(case) for case in _cases(2))
-    learned_scorer = LearnedScorer(again)
+    learned_scorer = LearnedScorer(again, refusal="learned")
     assert learned_scorer.answers(strong, learned_scorer.sentence_scores(strong))
     assert not learned_scorer.answers(weak, learned_scorer.sentence_scores(weak))
+    with pytest.raises(ValueError, match='NEWSDESK_REFUSAL must be "hand" or "learned"'):
+        LearnedScorer(again, refusal="sometimes")
 
 
 def test_nothing_to_learn_is_said_by_name() -> None:
@@ -154,3 +156,16 @@ def test_hand_weights_are_validated_by_name() -> None:
         AnsweringWeights(semantic_weight=1.5)
     with pytest.raises(ValueError, match="mention_cap"):
         AnsweringWeights(mention_cap=0)
+
+
+def test_the_shipped_reader_loads_with_this_code_and_says_how_it_was_judged() -> None:
+    """A change to the feature records without retraining fails here, not in every user's first ask."""
+    from rag.reader_model import SHIPPED_MODEL
+
+    model = load_model(SHIPPED_MODEL)
+    assert set(model.ensembles) == {"sentence", "candidate", "choice"}
+    assert model.about["gold"] == "gold.dev.jsonl" and model.about["judged"] > 0
+    held_back = model.about["held_back"]
+    assert {"short_answer_accuracy", "citation_precision", "wrong_refusal_rate"} <= set(held_back)
+    assert 0 < model.refusal.threshold < 1
+    assert isinstance(scorer_from_env(), LearnedScorer)
