@@ -37,7 +37,7 @@ HEADLINE = (
     "hit@10",
     "latency_ms_p50_total",
 )
-WRONG_REFUSAL_BUDGET = 0.04
+WRONG_REFUSAL_BUDGET = 0.02  # held-back dev cases: 0.02 declined 3.1% of answerable, 0.03 5.8%, 0.04 9.8%
 
 
 def _report(records: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
@@ -46,7 +46,7 @@ def _report(records: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
 
 def _refusals(model: ReaderModel, cases: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
     """Counts of declined cases, answerable and not, by the hand threshold and by the model."""
-    hand, learned = LinearScorer(), LearnedScorer(model)
+    hand, learned = LinearScorer(), LearnedScorer(model, refusal="learned")
     counts = {
         name: {"answerable": 0, "unanswerable": 0, "declined_answerable": 0, "declined_unanswerable": 0}
         for name in ("hand", "learned")
@@ -189,7 +189,8 @@ def train_reader_command(
             raise click.UsageError("give --index or --corpus, not both")
         target = corpus_index_dir(corpus, None) if corpus else (index_dir or default_index_dir())
         if corpus:
-            Newsdesk(target).ingest(list(corpus), IngestOptions())  # a no-op when already indexed
+            # Hand weights: a shipped model that no longer matches the features must not stop retraining.
+            Newsdesk(target, scorer=LinearScorer()).ingest(list(corpus), IngestOptions())  # once
         folder = out or Path("newsdesk-train") / f"{gold.stem}-{datetime.now(UTC):%Y%m%d-%H%M%S}"
         folder.mkdir(parents=True, exist_ok=True)
         hand_desk = Newsdesk(target, scorer=LinearScorer())
@@ -202,6 +203,9 @@ def train_reader_command(
         bm25 = run_gold(bm25_desk, questions, k)
         stdout.print(f"… as of the question's date and {DAYS} days before (refusal cases) …")
         cases = refusal_cases(hand_desk, questions)
+        (folder / "refusal-cases.jsonl").write_text(
+            "".join(json.dumps(c) + "\n" for c in cases), encoding="utf-8"
+        )
         assigned = date_folds(hand.features, folds)
         stdout.print(f"… and by readers fitted on earlier date folds ({folds} folds) …")
         learned, offline = _judge(

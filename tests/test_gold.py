@@ -133,7 +133,7 @@ def test_eval_writes_labelled_features_for_every_demo_question(demo: Newsdesk, t
     """features.jsonl: a header naming the feature lists, then one line per question whose sentences
     and candidates carry a label (1: holds an acceptable answer) and a vector in the header's order."""
     from eval.features import read_features
-    from rag.features import CandidateFeatures, ChoiceFeatures, SentenceFeatures
+    from rag.features import FORMAT_VERSION, CandidateFeatures, ChoiceFeatures, SentenceFeatures
 
     result = CliRunner().invoke(
         main,
@@ -144,7 +144,8 @@ def test_eval_writes_labelled_features_for_every_demo_question(demo: Newsdesk, t
     path = tmp_path / "features.jsonl"
     header = json.loads(path.read_text(encoding="utf-8").splitlines()[0])
     assert header["sentence_features"] == list(SentenceFeatures.FEATURES)
-    assert header["candidate_features"] == list(CandidateFeatures.FEATURES) and header["version"] == 1
+    assert header["candidate_features"] == list(CandidateFeatures.FEATURES)
+    assert header["version"] == FORMAT_VERSION
     assert header["choice_features"] == list(ChoiceFeatures.FEATURES)
     rows = read_features(path)
     assert [row["id"] for row in rows] == [q.id for q in load_gold(DEMO_DIR / "gold.jsonl")]
