@@ -48,13 +48,18 @@ def test_demo_gold_set_scores_at_least_what_it_scored_when_written(demo: Newsdes
     Floors are the figures measured when the set was written (answer accuracy 0.76, refusal recall
     0.43, citation precision 0.90); a change that drops below them is a regression. Since time-aware
     ranking, one follow-up ("Who directed it?" after an Oscar question of February 2020) is declined
-    where it used to be answered from the wrong article: wrong refusals 2 of 38, wrong answers 7."""
+    where it used to be answered from the wrong article. Since issue 18 the answer quotes only the
+    sentences holding its short answer, so a wrong short answer no longer comes with a runner-up
+    sentence that happens to hold the right one: answer accuracy 0.76 -> 0.63 (hand weights and learned
+    reader alike) at the same citation precision (0.88); the learned reader's short answers 0.47 (hand
+    weights 0.42). Wrong refusals 1 of 38."""
     questions = load_gold(DEMO_DIR / "gold.jsonl")
     assert len(questions) >= 30 and sum(not q.answerable for q in questions) >= 5
     assert sum(bool(q.history) for q in questions) >= 5
     metrics = summarize(run_gold(demo, questions, k=5))
     assert metrics["hit@5"]["value"] == 1.0
-    assert metrics["answer_accuracy"]["value"] >= 0.73
+    assert metrics["answer_accuracy"]["value"] >= 0.6
+    assert metrics["short_answer_accuracy"]["value"] >= 0.45
     assert metrics["citation_precision"]["value"] >= 0.85
     assert metrics["unsupported_sentence_share"]["value"] == 0.0
     assert metrics["refusal_recall"]["value"] >= 0.4
