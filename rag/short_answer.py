@@ -184,7 +184,11 @@ def short_answer(
             if listed:
                 return ShortAnswer(join_names(listed), index, candidates=candidates)
     if origins and labels & NUMBERS:
-        newest = _newest(winner, scores, shown, source, origins, weights.rival_share)
+        # Rivalry by the hand scores, on which rival_share was set; the winner is the scorer's.
+        hand = dict(
+            zip(features, LinearScorer(weights).candidate_scores(list(features.values())), strict=True)
+        )
+        newest = _newest(winner, hand, shown, source, origins, weights.rival_share)
         return replace(newest, candidates=candidates)
     return ShortAnswer(shown[winner], source[winner][1], candidates=candidates)
 
