@@ -125,11 +125,13 @@ def short_answer(
     asked = set(terms(question))
     avoided = {" ".join(sorted(terms(outlet))) for outlet in outlets}
     best = sentences[:MAX_SENTENCES]
+    # Noun phrases answer "which crops", "what was it called"; a number or a date is never one.
+    phrase_sentences = 0 if labels & (NUMBERS | DATES) else CHUNK_SENTENCES
     with _LOCK:  # spaCy's pipeline is not safe to share between threads
         nlp = _pipeline()
         texts = [text for text, _ in best]
-        parsed = list(nlp.pipe(texts[:CHUNK_SENTENCES]))  # noun phrases need the parse
-        documents = parsed + list(nlp.pipe(texts[CHUNK_SENTENCES:], disable=_PARSE))
+        parsed = list(nlp.pipe(texts[:phrase_sentences]))  # noun phrases need the parse; entities do not
+        documents = parsed + list(nlp.pipe(texts[phrase_sentences:], disable=_PARSE))
     found: dict[str, _Mentions] = {}
     known: dict[str, bool] = {}
     spans = [_question_words(text, asked, known) for text, _ in best]
@@ -145,14 +147,10 @@ def short_answer(
             nearby = _nearby(text, entity.start_char, entity.end_char, asked, weights.nearby_chars)
             weight = _weight(entity.text, labels, weights)
             score = support * label_weight * weight * (1 + weights.nearby_weight * nearby)
+            distance = _distance(entity.start_char, entity.end_char, spans[index])
             mentioned = found.setdefault(key, _Mentions(entity.text.strip(" .,;:'\"")))
-            mentioned.add(index, label_weight, nearby, score, support)
-            mentioned.distance = min(
-                mentioned.distance, _distance(entity.start_char, entity.end_char, spans[index])
-            )
+            mentioned.add(index, label_weight, nearby, score, support, distance)
             mentioned.labels.add(entity.label_)
-    # Noun phrases answer "which crops", "what was it called"; a number or a date is never one.
-    phrase_sentences = 0 if labels & (NUMBERS | DATES) else CHUNK_SENTENCES
     for index, (document, (text, support)) in enumerate(
         zip(documents[:phrase_sentences], best, strict=False)
     ):
@@ -163,9 +161,10 @@ def short_answer(
                 continue
             nearby = _nearby(text, start, end, asked, weights.nearby_chars)
             score = support * weights.other_name_weight * (1 + weights.nearby_weight * nearby)
-            mentioned = found.setdefault(key, _Mentions(shown_text, chunk=True))
-            mentioned.add(index, 0.0, nearby, score, support)
-            mentioned.distance = min(mentioned.distance, _distance(start, end, spans[index]))
+            distance = _distance(start, end, spans[index])
+            found.setdefault(key, _Mentions(shown_text, chunk=True)).add(
+                index, 0.0, nearby, score, support, distance
+            )
     if not found:
         return None
     features = _features(found, articles, origins, frame, embed, weights.mention_cap)
@@ -210,8 +209,11 @@ class _Mentions:
     sentence: int = 0
     sentences: set[int] = field(default_factory=set)
 
-    def add(self, index: int, label: float, nearby: float, score: float, support: float) -> None:
+    def add(
+        self, index: int, label: float, nearby: float, score: float, support: float, distance: int
+    ) -> None:
         self.sentence_support = max(self.sentence_support, support)
+        self.distance = min(self.distance, distance)
         self.support += score
         self.label = max(self.label, label)
         self.count += 1
