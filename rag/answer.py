@@ -168,9 +168,7 @@ class ExtractiveAnswerer:
         read from and the answer quotes only sentences that hold it: a citation vouches for the
         answer, not for a sentence that merely resembles the question."""
         eligible = self.best_scored(question, hits, question_vector, limit=None)
-        if not eligible or not self.scorer.answers(
-            [s.features for s in eligible], [s.score for s in eligible]
-        ):
+        if self.declines(eligible):
             return NOT_FOUND, False, closest_passages(hits)
         if lead is not None and short:
             text = padded_words(short)
@@ -182,6 +180,12 @@ class ExtractiveAnswerer:
         else:
             chosen = self._choose(eligible)
         return self._compose(self._within_words(chosen, hits), hits)
+
+    def declines(self, eligible: Sequence[ScoredSentence]) -> bool:
+        """Whether the sentences that could answer (`best_scored(limit=None)`) are too weak to answer from."""
+        return not eligible or not self.scorer.answers(
+            [s.features for s in eligible], [s.score for s in eligible]
+        )
 
     @staticmethod
     def _text(sentence: ScoredSentence, hits: Sequence[Hit]) -> str:

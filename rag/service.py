@@ -362,9 +362,7 @@ class Newsdesk:
         if not self.answer_settings.short_answers:
             return None, []
         eligible = answerer.best_scored(question, hits, question_vector, limit=None)
-        if not eligible or not answerer.scorer.answers(
-            [s.features for s in eligible], [s.score for s in eligible]
-        ):
+        if answerer.declines(eligible):
             return None, []  # nothing to read it from, or the answer will decline
         scored = sorted(eligible, key=lambda s: (-s.support, s.hit_index, s.start))[:MAX_SENTENCES]
         sentences = [(hits[s.hit_index].passage.text[s.start : s.end], s.support) for s in scored]
