@@ -19,17 +19,12 @@ from typing import Any
 import numpy as np
 
 from index.errors import NewsdeskError
-from rag.features import CandidateFeatures, ChoiceFeatures, SentenceFeatures
-from rag.reader_model import KINDS, ReaderModel, Refusal, Trees, design, design_names, refusal_row
+from rag.features import SentenceFeatures
+from rag.reader_model import KINDS, RECORDS, ReaderModel, Refusal, Trees, design, design_names, refusal_row
 from rag.scoring import Scorer
 from rag.weights import HAND_WEIGHTS
 
 ROW_KEYS = {"sentence": "sentences", "candidate": "candidates", "choice": "choices"}
-_RECORDS: dict[str, Any] = {
-    "sentence": SentenceFeatures,
-    "candidate": CandidateFeatures,
-    "choice": ChoiceFeatures,
-}
 TREES = 150
 DEPTH = 3
 RATE = 0.05
@@ -41,7 +36,7 @@ class TrainingError(NewsdeskError):
 
 def _record(kind: str, vector: Sequence[float]) -> Any:
     """A feature record back from its vector (the header of features.jsonl names the order)."""
-    cls = _RECORDS[kind]
+    cls = RECORDS[kind]
     cast: dict[str, Callable[[float], Any]] = {"bool": bool, "int": int, "float": float}
     return cls(*(cast[str(f.type)](v) for f, v in zip(fields(cls), vector, strict=True)))
 

@@ -45,12 +45,12 @@ _RELATIVE = {
     "candidate": ("mention_support", "agreement", "nearby", "focus_cosine"),
     "choice": ("best_support", "passage_mentions", "article_mentions", "best_cosine"),
 }
-_RECORDS: dict[str, type[Any]] = {
+RECORDS: dict[str, type[Any]] = {
     "sentence": SentenceFeatures,
     "candidate": CandidateFeatures,
     "choice": ChoiceFeatures,
 }
-KINDS = tuple(_RECORDS)
+KINDS = tuple(RECORDS)
 
 
 class ReaderModelError(NewsdeskError):
@@ -58,7 +58,7 @@ class ReaderModelError(NewsdeskError):
 
 
 def design_names(kind: str) -> tuple[str, ...]:
-    record: Any = _RECORDS[kind]
+    record: Any = RECORDS[kind]
     relative = tuple(f"{name}_below_best" for name in _RELATIVE[kind])
     return (*record.FEATURES, "hand", "hand_below_best", "hand_rank", *relative, "items")
 
@@ -75,7 +75,7 @@ def _hand(kind: str, records: Sequence[Any], w: AnsweringWeights) -> np.ndarray:
 
 def design(kind: str, records: Sequence[Any], weights: AnsweringWeights = HAND_WEIGHTS) -> np.ndarray:
     """One row per record (the items of one question), columns in `design_names(kind)` order."""
-    names = _RECORDS[kind].FEATURES
+    names = RECORDS[kind].FEATURES
     if not records:
         return np.zeros((0, len(design_names(kind))))
     base = np.asarray([r.as_vector() for r in records], dtype=float)
