@@ -153,8 +153,16 @@ def _markdown(
 @click.option(
     "--corpus", multiple=True, type=click.Path(exists=True, path_type=Path), help="Articles to index first."
 )
-@click.option("--index", "index_dir", type=click.Path(file_okay=False, path_type=Path), default=None)
-@click.option("-k", "k", type=click.IntRange(1, 100), default=5, show_default=True)
+@click.option(
+    "--index",
+    "index_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Train on this index (default: $NEWSDESK_INDEX or the per-user one).",
+)
+@click.option(
+    "-k", "k", type=click.IntRange(1, 100), default=5, show_default=True, help="Passages each answer reads."
+)
 @click.option("--folds", type=click.IntRange(2, 20), default=5, show_default=True, help="Date folds.")
 @click.option(
     "--wrong-refusal-budget",
@@ -164,7 +172,12 @@ def _markdown(
     help="The share of answerable refusal cases the refusal threshold may decline.",
 )
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None, help="Report folder.")
-@click.option("--model-out", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@click.option(
+    "--model-out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Where to write the model (default: OUT/reader_model.json; copy it to rag/ to ship it).",
+)
 @click.option("--limit", type=click.IntRange(1), default=None, help="Only the first N questions.")
 def train_reader_command(
     gold: Path,
