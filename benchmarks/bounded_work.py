@@ -99,7 +99,7 @@ class Served:
     def __init__(self, index: Path, uploads: Path, code: Path | None, env: Mapping[str, str]) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        command = [sys.executable, "-m", "rag.cli", "serve", "--no-ui", "--index", str(index)]
+        command = [sys.executable, "-m", "newsdesk_app.cli", "serve", "--no-ui", "--index", str(index)]
         command += ["--port", str(self.port)]
         environment = code_env(code, {**env, "NEWSDESK_UPLOAD_DIR": str(uploads)})
         self.process = subprocess.Popen(
@@ -267,7 +267,7 @@ def cli_peak_kib(pid: int) -> int:
     """VmHWM of the CLI child once it has exec'd (0 before, or once it has ended). Not its ru_maxrss:
     Linux carries into that the peak of the process it was forked from, this benchmark."""
     try:
-        if b"rag.cli" not in Path(f"/proc/{pid}/cmdline").read_bytes():
+        if b"newsdesk_app.cli" not in Path(f"/proc/{pid}/cmdline").read_bytes():
             return 0
         return status_kib(pid, "VmHWM")
     except (OSError, RuntimeError):
@@ -282,7 +282,7 @@ def cli_figures(work: Path, code: Path | None, patience: float) -> dict[str, Any
     version = (index / "CURRENT").read_text()
     bomb = work / "bomb.jsonl.gz"
     bomb.write_bytes(braces_bomb())
-    command = [sys.executable, "-m", "rag.cli", "ingest", str(bomb), "--index", str(index)]
+    command = [sys.executable, "-m", "newsdesk_app.cli", "ingest", str(bomb), "--index", str(index)]
     began = time.monotonic()
     peak = 0
     with tempfile.TemporaryFile() as output:

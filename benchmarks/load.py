@@ -171,7 +171,15 @@ class IngestLoop:
         round_number = 0
         while not self.stop.is_set():
             path = write_batch(self.folder, round_number, self.batch)
-            command = [sys.executable, "-m", "rag.cli", "ingest", str(path), "--index", str(self.index_dir)]
+            command = [
+                sys.executable,
+                "-m",
+                "newsdesk_app.cli",
+                "ingest",
+                str(path),
+                "--index",
+                str(self.index_dir),
+            ]
             began = time.perf_counter()
             done = subprocess.run(command, capture_output=True, text=True)
             self.rounds.append(

@@ -12,9 +12,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from index.embedding import HashingEmbedder
-from rag.http.app import create_app
-from rag.http.security import bind_refusal
-from rag.http.settings import ServerSettings
+from newsdesk_app.server.app import create_app
+from newsdesk_app.server.security import bind_refusal
+from newsdesk_app.server.settings import ServerSettings
 from rag.service import Newsdesk
 from tests.conftest import article
 

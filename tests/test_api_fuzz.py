@@ -18,8 +18,8 @@ from schemathesis.checks import negative_data_rejection, positive_data_acceptanc
 from schemathesis.generation.modes import GenerationMode
 
 from index.embedding import HashingEmbedder
-from rag.http.app import create_app
-from rag.http.settings import ServerSettings
+from newsdesk_app.server.app import create_app
+from newsdesk_app.server.settings import ServerSettings
 from rag.service import Newsdesk
 from tests.conftest import article
 

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.model
 @pytest.fixture(scope="module")
 def quick() -> dict[str, Any]:
     result = subprocess.run(
-        [sys.executable, "-m", "rag.cli", "bench", "--quick", "--json"],
+        [sys.executable, "-m", "newsdesk_app.cli", "bench", "--quick", "--json"],
         capture_output=True,
         text=True,
         timeout=600,
@@ -82,6 +82,8 @@ def test_startup_is_measured_with_and_without_the_web_ui(quick: dict[str, Any]) 
 
 def test_an_unknown_stage_is_refused_by_name() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "rag.cli", "bench", "--only", "ingest,warp"], capture_output=True, text=True
+        [sys.executable, "-m", "newsdesk_app.cli", "bench", "--only", "ingest,warp"],
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 2 and "warp" in result.stderr

@@ -34,9 +34,9 @@ from hypothesis import strategies as st
 import index.loaders
 from index.embedding import HashingEmbedder
 from index.loaders import load_paths
-from rag.cli import main
-from rag.http.app import create_app
-from rag.http.settings import ServerSettings
+from newsdesk_app.cli.main import main
+from newsdesk_app.server.app import create_app
+from newsdesk_app.server.settings import ServerSettings
 from rag.service import Newsdesk
 from tests.conftest import article
 from tests.test_shutdown import STOPPED_BY_SIGTERM, free_port
@@ -216,7 +216,7 @@ def peak_kib(pid: int) -> int:
     """The VmHWM of a `newsdesk` child once it runs as one (0 before it has exec'd, or once it has ended).
     Not its ru_maxrss: Linux carries into that the peak of the process it was forked from (this one)."""
     try:
-        if b"rag.cli" not in Path(f"/proc/{pid}/cmdline").read_bytes():
+        if b"newsdesk_app.cli" not in Path(f"/proc/{pid}/cmdline").read_bytes():
             return 0
         status = Path(f"/proc/{pid}/status").read_text()
     except OSError:
@@ -228,7 +228,7 @@ def run_cli(*args: str | Path) -> tuple[int, bytes, float]:
     """Exit code, output, and peak resident memory in MB of `newsdesk ARGS` in a child process."""
     with tempfile.TemporaryFile() as output:
         child = subprocess.Popen(
-            [sys.executable, "-m", "rag.cli", *map(str, args)], stdout=output, stderr=output
+            [sys.executable, "-m", "newsdesk_app.cli", *map(str, args)], stdout=output, stderr=output
         )
         peak = 0
         while child.poll() is None:
@@ -294,7 +294,7 @@ class Server:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.uploads = uploads
-        command = [sys.executable, "-m", "rag.cli", "serve", "--no-ui", "--index", str(index)]
+        command = [sys.executable, "-m", "newsdesk_app.cli", "serve", "--no-ui", "--index", str(index)]
         environment = {k: v for k, v in os.environ.items() if not k.startswith("NEWSDESK_MAX_")}
         environment.update(env, NEWSDESK_UPLOAD_DIR=str(uploads))
         for name in ("NEWSDESK_API_KEY", "NEWSDESK_READONLY_API_KEY"):

@@ -73,9 +73,9 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
     import uvicorn
 
-    from rag.cli import build_demo
-    from rag.http.app import create_app
-    from rag.http.settings import ServerSettings
+    from newsdesk_app.cli.main import build_demo
+    from newsdesk_app.server.app import create_app
+    from newsdesk_app.server.settings import ServerSettings
 
     desk = build_demo(tmp_path_factory.mktemp("browser") / "index")
     app = create_app(desk, ServerSettings(), load_now=True)

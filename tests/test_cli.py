@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from rag.cli import main
+from newsdesk_app.cli.main import main
 from tests.conftest import article
 
 Writer = Callable[[str, Iterable[dict[str, Any]]], Path]
@@ -274,7 +274,11 @@ def test_no_escape_codes_reach_a_stdout_or_stderr_that_is_not_a_terminal(
     }
     for name, (args, code) in runs.items():
         done = subprocess.run(
-            [sys.executable, "-m", "rag.cli", *args], capture_output=True, env=env, timeout=120, check=False
+            [sys.executable, "-m", "newsdesk_app.cli", *args],
+            capture_output=True,
+            env=env,
+            timeout=120,
+            check=False,
         )
         assert done.returncode == code, (name, done.stdout, done.stderr)
         assert done.stdout or done.stderr, name

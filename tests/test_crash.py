@@ -31,7 +31,7 @@ def ingest(index: Path, corpus: Path, crash_at: str | None = None) -> subprocess
     command = [
         sys.executable,
         "-m",
-        "rag.cli",
+        "newsdesk_app.cli.main",
         "ingest",
         str(corpus),
         "--index",
@@ -97,7 +97,7 @@ def _damage(index: Path, name: str) -> Path:
 
 
 def _check(index: Path, *options: str) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "rag.cli", "check", "--index", str(index), "--json", *options]
+    command = [sys.executable, "-m", "newsdesk_app.cli", "check", "--index", str(index), "--json", *options]
     return subprocess.run(command, capture_output=True, text=True, timeout=120)
 
 

@@ -31,7 +31,7 @@ SEED = int(os.environ.get("NEWSDESK_CRASH_LOOP_SEED", "22"))
 
 
 def _start(index: Path, *arguments: str) -> subprocess.Popen[str]:
-    command = [sys.executable, "-m", "rag.cli", *arguments, "--index", str(index)]
+    command = [sys.executable, "-m", "newsdesk_app.cli", *arguments, "--index", str(index)]
     environment = {
         k: v for k, v in os.environ.items() if k not in ("NEWSDESK_CRASH_AT", "NEWSDESK_DISK_FULL_AT")
     }

@@ -24,7 +24,7 @@ from eval.metrics import (
     token_f1,
 )
 from index.embedding import HashingEmbedder
-from rag.cli import main
+from newsdesk_app.cli.main import main
 from tests.conftest import SEED_ARTICLES, SEED_GOLD
 
 RANKED = ["a", "b", "c", "d"]

@@ -22,6 +22,9 @@ from fastapi.testclient import TestClient
 
 from index.catalog import Passage
 from index.embedding import HashingEmbedder
+from newsdesk_app.server.app import create_app
+from newsdesk_app.server.rest import stream_events
+from newsdesk_app.server.settings import ServerSettings
 from rag.answer import NOT_FOUND
 from rag.generators import (
     SYSTEM_PROMPT,
@@ -32,9 +35,6 @@ from rag.generators import (
     pack_passages,
     parse_reply,
 )
-from rag.http.app import create_app
-from rag.http.rest import stream_events
-from rag.http.settings import ServerSettings
 from rag.records import Answer, Hit
 from rag.service import Newsdesk
 from rag.verify import unsupported_sentences, verify

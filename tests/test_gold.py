@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from eval.gold import load_gold
 from eval.metrics import contains_answer
 from eval.run import run_gold, summarize
-from rag.cli import build_demo, main
+from newsdesk_app.cli.main import build_demo, main
 from rag.conversation import Turn
 from rag.retrieval import RetrievalSettings
 from rag.service import Newsdesk

@@ -19,8 +19,8 @@ import uvicorn
 from fastapi.testclient import TestClient
 
 from index.embedding import HashingEmbedder
-from rag.http.app import create_app
-from rag.http.settings import ServerSettings
+from newsdesk_app.server.app import create_app
+from newsdesk_app.server.settings import ServerSettings
 from rag.service import Newsdesk
 from tests.conftest import article
 
@@ -404,7 +404,17 @@ def test_serve_answers_to_the_host_name_it_was_told_to_bind(
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = int(probe.getsockname()[1])
-    command = [sys.executable, "-m", "rag.cli", "serve", "--no-ui", "--host", name, "--port", str(port)]
+    command = [
+        sys.executable,
+        "-m",
+        "newsdesk_app.cli",
+        "serve",
+        "--no-ui",
+        "--host",
+        name,
+        "--port",
+        str(port),
+    ]
     command += ["--index", str(desk.index_dir), "--workers", str(workers)]
     environment = {**os.environ, "NEWSDESK_API_KEY": KEY}
     environment.pop("NEWSDESK_ALLOWED_HOSTS", None)

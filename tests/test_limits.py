@@ -15,9 +15,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from index.embedding import HashingEmbedder
-from rag.http.app import create_app
-from rag.http.settings import ServerSettings
-from rag.http.uploads import safe_file_name, upload_root
+from newsdesk_app.server.app import create_app
+from newsdesk_app.server.settings import ServerSettings
+from newsdesk_app.server.uploads import safe_file_name, upload_root
 from rag.service import Newsdesk
 from tests.conftest import article
 

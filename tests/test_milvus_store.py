@@ -35,7 +35,7 @@ from index.errors import IndexStateError
 from index.ingest import IngestAborted, IngestOptions
 from index.milvus_store import ALIVE, MilvusStore, connect, resolve_location, where_expression
 from index.vectors import FaissStore, FilterFields, NumpyStore, RowFilter, filtered_search
-from rag.cli import main
+from newsdesk_app.cli.main import main
 from rag.records import SearchFilters
 from rag.service import Newsdesk
 from tests.conftest import DEMO_DIR, SEED_ARTICLES, SEED_GOLD, article
@@ -364,7 +364,7 @@ def _cli(*args: str | Path, crash_at: str | None = None) -> subprocess.Completed
     env = {k: v for k, v in os.environ.items() if k != "NEWSDESK_CRASH_AT"}
     if crash_at:
         env["NEWSDESK_CRASH_AT"] = crash_at
-    command = [sys.executable, "-m", "rag.cli", *(str(a) for a in args)]
+    command = [sys.executable, "-m", "newsdesk_app.cli", *(str(a) for a in args)]
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
 
 

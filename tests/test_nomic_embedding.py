@@ -26,7 +26,7 @@ from click.testing import CliRunner
 from index.embedding import NOMIC_MODEL, HashingEmbedder, embed_queries, make_embedder
 from index.errors import NewsdeskError
 from index.gguf_embedding import NOMIC_GGUF, NomicEmbedder, ZipMember, extract_member, installed_parts
-from rag.cli import main
+from newsdesk_app.cli.main import main
 from tests.conftest import article
 
 Writer = Callable[[str, Iterable[dict[str, Any]]], Path]

@@ -22,7 +22,7 @@ from index.embedding import HashingEmbedder
 from index.ingest import IngestAborted, IngestOptions, ingest
 from index.ray_engine import INSTALL_HINT, RayEngine, RayEngineError
 from index.records import Chunk
-from rag.cli import main
+from newsdesk_app.cli.main import main
 from rag.service import Newsdesk
 from tests.conftest import DEMO_DIR, article
 

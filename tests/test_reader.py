@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from eval.features import read_features
 from eval.train import TrainingError, case_records, date_folds, fit, question_items, train
-from rag.cli import build_demo, main
+from newsdesk_app.cli.main import build_demo, main
 from rag.features import SentenceFeatures
 from rag.reader_model import ReaderModelError, design_names, load_model
 from rag.scoring import LearnedScorer, LinearScorer, scorer_from_env

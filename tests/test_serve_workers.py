@@ -17,7 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 from index.embedding import HashingEmbedder
-from rag.cli import main
+from newsdesk_app.cli.main import main
 from rag.service import Newsdesk
 from tests.conftest import article
 
@@ -37,7 +37,7 @@ def served(tmp_path: Path, write_jsonl: Writer) -> Iterator[tuple[str, Newsdesk]
     desk = Newsdesk(tmp_path / "index", embedder=HashingEmbedder())
     desk.ingest([write_jsonl("news.jsonl", [article("strikes", STRIKES, title="Russia strikes Syria")])])
     port = free_port()
-    command = [sys.executable, "-m", "rag.cli", "serve", "--index", str(desk.index_dir), "--no-ui"]
+    command = [sys.executable, "-m", "newsdesk_app.cli", "serve", "--index", str(desk.index_dir), "--no-ui"]
     command += ["--workers", "2", "--port", str(port)]
     env = {**os.environ, "NEWSDESK_ANSWER_CACHE": "0"}
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

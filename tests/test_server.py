@@ -15,8 +15,8 @@ import uvicorn
 from openai import OpenAI
 
 from index.embedding import HashingEmbedder
-from rag.http.app import create_app
-from rag.http.settings import ServerSettings
+from newsdesk_app.server.app import create_app
+from newsdesk_app.server.settings import ServerSettings
 from rag.service import Newsdesk
 from tests.conftest import article
 

@@ -69,7 +69,7 @@ def serving(tmp_path: Path, write_jsonl: Writer, settings: dict[str, str]) -> It
     command = [
         sys.executable,
         "-m",
-        "rag.cli",
+        "newsdesk_app.cli.main",
         "serve",
         "--no-ui",
         "--index",

@@ -16,8 +16,8 @@ from fastapi.testclient import TestClient
 
 import index.archive
 from index.embedding import HashingEmbedder
-from rag.http.app import create_app
-from rag.http.settings import ServerSettings
+from newsdesk_app.server.app import create_app
+from newsdesk_app.server.settings import ServerSettings
 from rag.service import Newsdesk
 from tests.conftest import article
 
@@ -110,7 +110,15 @@ def test_api_readers_during_a_cli_ingest_see_the_old_state_then_the_new_one_and_
         article(f"story-{n}", f"Council meeting number {n} discussed the harbour budget.") for n in range(800)
     ]
     corpus = write_jsonl("many.jsonl", stories)
-    command = [sys.executable, "-m", "rag.cli", "ingest", str(corpus), "--index", str(desk.index_dir)]
+    command = [
+        sys.executable,
+        "-m",
+        "newsdesk_app.cli",
+        "ingest",
+        str(corpus),
+        "--index",
+        str(desk.index_dir),
+    ]
     seen: list[tuple[str, int]] = []
     cli = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     while cli.poll() is None or len(seen) < 3:

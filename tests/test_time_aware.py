@@ -13,10 +13,10 @@ from fastapi.testclient import TestClient
 from index.embedding import HashingEmbedder
 from index.embedding import HashingEmbedder as Embedder
 from index.lexical import LexicalIndex
+from newsdesk_app.server.app import create_app
+from newsdesk_app.server.settings import ServerSettings
 from rag.answer import ExtractiveAnswerer
 from rag.choices import choice_features, mentions, pick_choice
-from rag.http.app import create_app
-from rag.http.settings import ServerSettings
 from rag.retrieval import RetrievalSettings
 from rag.service import Newsdesk
 from tests.conftest import article
@@ -85,7 +85,7 @@ def test_the_api_and_the_cli_take_an_as_of_date(desk: Newsdesk) -> None:
 
     from click.testing import CliRunner
 
-    from rag.cli import main
+    from newsdesk_app.cli.main import main
 
     result = CliRunner().invoke(
         main, ["ask", QUESTION, "--index", str(desk.index_dir), "--as-of", "2019-03-05", "--json"]

@@ -15,9 +15,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from index.embedding import HashingEmbedder
+from newsdesk_app.server.app import create_app
+from newsdesk_app.server.settings import ServerSettings
 from rag.conversation import Turn
-from rag.http.app import create_app
-from rag.http.settings import ServerSettings
 from rag.records import Answer, Citation, EarlierAnswer, SearchFilters
 from rag.service import Newsdesk
 from tests.conftest import article

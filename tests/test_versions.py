@@ -28,7 +28,7 @@ from tests.test_crash import _check, ingest, state, write
 
 
 def _cli(index: Path, *arguments: str, **env: str) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "rag.cli", *arguments, "--index", str(index)]
+    command = [sys.executable, "-m", "newsdesk_app.cli", *arguments, "--index", str(index)]
     environment = {
         k: v for k, v in os.environ.items() if not k.startswith("NEWSDESK_") or k.endswith("CACHE")
     }

@@ -19,8 +19,6 @@ from index.errors import NewsdeskError
 from index.ingest import IngestAborted, IngestOptions
 from index.loaders import SUPPORTED_SUFFIXES, LoadLimits
 from rag.conversation import Turn
-from rag.http.security import READ_ONLY_USER
-from rag.http.settings import DEFAULT_MAX_UPLOAD_FILES
 from rag.records import SearchFilters
 from rag.service import Newsdesk
 from ui.cards import (
@@ -123,8 +121,10 @@ class _Handlers:
         max_files: int,
         limits: LoadLimits | None = None,
         stopping: threading.Event | None = None,
+        read_only_user: str | None = None,
     ) -> None:
         self.desk = desk
+        self.read_only_user = read_only_user
         self.examples = examples
         self.max_files = max_files
         self.limits = limits or LoadLimits()
@@ -177,9 +177,9 @@ class _Handlers:
         request: gr.Request | None = None,
     ) -> tuple[Any, ...]:
         """Ingest the uploaded files, then refresh everything that depends on the archive."""
-        if request is not None and request.username == READ_ONLY_USER:
+        if request is not None and self.read_only_user and request.username == self.read_only_user:
             report = message_html(
-                f"You are logged in as '{READ_ONLY_USER}' with a read-only key: you may ask, but adding "
+                f"You are logged in as '{self.read_only_user}' with a read-only key: you may ask, but adding "
                 "articles needs a full API key or the web UI password. Nothing was read.",
                 error=True,
             )
@@ -227,14 +227,16 @@ def build_ui(
     desk: Newsdesk,
     *,
     examples: int = 4,
-    max_files: int = DEFAULT_MAX_UPLOAD_FILES,
+    max_files: int = 20,
+    read_only_user: str | None = None,
     limits: LoadLimits | None = None,
     stopping: threading.Event | None = None,
 ) -> gr.Blocks:
     """The Blocks app; the server mounts it with `gr.mount_gradio_app(app, build_ui(desk), path="/")`.
     `limits` bound what one upload may make the server read (the server's settings, as for the API);
-    `stopping`, set when the server shuts down, stops an upload being ingested with nothing written."""
-    handlers = _Handlers(desk, examples, max_files, limits, stopping)
+    `stopping`, set when the server shuts down, stops an upload being ingested with nothing written;
+    `read_only_user`, the login name of a read-only key, may ask but not upload."""
+    handlers = _Handlers(desk, examples, max_files, limits, stopping, read_only_user)
     info = _info(desk)
     questions = example_questions(desk, examples)
     blocks = gr.Blocks(title="Newsdesk", analytics_enabled=False)

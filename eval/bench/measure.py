@@ -64,7 +64,7 @@ class Server:
     ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.command = [sys.executable, "-m", "rag.cli", "serve", "--index", str(index_dir)]
+        self.command = [sys.executable, "-m", "newsdesk_app.cli", "serve", "--index", str(index_dir)]
         self.command += ["--host", "127.0.0.1", "--port", str(self.port), *([] if ui else ["--no-ui"])]
         self.command += ["--workers", str(workers)]
         self.env = {**os.environ, **(env or {})}

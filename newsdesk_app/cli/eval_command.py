@@ -15,6 +15,8 @@ from rich.table import Table
 from eval.gold import load_gold
 from eval.run import build_report, compare, corpus_index_dir, run_gold
 from index.ingest import IngestOptions
+from newsdesk_app.cli.errors import reports_errors, stderr, stdout
+from newsdesk_app.cli.progress import IngestProgress
 from rag.retrieval import RetrievalSettings
 from rag.service import Newsdesk, default_index_dir
 from rag.when import parse_as_of
@@ -108,7 +110,6 @@ def eval_command(
     """Score retrieval, answers, citations and refusals on GOLD (one JSON question a line)."""
     from eval.features import write_features
     from eval.report import render_comparison_markdown, write_reports
-    from rag.cli import IngestProgress, reports_errors, stderr, stdout
 
     @reports_errors
     def run() -> None:

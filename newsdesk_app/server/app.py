@@ -14,10 +14,11 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 
 from index.errors import NewsdeskError
-from rag.http import openai_compat, rest
-from rag.http.cancellable import InFlight
-from rag.http.errors import install_error_handlers
-from rag.http.security import (
+from newsdesk_app.server import openai_compat, rest
+from newsdesk_app.server.cancellable import InFlight
+from newsdesk_app.server.errors import install_error_handlers
+from newsdesk_app.server.security import (
+    READ_ONLY_USER,
     UI_LOGIN_MESSAGE,
     ApiKeyGuard,
     BodyLimit,
@@ -26,7 +27,7 @@ from rag.http.security import (
     has_key,
     ui_login,
 )
-from rag.http.settings import ServerSettings
+from newsdesk_app.server.settings import ServerSettings
 from rag.service import Newsdesk
 
 API_PREFIX = "/api"  # both need a key when keys are configured (ApiKeyGuard)
@@ -197,6 +198,7 @@ def _mount_ui(app: FastAPI, desk: Newsdesk, settings: ServerSettings, stopping: 
             max_files=settings.max_upload_files,
             limits=settings.load_limits(),
             stopping=stopping,
+            read_only_user=READ_ONLY_USER,
         ),
         path="/",
         auth=ui_login(settings.ui_password, settings.api_keys, settings.read_only_keys),

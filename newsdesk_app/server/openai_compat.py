@@ -17,16 +17,16 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from index.errors import NewsdeskError
 from index.tokens import count_tokens
+from newsdesk_app.server.errors import FieldError
+from newsdesk_app.server.rest import ERRORS, check_question, started
+from newsdesk_app.server.schemas import ErrorModel
+from newsdesk_app.server.settings import ServerSettings
 from rag.conversation import Turn
-from rag.http.errors import FieldError
-from rag.http.rest import ERRORS, check_question, started
-from rag.http.schemas import ErrorModel
-from rag.http.settings import ServerSettings
 from rag.records import Answer, Citation
 from rag.service import Newsdesk
 
 if TYPE_CHECKING:
-    from rag.http.app import Readiness
+    from newsdesk_app.server.app import Readiness
 
 MODEL = "newsdesk"
 CREATED = 1_764_000_000

@@ -23,6 +23,8 @@ from eval.refusal_cases import DAYS, refusal_cases
 from eval.run import Run, compare, corpus_index_dir, run_gold, summarize
 from eval.train import case_records, date_folds, top_hits, train
 from index.ingest import IngestOptions
+from newsdesk_app.cli.errors import reports_errors, stdout
+from newsdesk_app.cli.eval_command import RETRIEVAL
 from rag.reader_model import KINDS, ReaderModel
 from rag.scoring import LearnedScorer, LinearScorer
 from rag.service import Newsdesk, default_index_dir
@@ -191,9 +193,7 @@ def train_reader_command(
     limit: int | None,
 ) -> None:
     """Fit the learned reader on GOLD, judge it on later date folds beside BM25-only and the hand weights."""
-    from eval.cli import RETRIEVAL
     from eval.features import write_features
-    from rag.cli import reports_errors, stdout
 
     @reports_errors
     def run() -> None:

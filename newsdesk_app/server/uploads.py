@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from index.loaders import SUPPORTED_SUFFIXES, supported_suffix
-from rag.http.errors import FieldError
+from newsdesk_app.server.errors import FieldError
 
 MAX_NAME_CHARS = 120
 _COPY_BLOCK = 1024 * 1024

@@ -1,126 +1,33 @@
-"""`newsdesk` command line. Domain errors become one-line messages and exit codes:
-1 for a problem with the data or the index, 2 for a usage problem or a missing path."""
+"""`newsdesk` command line: the group and the commands that read and write an index. Errors are
+translated in one place (newsdesk_app.cli.errors); eval, train-reader and bench are added from their
+own modules."""
 
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import os
 import sys
-from collections.abc import Callable
 from datetime import date
 from importlib import resources
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
-from rich.console import Console
-from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from index.chunking import ChunkerSettings
-from index.dates import date_part, normalize_date
 from index.engine import IngestEngine
-from index.errors import MissingPathError, NewsdeskError
-from index.ingest import IngestOptions, ProgressCallback
+from index.ingest import IngestOptions
 from index.loaders import DEFAULT_MAX_DECOMPRESSED_BYTES, DEFAULT_MAX_RECORDS, LoadLimits
+from newsdesk_app.cli.bench_command import bench_command
+from newsdesk_app.cli.errors import F, reports_errors, stderr, stdout
+from newsdesk_app.cli.eval_command import eval_command
+from newsdesk_app.cli.options import index_option, query_options
+from newsdesk_app.cli.progress import IngestProgress
+from newsdesk_app.cli.train_command import train_reader_command
 from rag.records import Answer, SearchFilters
 from rag.render import print_answer, print_hits, print_ingest_report, report_dict
 from rag.service import Newsdesk, default_index_dir
-from rag.when import parse_as_of
-
-F = TypeVar("F", bound=Callable[..., Any])
-stdout = Console(highlight=False, soft_wrap=True)
-stderr = Console(stderr=True, highlight=False, soft_wrap=True)
-
-
-def _fail(message: str, code: int) -> None:
-    # Escaped: a message holding brackets ("pip install 'newsdesk[scale]'") is not rich markup. No
-    # click.style here: it appends a reset code ("\x1b[0m") that rich passes on to a pipe or a log file;
-    # rich alone decides on colour (none when stderr is not a terminal, or when NO_COLOR is set).
-    stderr.print(f"[bold red]error:[/] {escape(message)}", markup=True, highlight=False)
-    sys.exit(code)
-
-
-def reports_errors(command: F) -> F:
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except MissingPathError as error:
-            _fail(str(error), 2)
-        except (NewsdeskError, ValueError) as error:
-            _fail(str(error), 1)
-        except KeyboardInterrupt:
-            _fail("interrupted; the index is unchanged unless a write had completed", 130)
-
-    return wrapper  # type: ignore[return-value]
-
-
-def index_option(command: F) -> F:
-    return click.option(
-        "--index",
-        "index_dir",
-        type=click.Path(file_okay=False, path_type=Path),
-        default=None,
-        help="Index directory (default: $NEWSDESK_INDEX or the per-user data directory).",
-    )(command)
-
-
-def _date(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    if value is None:
-        return None
-    try:
-        return date_part(normalize_date(value, field=f"--{param.name}"))
-    except ValueError as error:
-        raise click.BadParameter(str(error)) from error
-
-
-def _as_of(ctx: click.Context, param: click.Parameter, value: str | None) -> date | None:
-    try:
-        return parse_as_of(value)
-    except ValueError as error:
-        raise click.BadParameter(str(error)) from error
-
-
-def query_options(command: F) -> F:
-    """-k, --index and the filters, which reach the command as one `filters` argument."""
-
-    @functools.wraps(command)
-    def with_filters(
-        *args: Any, since: str | None, until: str | None, sources: tuple[str, ...], **kwargs: Any
-    ) -> Any:
-        return command(*args, filters=SearchFilters(since, until, sources), **kwargs)
-
-    for option in reversed(
-        [
-            index_option,
-            click.option(
-                "-k",
-                "k",
-                type=click.IntRange(1, 100),
-                default=5,
-                show_default=True,
-                help="Passages to retrieve.",
-            ),
-            click.option("--since", callback=_date, help="Only articles published on or after this date."),
-            click.option("--until", callback=_date, help="Only articles published on or before this date."),
-            click.option(
-                "--as-of",
-                "as_of",
-                callback=_as_of,
-                help="The day the question is asked (YYYY-MM-DD): 'this week' is read against it and "
-                "articles published shortly before it come first. Default: today, for reading only.",
-            ),
-            click.option(
-                "--source", "sources", multiple=True, help="Only articles from this outlet (repeatable)."
-            ),
-            click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text."),
-        ]
-    ):
-        with_filters = option(with_filters)
-    return with_filters  # type: ignore[return-value]
 
 
 def _print_json(data: Any) -> None:
@@ -256,39 +163,6 @@ def _ingest_engine(
     from index.ray_engine import RayEngine
 
     return RayEngine(address, workers or 1)
-
-
-class IngestProgress:
-    """A progress bar on stderr with chunks/s and articles/s, shown only while embedding runs."""
-
-    def __enter__(self) -> ProgressCallback:
-        self._bar = Progress(
-            TextColumn("embedding"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("chunks"),
-            TextColumn("{task.fields[rate]}"),
-            TimeElapsedColumn(),
-            console=stderr,
-            transient=True,
-        )
-        self._task: Any = None
-        return self.update
-
-    def update(self, done: int, total: int, articles_done: int, articles: int) -> None:
-        if self._task is None:
-            self._bar.start()
-            self._task = self._bar.add_task("embed", total=total, rate="")
-        elapsed = self._bar.tasks[0].elapsed or 0.0
-        rate = ""
-        if elapsed > 0:
-            rate = f"{done / elapsed:.1f} chunks/s, ≈{articles_done}/{articles} articles "
-            rate += f"({articles_done / elapsed:.1f}/s)"
-        self._bar.update(self._task, completed=done, rate=rate)
-
-    def __exit__(self, *exc: object) -> None:
-        if self._task is not None:
-            self._bar.stop()
 
 
 @main.command("search")
@@ -480,9 +354,9 @@ def _serve(
 ) -> None:
     import uvicorn
 
-    from rag.http.app import BIND_HOST_VARIABLE, create_app
-    from rag.http.security import bind_refusal
-    from rag.http.settings import ServerSettings
+    from newsdesk_app.server.app import BIND_HOST_VARIABLE, create_app
+    from newsdesk_app.server.security import bind_refusal
+    from newsdesk_app.server.settings import ServerSettings
 
     if workers > 1 and ui:
         raise click.UsageError(
@@ -499,7 +373,7 @@ def _serve(
     if settings.api_keys:
         stdout.print("API keys required for /api and /v1 (NEWSDESK_API_KEY).", style="dim")
     # After SIGTERM, requests in flight get this long; then uvicorn cancels them, which stops an ingest's
-    # work (rag/http/cancellable.py) with nothing written, and the server exits.
+    # work (newsdesk_app/server/cancellable.py) with nothing written, and the server exits.
     grace = settings.shutdown_grace_seconds
     if workers == 1:
         app = create_app(service, settings)
@@ -511,7 +385,7 @@ def _serve(
     os.environ["NEWSDESK_INDEX"] = str(service.index_dir)
     os.environ[BIND_HOST_VARIABLE] = host
     uvicorn.run(
-        "rag.http.app:api_from_env",
+        "newsdesk_app.server.app:api_from_env",
         factory=True,
         workers=workers,
         host=host,
@@ -565,17 +439,9 @@ def demo_command(
         _serve(service, host, port, not no_ui, allow_unauthenticated)
 
 
-def _register_eval() -> None:
-    from eval.bench.cli import bench_command
-    from eval.cli import eval_command
-    from eval.train_cli import train_reader_command
-
-    main.add_command(eval_command)
-    main.add_command(train_reader_command)
-    main.add_command(bench_command)
-
-
-_register_eval()
+main.add_command(eval_command)
+main.add_command(train_reader_command)
+main.add_command(bench_command)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -15,9 +15,9 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from index.errors import NewsdeskError
 from index.ingest import IngestOptions, IngestReport
-from rag.http.cancellable import InFlight, run_cancellable
-from rag.http.errors import FieldError
-from rag.http.schemas import (
+from newsdesk_app.server.cancellable import InFlight, run_cancellable
+from newsdesk_app.server.errors import FieldError
+from newsdesk_app.server.schemas import (
     AnswerModel,
     ArticleModel,
     AskRequest,
@@ -26,14 +26,14 @@ from rag.http.schemas import (
     SearchRequest,
     SearchResponse,
 )
-from rag.http.security import write_key_dependency
-from rag.http.settings import ServerSettings
-from rag.http.uploads import discard, save_uploads, upload_root
+from newsdesk_app.server.security import write_key_dependency
+from newsdesk_app.server.settings import ServerSettings
+from newsdesk_app.server.uploads import discard, save_uploads, upload_root
 from rag.records import Answer
 from rag.service import Newsdesk
 
 if TYPE_CHECKING:
-    from rag.http.app import Readiness
+    from newsdesk_app.server.app import Readiness
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorModel, "description": "The body could not be read as JSON"},

@@ -1,0 +1,3 @@
+from newsdesk_app.cli.main import main
+
+main()

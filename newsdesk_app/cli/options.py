@@ -1,0 +1,80 @@
+"""Click options shared by the commands: the index, -k, the date filters and the day a question is asked."""
+
+from __future__ import annotations
+
+import functools
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import click
+
+from index.dates import date_part, normalize_date
+from newsdesk_app.cli.errors import F
+from rag.records import SearchFilters
+from rag.when import parse_as_of
+
+
+def index_option(command: F) -> F:
+    return click.option(
+        "--index",
+        "index_dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        help="Index directory (default: $NEWSDESK_INDEX or the per-user data directory).",
+    )(command)
+
+
+def _date(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        return date_part(normalize_date(value, field=f"--{param.name}"))
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from error
+
+
+def _as_of(ctx: click.Context, param: click.Parameter, value: str | None) -> date | None:
+    try:
+        return parse_as_of(value)
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from error
+
+
+def query_options(command: F) -> F:
+    """-k, --index and the filters, which reach the command as one `filters` argument."""
+
+    @functools.wraps(command)
+    def with_filters(
+        *args: Any, since: str | None, until: str | None, sources: tuple[str, ...], **kwargs: Any
+    ) -> Any:
+        return command(*args, filters=SearchFilters(since, until, sources), **kwargs)
+
+    for option in reversed(
+        [
+            index_option,
+            click.option(
+                "-k",
+                "k",
+                type=click.IntRange(1, 100),
+                default=5,
+                show_default=True,
+                help="Passages to retrieve.",
+            ),
+            click.option("--since", callback=_date, help="Only articles published on or after this date."),
+            click.option("--until", callback=_date, help="Only articles published on or before this date."),
+            click.option(
+                "--as-of",
+                "as_of",
+                callback=_as_of,
+                help="The day the question is asked (YYYY-MM-DD): 'this week' is read against it and "
+                "articles published shortly before it come first. Default: today, for reading only.",
+            ),
+            click.option(
+                "--source", "sources", multiple=True, help="Only articles from this outlet (repeatable)."
+            ),
+            click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text."),
+        ]
+    ):
+        with_filters = option(with_filters)
+    return with_filters  # type: ignore[return-value]
