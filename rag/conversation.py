@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from index.lexical import terms
 from rag.question import frame_question
+from rag.records import Answer
 
 _REFERRING = re.compile(
     r"\b(it|its|they|them|their|theirs|this|that|these|those|he|him|his|she|her|there|then|the same)\b", re.I
@@ -39,6 +40,9 @@ MAX_SHORT_ANSWER_WORDS = 8
 class Turn:
     role: Literal["user", "assistant"]
     content: str
+    # The structured reply, when the door that asked kept it (the web UI and `newsdesk chat` do; an
+    # OpenAI-style client sends text only). Not part of equality: the text stands for it in cache keys.
+    answer: Answer | None = field(default=None, compare=False)
 
 
 def needs_context(question: str) -> bool:
