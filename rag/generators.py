@@ -5,8 +5,9 @@ an answer from numbered passages instead; whatever it writes is then checked by 
 model's citations are verified, not trusted. `OpenAIChatGenerator` speaks to any OpenAI-compatible
 chat endpoint (Ollama, vLLM, a llama.cpp server, OpenAI) configured by NEWSDESK_LLM_BASE_URL,
 NEWSDESK_LLM_MODEL and NEWSDESK_LLM_API_KEY; rag.local_model runs a GGUF file in this process
-(NEWSDESK_LLM_GGUF). A generator that can also `stream` its reply lets the API send the model's
-tokens as they come; the answer is still verified once the reply is complete.
+(NEWSDESK_LLM_GGUF); each declares its variable in `GENERATORS`. A generator that can also `stream`
+its reply lets the API send the model's tokens as they come; the answer is still verified once the
+reply is complete.
 
 Article text is data: the passages go in the user message between markers, and the system
 message says that instructions inside them are part of the news, not orders.
@@ -16,13 +17,14 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 import httpx
 
 from index.errors import NewsdeskError
+from index.registry import Registry
 from index.tokens import count_tokens
 from rag.conversation import Turn
 from rag.records import Hit
@@ -176,23 +178,54 @@ class GeneratorError(NewsdeskError):
     """The language model could not be reached or answered with something unreadable."""
 
 
-def generator_from_env() -> Generator | None:
-    """The generator NEWSDESK_LLM_BASE_URL (an endpoint) or NEWSDESK_LLM_GGUF (a local model file, run
-    with NEWSDESK_LLM_THREADS threads) configures, or None (the extractive default)."""
-    base_url = os.environ.get("NEWSDESK_LLM_BASE_URL", "").strip()
-    gguf = os.environ.get("NEWSDESK_LLM_GGUF", "").strip()
-    if base_url and gguf:
-        raise GeneratorError(
-            "NEWSDESK_LLM_BASE_URL and NEWSDESK_LLM_GGUF are both set; set one: an endpoint or a local model"
-        )
-    if gguf:
-        from rag.local_model import LlamaCppGenerator
+@dataclass(frozen=True, slots=True)
+class GeneratorBackend:
+    """What a generator declares in `GENERATORS`, under the environment variable that chooses it: what
+    that variable names and how its value, with the rest of the environment, makes the
+    generator. A heavy package (llama.cpp) is imported by `build`, not before."""
 
-        threads = os.environ.get("NEWSDESK_LLM_THREADS", "").strip() or "1"
-        if not threads.isdigit():
-            raise GeneratorError(f"NEWSDESK_LLM_THREADS must be a whole number, got {threads!r}")
-        return LlamaCppGenerator(gguf, threads=int(threads))
-    if not base_url:
+    description: str  # what the variable names, for messages: "an endpoint"
+    build: Callable[[str, Mapping[str, str]], Generator]
+
+
+GENERATORS: Registry[GeneratorBackend] = Registry("generator variable", error=GeneratorError)
+
+
+def _openai_compatible(base_url: str, environ: Mapping[str, str]) -> Generator:
+    model = environ.get("NEWSDESK_LLM_MODEL", "").strip() or "default"
+    return OpenAIChatGenerator(base_url, model, environ.get("NEWSDESK_LLM_API_KEY") or None)
+
+
+def _llama_cpp(gguf: str, environ: Mapping[str, str]) -> Generator:
+    from rag.local_model import LlamaCppGenerator
+
+    threads = environ.get("NEWSDESK_LLM_THREADS", "").strip() or "1"
+    if not threads.isdigit():
+        raise GeneratorError(f"NEWSDESK_LLM_THREADS must be a whole number, got {threads!r}")
+    return LlamaCppGenerator(gguf, threads=int(threads))
+
+
+GENERATORS.add("NEWSDESK_LLM_BASE_URL", GeneratorBackend("an endpoint", _openai_compatible))
+GENERATORS.add("NEWSDESK_LLM_GGUF", GeneratorBackend("a local model", _llama_cpp))
+
+
+def _listed(words: Sequence[str], conjunction: str) -> str:
+    return ", ".join(words[:-1]) + f" {conjunction} {words[-1]}" if len(words) > 1 else "".join(words)
+
+
+def generator_from_env() -> Generator | None:
+    """The generator that one of the variables in `GENERATORS` configures (NEWSDESK_LLM_BASE_URL, an
+    endpoint, or NEWSDESK_LLM_GGUF, a local model file run with NEWSDESK_LLM_THREADS threads), or None
+    (the extractive default)."""
+    environ = os.environ
+    chosen = [name for name in GENERATORS.names() if environ.get(name, "").strip()]
+    if len(chosen) > 1:
+        what = [GENERATORS.resolve(name).description for name in chosen]
+        raise GeneratorError(
+            f"{_listed(chosen, 'and')} are {'both' if len(chosen) == 2 else 'all'} set; "
+            f"set one: {_listed(what, 'or')}"
+        )
+    if not chosen:
         return None
-    model = os.environ.get("NEWSDESK_LLM_MODEL", "").strip() or "default"
-    return OpenAIChatGenerator(base_url, model, os.environ.get("NEWSDESK_LLM_API_KEY") or None)
+    value = environ[chosen[0]].strip()
+    return GENERATORS.resolve(chosen[0]).build(value, environ)
