@@ -21,6 +21,7 @@ from eval.bench.ingest_stage import run_ingest
 from eval.bench.query_stage import run_query
 from eval.bench.scale_stage import run_scale
 from eval.bench.startup_stage import run_startup
+from newsdesk_app.cli.options import corpus_option, index_option_for, limit_option, out_option
 
 STAGES = ("ingest", "query", "scale", "startup")
 SCALE_SIZES = (10_000, 100_000, 1_000_000)  # quick too: the 1M row is what the scale stage is for
@@ -91,33 +92,17 @@ def print_tables(console: Console, results: dict[str, Any]) -> None:
     help="The run CI can afford (under 2 minutes on 2 cores): demo archive, 40 questions, 5 s of serving.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
-@click.option(
-    "--corpus",
-    type=click.Path(exists=True, path_type=Path),
-    default=None,
-    help="Articles for the ingest stage (default: the bundled demo archive).",
-)
-@click.option("--limit", type=click.IntRange(1), default=None, help="Read at most this many articles.")
+@corpus_option("Articles for the ingest stage (default: the bundled demo archive).", multiple=False)
+@limit_option("Read at most this many articles.")
 @click.option(
     "--questions",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     default=None,
     help="JSONL with a 'question' per line (default: the demo gold set).",
 )
-@click.option(
-    "--index",
-    "index_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Run the query stage on this existing index instead of the one just built.",
-)
+@index_option_for("Run the query stage on this existing index instead of the one just built.")
 @click.option("--only", default=",".join(STAGES), show_default=True, help="Stages to run, comma-separated.")
-@click.option(
-    "--out",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Also write bench.json here.",
-)
+@out_option("Also write bench.json here.")
 @click.option(
     "--peers", is_flag=True, help=f"Then run the peer frameworks side by side ({PEERS_SCRIPT.name})."
 )

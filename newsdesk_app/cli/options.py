@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -14,15 +15,42 @@ from newsdesk_app.cli.errors import F
 from rag.records import SearchFilters
 from rag.when import parse_as_of
 
+INDEX_HELP = "Index directory (default: $NEWSDESK_INDEX or the per-user data directory)."
+
+
+def index_option_for(help: str) -> Callable[[F], F]:
+    """--index, with the help text saying what this command does with it."""
+    return click.option(
+        "--index", "index_dir", type=click.Path(file_okay=False, path_type=Path), default=None, help=help
+    )
+
 
 def index_option(command: F) -> F:
-    return click.option(
-        "--index",
-        "index_dir",
-        type=click.Path(file_okay=False, path_type=Path),
-        default=None,
-        help="Index directory (default: $NEWSDESK_INDEX or the per-user data directory).",
-    )(command)
+    return index_option_for(INDEX_HELP)(command)
+
+
+def k_option(help: str) -> Callable[[F], F]:
+    return click.option("-k", "k", type=click.IntRange(1, 100), default=5, show_default=True, help=help)
+
+
+def limit_option(help: str) -> Callable[[F], F]:
+    return click.option("--limit", type=click.IntRange(1), default=None, help=help)
+
+
+def out_option(help: str) -> Callable[[F], F]:
+    """--out, a folder the command writes its reports to."""
+    return click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None, help=help)
+
+
+def corpus_option(help: str, *, multiple: bool) -> Callable[[F], F]:
+    """--corpus: article files to ingest before the command runs."""
+    files = click.Path(exists=True, path_type=Path)
+    return click.option("--corpus", multiple=multiple, type=files, help=help)
+
+
+def gold_argument(command: F) -> F:
+    """GOLD: a gold question set, one JSON question a line."""
+    return click.argument("gold", type=click.Path(exists=True, dir_okay=False, path_type=Path))(command)
 
 
 def _date(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -53,14 +81,7 @@ def query_options(command: F) -> F:
     for option in reversed(
         [
             index_option,
-            click.option(
-                "-k",
-                "k",
-                type=click.IntRange(1, 100),
-                default=5,
-                show_default=True,
-                help="Passages to retrieve.",
-            ),
+            k_option("Passages to retrieve."),
             click.option("--since", callback=_date, help="Only articles published on or after this date."),
             click.option("--until", callback=_date, help="Only articles published on or before this date."),
             click.option(
