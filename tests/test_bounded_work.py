@@ -191,12 +191,8 @@ def test_a_file_larger_than_the_decompressed_limit_stops_there_blank_lines_inclu
 def test_lines_read_a_block_at_a_time_are_the_lines_read_one_by_one(pieces: list[bytes], block: int) -> None:
     data = b"".join(pieces)
     expected = [(n, line) for n, line in enumerate(io.BytesIO(data), start=1) if line.strip(b" \t\n\r\f\v")]
-    original = index.loaders._READ_BLOCK
-    index.loaders._READ_BLOCK = block
-    try:
-        assert list(index.loaders._numbered_lines(io.BytesIO(data), "x", None)) == expected
-    finally:
-        index.loaders._READ_BLOCK = original
+    lines = index.loaders.streaming._numbered_lines(io.BytesIO(data), "x", None, block_size=block)
+    assert list(lines) == expected
 
 
 def test_a_set_cancel_event_stops_a_load(tmp_path: Path) -> None:
