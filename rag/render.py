@@ -62,6 +62,8 @@ def print_citation(console: Console, citation: Citation) -> None:
 
 
 def print_answer(console: Console, answer: Answer) -> None:
+    if answer.standalone_question:  # a follow-up, searched as this (the web UI says the same)
+        console.print(Text(f"Read as: {answer.standalone_question}", style="dim"))
     if answer.short_answer:
         console.print(Text(answer.short_answer, style="bold"))
     if answer.earlier_answers:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -12,9 +13,12 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
+from rich.console import Console
 
+import newsdesk_app.cli.main as cli
 from newsdesk_app.cli.main import main
-from tests.conftest import article
+from tests.conftest import DEMO_DIR, article
+from tests.test_generators import FakeModel, model  # noqa: F401 - `model` is a fixture used below
 
 Writer = Callable[[str, Iterable[dict[str, Any]]], Path]
 
@@ -156,6 +160,59 @@ def test_chat_answers_each_line_until_end_of_input(tmp_path: Path, write_jsonl: 
     result = run("chat", "--index", index, input="Which provinces were struck by Russian jets?\nexit\n")
     assert result.exit_code == 0
     assert "2 articles" in result.output and "Hama, Homs and Latakia on Wednesday. [1]" in result.output
+
+
+@pytest.mark.parametrize("command", [["chat"], ["demo", "--chat"]], ids=["chat", "demo --chat"])
+def test_chat_keeps_the_conversation_so_a_follow_up_is_read_in_context(
+    tmp_path: Path, command: list[str]
+) -> None:
+    index = tmp_path / "demo"
+    assert run("ingest", DEMO_DIR / "articles.jsonl", "--index", index, "--model", "hashing").exit_code == 0
+    result = run(*command, "--index", index, input="Which provinces were struck?\nWho approved it?\n")
+    assert result.exit_code == 0, result.output
+    first, follow_up = result.output.split("› Who approved it?\n")
+    assert "Hama, Homs and Latakia" in first and "Read as:" not in first
+    read_as = follow_up.splitlines()[0]
+    assert read_as.startswith("Read as: "), follow_up
+    assert read_as != "Read as: Who approved it?" and " it?" not in read_as  # rewritten to stand alone
+
+
+def test_chat_streams_a_models_draft_then_prints_the_verified_answer_and_sends_the_history(
+    tmp_path: Path,
+    write_jsonl: Writer,
+    model: FakeModel,  # noqa: F811 - the fixture
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """As in a terminal: the model's text on stderr as it writes it, then the checked answer on stdout;
+    the second question goes to the model with the first exchange before it."""
+    index = build(tmp_path, write_jsonl)
+    model.reply = (
+        "Short answer: Hama, Homs and Latakia\n"
+        "Russian jets struck positions in Hama, Homs and Latakia on Wednesday. [1] It rained in Lima. [2]"
+    )
+    monkeypatch.setenv("NEWSDESK_LLM_BASE_URL", model.url)
+    monkeypatch.delenv("NEWSDESK_LLM_GGUF", raising=False)
+    drafts = io.StringIO()
+    monkeypatch.setattr(cli, "stderr", Console(file=drafts, force_terminal=True, color_system=None))
+    result = run("chat", "--index", index, input="Which provinces were struck?\nWhen was that?\n")
+    assert result.exit_code == 0, result.output
+    assert model.reply.split("\n", 1)[1] in drafts.getvalue()  # the draft, as the model wrote it
+    assert "It rained in Lima" not in result.output  # the verified answer dropped what nothing supports
+    assert "Hama, Homs and Latakia\nRussian jets struck positions in Hama, Homs and Latakia" in result.output
+    sent = model.requests[-1]["messages"]
+    assert [m["role"] for m in sent] == ["system", "user", "assistant", "user"]
+    assert sent[1]["content"] == "Which provinces were struck?" and "Hama" in sent[2]["content"]
+
+
+def test_ask_shows_no_draft_of_an_answer_that_comes_whole(
+    tmp_path: Path, write_jsonl: Writer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    index = build(tmp_path, write_jsonl)
+    drafts = io.StringIO()
+    monkeypatch.setattr(cli, "stderr", Console(file=drafts, force_terminal=True, color_system=None))
+    result = run("ask", "Which provinces were struck by Russian jets?", "--index", index)
+    assert result.exit_code == 0 and "Hama, Homs and Latakia on Wednesday. [1]" in result.output
+    assert drafts.getvalue() == ""  # printed once, on stdout, not a second time as a draft
 
 
 def test_a_directory_with_odd_files_reports_each_and_indexes_the_rest(tmp_path: Path) -> None:

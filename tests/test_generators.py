@@ -9,7 +9,7 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +26,13 @@ from newsdesk_app.server.app import create_app
 from newsdesk_app.server.rest import stream_events
 from newsdesk_app.server.settings import ServerSettings
 from rag.answer import NOT_FOUND
+from rag.conversation import Turn
 from rag.generators import (
     SYSTEM_PROMPT,
+    Generated,
     GeneratorError,
     OpenAIChatGenerator,
+    StreamingGenerator,
     answer_pieces,
     generator_from_env,
     pack_passages,
@@ -37,6 +40,7 @@ from rag.generators import (
 )
 from rag.records import Answer, Hit
 from rag.service import Newsdesk
+from rag.streaming import Piece, reply_stream, words
 from rag.verify import unsupported_sentences, verify
 from tests.conftest import article
 
@@ -119,6 +123,33 @@ def test_passages_are_packed_to_the_token_budget() -> None:
 def reply_pieces(reply: str) -> list[str]:
     """A reply cut as a model streams it: a word and the space after it at a time."""
     return re.findall(r"\S+\s*", reply)
+
+
+class ScriptedModel:
+    """A streaming generator in this process that writes `reply` a word at a time, counting the pieces it
+    has written (so a test can tell what a reader saw before the model had finished) and keeping the
+    history of each question; with `fail_after`, it breaks after that many pieces."""
+
+    name = "scripted"
+
+    def __init__(self, reply: str, fail_after: int | None = None) -> None:
+        self.reply = reply
+        self.fail_after = fail_after
+        self.written = 0
+        self.histories: list[list[Turn]] = []
+
+    def generate(self, question: str, hits: Sequence[Hit], history: Sequence[Turn] = ()) -> Generated:
+        self.histories.append(list(history))
+        return parse_reply(self.reply)
+
+    def stream(self, question: str, hits: Sequence[Hit], history: Sequence[Turn] = ()) -> Iterator[str]:
+        self.histories.append(list(history))
+        self.written = 0
+        for piece in reply_pieces(self.reply):
+            if self.written == self.fail_after:
+                raise GeneratorError("the language model at http://127.0.0.1:9/v1 failed: reset")
+            self.written += 1
+            yield piece
 
 
 class FakeModel:
@@ -420,3 +451,25 @@ def test_a_local_model_is_configured_from_the_environment(monkeypatch: pytest.Mo
     monkeypatch.setenv("NEWSDESK_LLM_BASE_URL", "http://127.0.0.1:11434/v1")
     with pytest.raises(GeneratorError, match="NEWSDESK_LLM_BASE_URL and NEWSDESK_LLM_GGUF are both set"):
         generator_from_env()
+
+
+def test_every_door_streams_one_way_the_models_drafts_or_the_answers_words_at_once() -> None:
+    """rag.streaming: one cut into words (the pieces join back to the text exactly, newlines kept),
+    drafts marked as such, and the Answer always last."""
+    for text in ("", "  ", "One.", " Hama, Homs\n\nand  Latakia. [1]\n", "a\tb"):
+        assert "".join(words(text)) == text
+    assert words("Hama, Homs and Latakia. [1]") == ["Hama, ", "Homs ", "and ", "Latakia. ", "[1]"]
+    answer = Answer("Which?", "Jets struck Hama. [1]", True, [])
+    assert list(reply_stream([answer])) == [
+        Piece("Jets ", draft=False),
+        Piece("struck ", draft=False),
+        Piece("Hama. ", draft=False),
+        Piece("[1]", draft=False),
+        answer,
+    ]
+    assert list(reply_stream(["Jets ", "hit Lima. [2]", answer])) == [
+        Piece("Jets ", draft=True),
+        Piece("hit Lima. [2]", draft=True),
+        answer,
+    ]
+    assert isinstance(ScriptedModel("x"), StreamingGenerator)

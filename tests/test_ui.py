@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
+import time
 from collections.abc import Callable, Iterable
 from html import escape
 from pathlib import Path
@@ -21,6 +22,7 @@ from rag.conversation import Turn
 from rag.records import Answer, Citation, EarlierAnswer, SearchFilters
 from rag.service import Newsdesk
 from tests.conftest import article
+from tests.test_generators import ScriptedModel
 from ui.app import _Handlers, build_ui, example_questions, parse_filters
 from ui.cards import citation_card, safe_url, shorten_paths, sources_html
 from ui.evaluation import DEMO, UPLOADED, Evaluation
@@ -183,7 +185,84 @@ def test_an_answer_streams_word_by_word_and_a_follow_up_carries_the_history(
         {"role": "assistant", "content": f"<strong>{short}</strong>\n\n{escape(answer, quote=False)}"},
     ]
     *_, (_, turns, panel, _) = handlers.ask("Who approved it?", turns, "", "", [], 5)
-    assert len(turns) == 4 and "Read as: <q>Who approved Hama, Homs and Latakia?</q>" in panel
+    # "it" is what was done to the provinces, not the list of them (rag.conversation)
+    assert len(turns) == 4 and "Read as: <q>Who approved the strikes?</q>" in panel
+
+
+def no_sleeping(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(seconds: float) -> None:
+        raise AssertionError(f"slept {seconds} s: streaming must not wait for effect")
+
+    monkeypatch.setattr(time, "sleep", refuse)
+
+
+def test_an_extractive_answer_comes_as_its_words_at_once_then_whole_with_its_short_answer(
+    tmp_path: Path, write_jsonl: Writer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    handlers = _Handlers(small_archive(tmp_path, write_jsonl), examples=2, max_files=3)
+    no_sleeping(monkeypatch)
+    began = time.perf_counter()
+    *partial, (messages, turns, panel, _) = handlers.ask("Which provinces were struck?", [], "", "", [], 5)
+    assert time.perf_counter() - began < 5
+    assert len(partial) > 5 and all(step[1] == [] for step in partial)  # no turn is kept before the end
+    assert "<strong>" not in partial[-1][0][-1]["content"]  # the short answer comes with the answer
+    assert messages[-1]["content"].startswith("<strong>Hama, Homs and Latakia</strong>\n\n")
+    reply = turns[1]
+    assert reply.answer is not None and reply.answer.short_answer == "Hama, Homs and Latakia"
+    assert reply.content == f"Hama, Homs and Latakia\n\n{reply.answer.answer}" and "<mark>" in panel
+
+
+def test_a_language_model_is_shown_as_it_writes_then_replaced_by_the_verified_answer(
+    tmp_path: Path, write_jsonl: Writer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The handler is read step by step, as gradio reads it: a draft reaches the page while the model
+    is still writing; the verified answer (the sentence nothing supports dropped) takes its place."""
+    desk = small_archive(tmp_path, write_jsonl)
+    model = ScriptedModel(
+        "Short answer: Hama, Homs and Latakia\n"
+        "Russian jets struck positions in the provinces of Hama, Homs and Latakia. [1] "
+        "The strikes <b>ended</b> in Lima. [2]"
+    )
+    desk.generator = model
+    handlers = _Handlers(desk, examples=2, max_files=3)
+    no_sleeping(monkeypatch)
+    steps = handlers.ask("Which provinces were struck?", [], "", "", [], 5)
+    messages, turns, panel, box = next(steps)
+    total = len(re.findall(r"\S+\s*", model.reply))
+    assert 0 < model.written < total, "the first draft was shown only after the model had finished"
+    assert messages[-1] == {"role": "assistant", "content": "Russian "} and turns == [] and box == ""
+    assert "checked against them" in panel
+    *drafts, (messages, turns, panel, box) = steps
+    shown = [step[0][-1]["content"] for step in drafts]
+    assert shown[-1] == "Russian jets struck positions in the provinces of Hama, Homs and Latakia. [1] " + (
+        "The strikes &lt;b&gt;ended&lt;/b&gt; in Lima. [2]"
+    )
+    assert all(step[2] is not None and step[1] == [] for step in drafts)
+    answer = turns[1].answer
+    assert answer is not None and answer.verification is not None and answer.verification["dropped"] == 1
+    assert "Lima" not in answer.answer and "Lima" not in messages[-1]["content"]
+    assert messages[-1]["content"] == f"<strong>Hama, Homs and Latakia</strong>\n\n{escape(answer.answer)}"
+    assert [c.article_id for c in answer.citations] == ["strikes"] and "<mark>" in panel
+
+    *_, (messages, turns, panel, _) = handlers.ask("Who approved it?", turns, "", "", [], 5)
+    asked_with = model.histories[-1]
+    assert [t.role for t in asked_with] == ["user", "assistant"] and asked_with[1].answer is answer
+    assert len(turns) == 4 and turns[3].answer is not None and turns[3].answer.standalone_question
+    assert "Read as: <q>" in panel
+
+
+def test_a_model_failing_mid_answer_leaves_the_conversation_and_the_question(
+    tmp_path: Path, write_jsonl: Writer
+) -> None:
+    desk = small_archive(tmp_path, write_jsonl)
+    desk.generator = ScriptedModel("Russian jets struck Hama. [1]", fail_after=2)
+    handlers = _Handlers(desk, examples=2, max_files=3)
+    history = [Turn("user", "Hi"), Turn("assistant", "Hello [1]")]
+    with pytest.warns(UserWarning, match="failed: reset"):
+        *drafts, (messages, turns, panel, box) = handlers.ask("Which provinces?", history, "", "", [], 5)
+    assert [step[0][-1]["content"] for step in drafts] == ["Russian ", "Russian jets "]
+    assert turns == history and box == "Which provinces?" and "failed: reset" in panel
+    assert [m["content"] for m in messages] == ["Hi", "Hello [1]"]
 
 
 def test_a_bad_date_leaves_the_conversation_as_it_was(tmp_path: Path, write_jsonl: Writer) -> None:
@@ -215,7 +294,7 @@ def test_an_upload_reports_what_it_did_and_a_bad_one_explains_why(
 
 def test_a_read_only_login_may_not_add_articles_in_the_ui(tmp_path: Path, write_jsonl: Writer) -> None:
     desk = small_archive(tmp_path, write_jsonl)
-    handlers = _Handlers(desk, examples=2, max_files=3)
+    handlers = _Handlers(desk, examples=2, max_files=3, read_only_user="reader")
     good = write_jsonl("more.jsonl", [article("bridge", "The bridge reopened.", published_at="2024-01-01")])
     report, *_ = handlers.ingest([str(good)], False, request=gr.Request(username="reader"))
     assert "read-only key" in report and desk.article("bridge") is None

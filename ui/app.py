@@ -7,7 +7,6 @@ retrieval and answering stay in `rag/`. Domain errors become messages, never tra
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator, Sequence
 from html import escape
 from typing import Any
@@ -21,6 +20,7 @@ from index.loaders import SUPPORTED_SUFFIXES, LoadLimits
 from rag.conversation import Turn
 from rag.records import SearchFilters
 from rag.service import Newsdesk
+from rag.streaming import Piece, exchange, reply_stream
 from ui.cards import (
     PANEL_CSS,
     aborted_html,
@@ -32,8 +32,8 @@ from ui.cards import (
 )
 from ui.evaluation import evaluation_tab
 
-STREAM_DELAY_S = 0.02  # between streamed words: enough to read as streaming, too short to wait for
 Messages = list[dict[str, str]]
+CHECKING = "The sources appear once the answer has been checked against them."
 
 
 def example_questions(desk: Newsdesk, count: int) -> list[str]:
@@ -94,6 +94,12 @@ def _messages(turns: Sequence[Turn]) -> Messages:
     return [{"role": t.role, "content": _shown(t)} for t in turns]
 
 
+def _drafting(turns: Sequence[Turn], draft: str) -> Messages:
+    """The conversation with the reply so far, as plain text: it is not checked yet, and the short
+    answer (shown in bold) comes only with the verified answer."""
+    return [*_messages(turns), {"role": "assistant", "content": _display(draft)}]
+
+
 def _info(desk: Newsdesk) -> dict[str, Any] | None:
     try:
         return desk.info()
@@ -139,7 +145,9 @@ class _Handlers:
         outlets: list[str] | None,
         k: float,
     ) -> Iterator[tuple[Messages, list[Turn], Any, str]]:
-        """Stream the answer word by word; the sources panel fills in at once."""
+        """Stream the reply as every door does (rag.streaming): a language model's text as it writes it,
+        else the answer's words at once; then the verified answer in its place, its short answer first,
+        with its sources."""
         question = (question or "").strip()
         if not question:
             yield _messages(turns), turns, gr.skip(), ""
@@ -150,24 +158,20 @@ class _Handlers:
             gr.Warning(escape(str(error)))
             yield _messages(turns), turns, message_html(str(error), error=True), question
             return
+        asked = [*turns, Turn("user", question)]
+        draft = ""
         try:
-            answer = self.desk.ask(question, int(k), filters, history=turns)
-        except NewsdeskError as error:
+            for item in reply_stream(self.desk.ask_stream(question, int(k), filters, history=turns)):
+                if isinstance(item, Piece):
+                    panel = gr.skip() if draft else message_html(CHECKING)
+                    draft += item.text
+                    yield _drafting(asked, draft), turns, panel, ""
+                    continue
+                done = [*turns, *exchange(question, item)]
+                yield _messages(done), done, sources_html(item), ""
+        except NewsdeskError as error:  # before the first piece or after it: the question is kept to retry
             gr.Warning(escape(str(error)))
             yield _messages(turns), turns, message_html(str(error), error=True), question
-            return
-        asked = [*turns, Turn("user", question)]
-        panel = sources_html(answer)
-        reply = answer.answer
-        if answer.short_answer:  # the answer phrase first (shown in bold), then the cited sentences
-            reply = f"{answer.short_answer}\n\n{answer.answer}"
-        words = reply.split(" ")
-        for i in range(1, len(words)):
-            partial = [*asked, Turn("assistant", " ".join(words[:i]))]
-            yield _messages(partial), turns, panel, ""
-            time.sleep(STREAM_DELAY_S)
-        done = [*asked, Turn("assistant", reply)]
-        yield _messages(done), done, panel, ""
 
     def ingest(
         self,

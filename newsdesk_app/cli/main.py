@@ -8,15 +8,18 @@ import contextlib
 import json
 import os
 import sys
+from collections.abc import Sequence
 from datetime import date
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import click
+from rich.text import Text
 
 from index.chunking import ChunkerSettings
 from index.engine import IngestEngine
+from index.errors import NewsdeskError
 from index.ingest import IngestOptions
 from index.loaders import DEFAULT_MAX_DECOMPRESSED_BYTES, DEFAULT_MAX_RECORDS, LoadLimits
 from newsdesk_app.cli.bench_command import bench_command
@@ -25,9 +28,12 @@ from newsdesk_app.cli.eval_command import eval_command
 from newsdesk_app.cli.options import index_option, query_options
 from newsdesk_app.cli.progress import IngestProgress
 from newsdesk_app.cli.train_command import train_reader_command
+from newsdesk_app.settings import default_index_dir, desk_from_environment
+from rag.conversation import Turn
 from rag.records import Answer, SearchFilters
 from rag.render import print_answer, print_hits, print_ingest_report, report_dict
-from rag.service import Newsdesk, default_index_dir
+from rag.service import Newsdesk
+from rag.streaming import exchange, reply_stream
 
 
 def _print_json(data: Any) -> None:
@@ -143,7 +149,7 @@ def ingest_command(
         follow_symlinks=follow_symlinks,
         limits=LoadLimits(max_records, max_decompressed_bytes),
     )
-    service = Newsdesk(index_dir)
+    service = desk_from_environment(index_dir)
     with _ingest_engine(engine, ray_address, ray_workers) as chosen, IngestProgress() as progress:
         report = service.ingest(paths, options, progress, engine=chosen)
     if as_json:
@@ -173,7 +179,7 @@ def search_command(
     query: str, index_dir: Path | None, k: int, filters: SearchFilters, as_of: date | None, as_json: bool
 ) -> None:
     """Ranked passages for QUERY."""
-    hits = Newsdesk(index_dir).search(query, k, filters, as_of=as_of)
+    hits = desk_from_environment(index_dir).search(query, k, filters, as_of=as_of)
     if as_json:
         _print_json({"query": query, "hits": [h.as_dict() for h in hits]})
     else:
@@ -188,11 +194,8 @@ def ask_command(
     question: str, index_dir: Path | None, k: int, filters: SearchFilters, as_of: date | None, as_json: bool
 ) -> None:
     """Answer QUESTION from the archive, citing the passages it relies on."""
-    service = Newsdesk(index_dir)
-    if service.generator is not None and not as_json and stderr.is_terminal:
-        answer = _ask_streaming(service, question, k, filters, as_of)
-    else:
-        answer = service.ask(question, k, filters, as_of=as_of)
+    service = desk_from_environment(index_dir)
+    answer = _ask_streaming(service, question, k, filters, as_of, drafts=not as_json and stderr.is_terminal)
     if as_json:
         _print_json(answer.as_dict())
     else:
@@ -200,15 +203,29 @@ def ask_command(
 
 
 def _ask_streaming(
-    service: Newsdesk, question: str, k: int, filters: SearchFilters, as_of: date | None
+    service: Newsdesk,
+    question: str,
+    k: int,
+    filters: SearchFilters,
+    as_of: date | None,
+    history: Sequence[Turn] = (),
+    *,
+    drafts: bool = True,
 ) -> Answer:
-    """The language model's text on stderr as it is written, dimmed: a draft, since the answer printed
-    after it is the verified one (sentences no passage supports dropped, citations renumbered)."""
-    for item in service.ask_stream(question, k, filters, as_of=as_of):
+    """The answer, streamed as every door streams (rag.streaming). With `drafts`, a language model's text
+    goes to stderr as it is written, dimmed: a draft, since the answer printed after it is the verified
+    one (sentences no passage supports dropped, citations renumbered). An answer that comes whole is
+    printed once, by the caller: its words at once would only print it twice."""
+    drafted = False
+    items = service.ask_stream(question, k, filters, history=history, as_of=as_of)
+    for item in reply_stream(items):
         if isinstance(item, Answer):
-            stderr.print()
+            if drafted:
+                stderr.print()
             return item
-        stderr.print(item, end="", style="dim", markup=False, highlight=False)
+        if drafts and item.draft:
+            stderr.print(item.text, end="", style="dim", markup=False, highlight=False)
+            drafted = True
     raise AssertionError("ask_stream ends with its Answer")  # pragma: no cover
 
 
@@ -218,7 +235,7 @@ def _ask_streaming(
 @reports_errors
 def delete_command(ids: tuple[str, ...], index_dir: Path | None) -> None:
     """Remove articles by id."""
-    report = Newsdesk(index_dir).delete(ids)
+    report = desk_from_environment(index_dir).delete(ids)
     stdout.print(f"deleted {len(report.deleted)} article(s)")
     for missing in report.missing:
         stderr.print(f"[yellow]not in the index: {missing}[/]")
@@ -232,7 +249,7 @@ def delete_command(ids: tuple[str, ...], index_dir: Path | None) -> None:
 @reports_errors
 def info_command(index_dir: Path | None, as_json: bool) -> None:
     """Counts, model, dimension, date range, outlets and size on disk."""
-    info = Newsdesk(index_dir).info()
+    info = desk_from_environment(index_dir).info()
     if as_json:
         _print_json(info)
         return
@@ -293,16 +310,19 @@ def check_command(index_dir: Path | None, repair: bool, as_json: bool) -> None:
 @reports_errors
 def chat_command(index_dir: Path | None, k: int) -> None:
     """Ask questions one after another in the terminal (Ctrl-D or 'exit' to leave)."""
-    _chat(Newsdesk(index_dir), k)
+    _chat(desk_from_environment(index_dir), k)
 
 
 def _chat(service: Newsdesk, k: int) -> None:
+    """Questions one after another, each a possible follow-up: the conversation so far goes with it, as
+    in the web UI (a follow-up rewritten to stand alone is shown as "Read as: ...")."""
     info = service.info()
     stdout.print(
         f"Newsdesk — {info['articles']} articles from {len(info['outlets'])} outlets. "
         "Ask a question (Ctrl-D to leave)."
     )
     interactive = sys.stdin.isatty()
+    history: list[Turn] = []
     while True:
         try:
             question = input("› " if interactive else "").strip()
@@ -314,8 +334,16 @@ def _chat(service: Newsdesk, k: int) -> None:
             continue
         if not interactive:
             stdout.print(f"› {question}")
-        print_answer(stdout, service.ask(question, k))
+        try:
+            answer = _ask_streaming(
+                service, question, k, SearchFilters(), None, history, drafts=stderr.is_terminal
+            )
+        except NewsdeskError as error:  # a model that failed, say: this question, not the conversation
+            stderr.print(Text(f"error: {error}", style="bold red"))
+            continue
+        print_answer(stdout, answer)
         stdout.print()
+        history.extend(exchange(question, answer))
 
 
 def demo_index_dir() -> Path:
@@ -323,7 +351,7 @@ def demo_index_dir() -> Path:
 
 
 def build_demo(index_dir: Path) -> Newsdesk:
-    service = Newsdesk(index_dir)
+    service = desk_from_environment(index_dir)
     corpus = resources.files("rag.demo") / "articles.jsonl"
     with resources.as_file(corpus) as path, IngestProgress() as progress:
         report = service.ingest([path], IngestOptions(), progress)
@@ -411,7 +439,7 @@ def serve_command(
     index_dir: Path | None, host: str, port: int, no_ui: bool, allow_unauthenticated: bool, workers: int
 ) -> None:
     """Serve the web chat, the REST API and the OpenAI-compatible API on one port."""
-    _serve(Newsdesk(index_dir), host, port, not no_ui, allow_unauthenticated, workers)
+    _serve(desk_from_environment(index_dir), host, port, not no_ui, allow_unauthenticated, workers)
 
 
 @main.command("demo")

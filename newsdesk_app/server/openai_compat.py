@@ -5,7 +5,6 @@ sources list; the response also carries `citations` with the structured provenan
 from __future__ import annotations
 
 import json
-import re
 import time
 import uuid
 from collections.abc import Iterable, Iterator
@@ -24,13 +23,13 @@ from newsdesk_app.server.settings import ServerSettings
 from rag.conversation import Turn
 from rag.records import Answer, Citation
 from rag.service import Newsdesk
+from rag.streaming import Piece, reply_stream, words
 
 if TYPE_CHECKING:
     from newsdesk_app.server.app import Readiness
 
 MODEL = "newsdesk"
 CREATED = 1_764_000_000
-_WORDS = re.compile(r"\S+\s*|\n+")
 
 
 class ContentPart(BaseModel):
@@ -112,18 +111,18 @@ def checked_tail(answer: Answer, streamed: str) -> str:
 
 
 def _stream(completion_id: str, items: Iterable[str | Answer]) -> Iterator[str]:
-    """Chat completion chunks: the model's text pieces as it writes them when a generator streams, else
-    the answer word by word; the last chunk carries `citations` and the verified `answer`."""
+    """Chat completion chunks, streamed as every door streams (rag.streaming): the model's text pieces
+    as it writes them, else the answer's words at once; then the checked answer where it differs and
+    the sources, a word at a time; the last chunk carries `citations` and the verified `answer`."""
     yield _chunk(completion_id, {"role": "assistant", "content": ""})
     streamed: list[str] = []
     try:
-        for item in items:
-            if not isinstance(item, Answer):
-                streamed.append(item)
-                yield _chunk(completion_id, {"content": item})
+        for item in reply_stream(items):
+            if isinstance(item, Piece):
+                streamed.append(item.text)
+                yield _chunk(completion_id, {"content": item.text})
                 continue
-            rest = checked_tail(item, "".join(streamed)) if streamed else reply_content(item)
-            for piece in _WORDS.findall(rest):
+            for piece in words(checked_tail(item, "".join(streamed))):
                 yield _chunk(completion_id, {"content": piece})
             shape = item.as_dict()
             yield _chunk(completion_id, {}, "stop", citations=shape["citations"], answer=shape["answer"])

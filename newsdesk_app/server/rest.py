@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import json
-import re
 import threading
 from collections.abc import Iterable, Iterator
 from itertools import chain
@@ -31,6 +30,7 @@ from newsdesk_app.server.settings import ServerSettings
 from newsdesk_app.server.uploads import discard, save_uploads, upload_root
 from rag.records import Answer
 from rag.service import Newsdesk
+from rag.streaming import Piece, reply_stream
 
 if TYPE_CHECKING:
     from newsdesk_app.server.app import Readiness
@@ -51,7 +51,6 @@ WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
     409: {"model": ErrorModel, "description": "Another newsdesk process is writing to the index"},
 }
 SkipErrors = Annotated[bool, Query(description="Index the readable articles and report the rest.")]
-_WORDS = re.compile(r"\S+\s*")
 EXAMPLE_ARTICLE = {
     "id": "harbor-2024-05-03-library",
     "title": "Brindleford library reopens after the flood",
@@ -66,12 +65,8 @@ def sse(event: str, data: Any) -> str:
     return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
-def answer_events(answer: Answer, *, streamed: bool = False) -> Iterator[str]:
-    """The answer as server-sent events: its words as `token` events (unless the model's own tokens were
-    `streamed` already), then `citations`, then `done`, which carries the verified answer."""
-    if not streamed:
-        for word in _WORDS.findall(answer.answer):
-            yield sse("token", {"text": word})
+def answer_events(answer: Answer) -> Iterator[str]:
+    """What follows the streamed text: `citations`, then `done`, which carries the verified answer."""
     shape = answer.as_dict()
     yield sse("citations", shape["citations"])
     yield sse("done", {key: value for key, value in shape.items() if key not in ("citations",)})
@@ -85,17 +80,16 @@ def started(items: Iterator[str | Answer]) -> Iterator[str | Answer]:
 
 
 def stream_events(items: Iterable[str | Answer]) -> Iterator[str]:
-    """Newsdesk.ask_stream as server-sent events: each model text piece as a `token` event when it is
-    written, then `citations` and `done` as `answer_events`. An error after the stream has begun ends
-    it with an `error` event ({"error": "..."}), since the status line has been sent."""
-    streamed = False
+    """Newsdesk.ask_stream as server-sent events, streamed as every door streams (rag.streaming): each
+    model text piece as a `token` event when it is written, else the answer's words at once; then
+    `citations` and `done`. An error after the stream has begun ends it with an
+    `error` event ({"error": "..."}), since the status line has been sent."""
     try:
-        for item in items:
-            if isinstance(item, Answer):
-                yield from answer_events(item, streamed=streamed)
+        for item in reply_stream(items):
+            if isinstance(item, Piece):
+                yield sse("token", {"text": item.text})
             else:
-                streamed = True
-                yield sse("token", {"text": item})
+                yield from answer_events(item)
     except NewsdeskError as error:
         yield sse("error", {"error": str(error)})
 
