@@ -2,7 +2,7 @@
 
 Signals, as a `ChoiceFeatures` record per choice: how often it is named in the full text of the top
 10 retrieved articles, each article counting 1/rank and at most `mention_cap` mentions; the support
-and cosine of its best sentence in the passages read (`ExtractiveAnswerer.choice_evidence`); the
+and cosine of its best sentence in the passages read (`choice_evidence`); the
 passages naming it; its mentions in the best article; the hand score of the short-answer candidate
 it names. The hand weights (rag.weights) use the first three: measured on the RealTime QA dev set,
 mentions alone reached 0.791, the best sentence alone 0.752, together 0.807; the baseline of counting
@@ -11,26 +11,17 @@ mentions in the top 5 BM25 articles reached 0.781. The learned reader weighs the
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
-from functools import lru_cache
 
 import numpy as np
 
-from rag.answer import ExtractiveAnswerer, padded_words
+from index.lexical import terms
+from rag.answer import ScoredSentence, padded_words
 from rag.features import CandidateFeatures, ChoiceFeatures, hand_score
 from rag.records import Hit
 from rag.scoring import LinearScorer, Scorer
+from rag.short_answer import mention_pattern
 from rag.weights import HAND_WEIGHTS, AnsweringWeights
-
-TOP_ARTICLES = 10
-
-
-@lru_cache(maxsize=4096)
-def mention_pattern(choice: str) -> re.Pattern[str]:
-    """`choice` as whole words, ignoring case; a blank choice matches nothing."""
-    wanted = choice.strip()
-    return re.compile(rf"(?<!\w){re.escape(wanted)}(?!\w)" if wanted else r"(?!)", re.IGNORECASE)
 
 
 def mentions(choice: str, text: str) -> int:
@@ -53,19 +44,41 @@ def _candidate_score(
     )
 
 
+def choice_evidence(
+    scored: Sequence[ScoredSentence], hits: Sequence[Hit], choices: Sequence[str]
+) -> list[tuple[float, float, float]]:
+    """For each choice, the hand support of the best sentence that names it (0 when none does), the
+    passages naming it, each counting 1/rank, and that best sentence's cosine. `scored`: the sentences
+    of `hits` as the extractive answerer weighed them."""
+    sentence_terms = [
+        (s.support, s.features.cosine, set(terms(hits[s.hit_index].passage.text[s.start : s.end])))
+        for s in scored
+    ]
+    passage_terms = [set(terms(f"{h.passage.title} {h.passage.text}")) for h in hits]
+    evidence = []
+    for choice in choices:
+        wanted = set(terms(choice)) or {choice.strip().lower()}
+        naming = [(support, cosine) for support, cosine, found in sentence_terms if wanted <= found]
+        mentioned = sum(1.0 / (rank + 1) for rank, found in enumerate(passage_terms) if wanted <= found)
+        best_support = max((support for support, _ in naming), default=0.0)
+        best_cosine = max((cosine for _, cosine in naming), default=0.0)
+        evidence.append((best_support, mentioned, best_cosine))
+    return evidence
+
+
 def choice_features(
-    answerer: ExtractiveAnswerer,
-    question: str,
+    scored: Sequence[ScoredSentence],
     hits: Sequence[Hit],
     choices: Sequence[str],
     article_texts: Sequence[str],
-    question_vector: np.ndarray | None = None,
     candidates: Sequence[tuple[str, CandidateFeatures]] = (),
+    weights: AnsweringWeights = HAND_WEIGHTS,
 ) -> list[ChoiceFeatures]:
-    """Each choice's record; `article_texts` are the top retrieved articles, best first; `candidates`
-    the short-answer candidates weighed for the question."""
-    w = answerer.settings.weights
-    evidence = answerer.choice_evidence(question, hits, choices, question_vector)
+    """Each choice's record; `scored` the sentences of `hits` as the answerer weighed them (every one,
+    not only those that could answer), `article_texts` the top retrieved articles, best first,
+    `candidates` the short-answer candidates weighed for the question."""
+    w = weights
+    evidence = choice_evidence(scored, hits, choices)
     return [
         ChoiceFeatures(
             best_support=support,

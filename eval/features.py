@@ -10,15 +10,15 @@ refused by the reader.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from eval.gold import GoldQuestion
 from eval.metrics import contains_answer, short_answer_matches
 from index.errors import NewsdeskError
+from rag.answerers import Draft
 from rag.features import FORMAT_VERSION, CandidateFeatures, ChoiceFeatures, SentenceFeatures
-from rag.service import Trace
 
 FILE_NAME = "features.jsonl"
 
@@ -41,23 +41,24 @@ def _vector(values: tuple[float, ...]) -> list[float]:
     return [round(v, 6) for v in values]
 
 
-def question_features(trace: Trace, gold: GoldQuestion) -> dict[str, Any]:
-    """One question's line: its sentences, candidates and choices, each [label, vector]; candidates
-    with their text."""
+def question_features(draft: Draft, choices: Sequence[ChoiceFeatures], gold: GoldQuestion) -> dict[str, Any]:
+    """One question's line: the sentences and candidates the answerer weighed (`draft`) and the
+    records of the gold question's choices (eval.choices), each [label, vector]; candidates with their
+    text."""
     return {
         "id": gold.id,
         "question_date": gold.question_date,
         "answerable": gold.answerable,
         "sentences": [
-            [int(contains_answer(text, gold.answers)), _vector(f.as_vector())] for text, f in trace.sentences
+            [int(contains_answer(text, gold.answers)), _vector(f.as_vector())] for text, f in draft.sentences
         ],
         "candidates": [
             [int(short_answer_matches(text, gold.answers)), _vector(f.as_vector()), text]
-            for text, f in trace.candidates
+            for text, f in draft.candidates
         ],
         "choices": [
             [int(contains_answer(choice, gold.answers)), _vector(f.as_vector())]
-            for choice, f in zip(gold.choices, trace.choices, strict=True)
+            for choice, f in zip(gold.choices, choices, strict=True)
         ],
     }
 

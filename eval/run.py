@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import platformdirs
 
+from eval.choices import choice_features, pick_choice
 from eval.features import question_features
 from eval.gold import GoldQuestion
 from eval.metrics import (
@@ -38,9 +39,10 @@ from eval.metrics import (
     short_answer_matches,
     token_f1,
 )
-from rag.answer import unsupported_claims
+from rag.answer import ExtractiveAnswerer, unsupported_claims
+from rag.features import ChoiceFeatures
 from rag.records import Answer, Citation
-from rag.service import Newsdesk
+from rag.service import Newsdesk, Reading, top_articles
 from rag.verify import unsupported_sentences
 from rag.when import parse_as_of
 
@@ -105,19 +107,56 @@ def score_question(desk: Newsdesk, gold: GoldQuestion, k: int, as_of: date | Non
     return score_traced(desk, gold, k, as_of)[0]
 
 
+def weigh_choices(
+    desk: Newsdesk, reading: Reading, choices: Sequence[str], as_of: date | None
+) -> tuple[list[ChoiceFeatures], int | None]:
+    """Each choice's record (eval.choices) from the evidence the answer read, and the index of the
+    choice the desk's scorer picks (None when nothing names any). The sentences are the extractive
+    answerer's, every one weighed: `Newsdesk.read(weigh_every_sentence=True)` keeps them; a generated
+    answer has none, so they are weighed here."""
+    if not choices:
+        return [], None
+    scored = reading.draft.scored
+    if not scored:
+        snapshot = reading.snapshot
+        reader = ExtractiveAnswerer(
+            desk.embedder_for(snapshot.manifest.model),
+            snapshot.lexical,
+            desk.answer_settings,
+            as_of,
+            desk.scorer,
+        )
+        scored = tuple(reader.score_sentences(reading.answer.question, reading.hits, reading.question_vector))
+    records = choice_features(
+        scored,
+        reading.hits,
+        choices,
+        top_articles(reading.snapshot, reading.ranking),
+        reading.draft.candidates,
+        desk.answer_settings.weights,
+    )
+    return records, pick_choice(records, desk.scorer)
+
+
 def score_traced(
     desk: Newsdesk, gold: GoldQuestion, k: int, as_of: date | None = None
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The question's record and its labelled features (eval.features)."""
     asked = parse_as_of(gold.question_date) or as_of
-    trace = desk.ask_traced(
-        gold.question, k, history=gold.history, as_of=asked, depth=DEPTH, choices=gold.choices
+    reading = desk.read(
+        gold.question,
+        k,
+        history=gold.history,
+        as_of=asked,
+        depth=DEPTH,
+        weigh_every_sentence=bool(gold.choices),  # the choices are weighed with every sentence
     )
-    answer = trace.answer
-    ranked = _ranked_articles([hit.passage.article_id for hit in trace.ranking])
+    answer = reading.answer
+    choice_records, picked_index = weigh_choices(desk, reading, gold.choices, asked)
+    ranked = _ranked_articles([hit.passage.article_id for hit in reading.ranking])
     correct = answer.answered and contains_answer(answer.answer, gold.answers, gold.required_terms)
     sentences = answer.answer.count("]") if answer.answered else 0
-    picked = gold.choices[trace.picked_choice] if trace.picked_choice is not None else None
+    picked = gold.choices[picked_index] if picked_index is not None else None
     record: dict[str, Any] = {
         "id": gold.id,
         "question": gold.question,
@@ -152,7 +191,7 @@ def score_traced(
             for c in (answer.citations if answer.answered else [])
         ],
         "outlet": next(
-            (h.passage.source for h in trace.ranking if h.passage.article_id in gold.gold_article_ids), None
+            (h.passage.source for h in reading.ranking if h.passage.article_id in gold.gold_article_ids), None
         ),
         "unsupported_sentences": len(_unsupported(answer)) if answer.answered else 0,
         "sentences": sentences,
@@ -167,7 +206,7 @@ def score_traced(
         "ndcg@10": ndcg_at(ranked, gold.gold_article_ids),
     }
     record["failure"] = _failure(record, gold)
-    return record, question_features(trace, gold)
+    return record, question_features(reading.draft, choice_records, gold)
 
 
 @dataclass(slots=True)

@@ -26,7 +26,7 @@ from index.lexical import LexicalIndex, terms
 from index.sentences import sentence_spans
 from rag.features import SentenceFeatures
 from rag.question import AnswerKind, frame_question
-from rag.records import Citation, Hit
+from rag.records import MARKER, Citation, Hit
 from rag.scoring import LinearScorer, Scorer
 from rag.weights import HAND_WEIGHTS, AnsweringWeights
 
@@ -124,9 +124,6 @@ def _age_days(published_at: str | None, as_of: date | None) -> int:
         return -1
 
 
-_Evidence = tuple[str, tuple[str, ...]]  # a question and the chunk ids it is answered from
-
-
 def _may_answer(
     question_terms: set[str], sentence_terms: set[str], kind: AnswerKind | None, question: str, sentence: str
 ) -> bool:
@@ -154,7 +151,6 @@ class ExtractiveAnswerer:
         self.settings = settings or AnswerSettings()
         self.as_of = as_of
         self.scorer = scorer or LinearScorer(self.settings.weights)
-        self._last_scored: tuple[tuple[_Evidence, bool], list[ScoredSentence]] | None = None
 
     def answer(
         self,
@@ -167,14 +163,25 @@ class ExtractiveAnswerer:
         """The best sentences, quoted and cited. With a short answer, `lead` is the sentence it was
         read from and the answer quotes only sentences that hold it: a citation vouches for the
         answer, not for a sentence that merely resembles the question."""
-        eligible = self.best_scored(question, hits, question_vector, limit=None)
+        return self.answer_from(
+            self.best_scored(question, hits, question_vector, limit=None), hits, lead, short
+        )
+
+    def answer_from(
+        self,
+        eligible: Sequence[ScoredSentence],
+        hits: Sequence[Hit],
+        lead: ScoredSentence | None = None,
+        short: str | None = None,
+    ) -> tuple[str, bool, list[Citation]]:
+        """`answer`, from the sentences that could answer (`could_answer`), already scored."""
         if self.declines(eligible):
             return NOT_FOUND, False, closest_passages(hits)
         if lead is not None and short:
             text = padded_words(short)
             chosen = [
                 lead,
-                *(s for s in eligible if s is not lead and text in padded_words(self._text(s, hits))),
+                *(s for s in eligible if not _same(s, lead) and text in padded_words(self._text(s, hits))),
             ]
             chosen = chosen[: self.settings.max_sentences]
         else:
@@ -212,8 +219,7 @@ class ExtractiveAnswerer:
     ) -> list[ScoredSentence]:
         """The sentences that could answer (a question term, something new, the asked-for type), best
         scored first; `limit` None for all of them."""
-        scored = self.score_sentences(question, hits, question_vector, answer_only=True)
-        return [s for s in scored if s.typed and s.matched][:limit]
+        return could_answer(self.score_sentences(question, hits, question_vector, answer_only=True))[:limit]
 
     def score_sentences(
         self,
@@ -223,18 +229,10 @@ class ExtractiveAnswerer:
         *,
         answer_only: bool = False,
     ) -> list[ScoredSentence]:
-        """Every distinct sentence of the hits, best supported first. Scoring embeds the sentences, so
-        `answer` and `choose` on the same question and evidence share one scoring. With `answer_only`,
-        sentences that could never be an answer (no question term, or not of the asked-for type) are
+        """Every distinct sentence of the hits, best supported first. With `answer_only`, sentences that
+        could never be an answer (no question term, nothing new, or not of the asked-for type) are
         neither embedded nor returned: embedding is most of an answer's cost."""
-        key = (question, tuple(hit.passage.chunk_id for hit in hits))
-        last = self._last_scored
-        # A full scoring also serves an answer_only request (same supports, more sentences).
-        if last is None or last[0][0] != key or (last[0][1] and not answer_only):
-            scored = self._score_sentences(question, hits, question_vector, answer_only)
-            self._last_scored = ((key, answer_only), scored)
-            return scored
-        return last[1]
+        return self._score_sentences(question, hits, question_vector, answer_only)
 
     def _score_sentences(
         self, question: str, hits: Sequence[Hit], question_vector: np.ndarray | None, answer_only: bool
@@ -303,28 +301,6 @@ class ExtractiveAnswerer:
         scored.sort(key=lambda s: (-s.score, s.hit_index, s.start))
         return scored
 
-    def choice_evidence(
-        self,
-        question: str,
-        hits: Sequence[Hit],
-        choices: Sequence[str],
-        question_vector: np.ndarray | None = None,
-    ) -> list[tuple[float, float, float]]:
-        """For each choice, the hand support and the cosine of the best sentences that name it (0 when
-        none does) and the passages naming it, each counting 1/rank."""
-        scored = self.score_sentences(question, hits, question_vector)
-        sentence_terms = [(s.support, s.features.cosine, set(terms(self._text(s, hits)))) for s in scored]
-        passage_terms = [set(terms(f"{h.passage.title} {h.passage.text}")) for h in hits]
-        evidence = []
-        for choice in choices:
-            wanted = set(terms(choice)) or {choice.strip().lower()}
-            naming = [(support, cosine) for support, cosine, found in sentence_terms if wanted <= found]
-            mentions = sum(1.0 / (rank + 1) for rank, found in enumerate(passage_terms) if wanted <= found)
-            best_support = max((support for support, _ in naming), default=0.0)
-            best_cosine = max((cosine for _, cosine in naming), default=0.0)
-            evidence.append((best_support, mentions, best_cosine))
-        return evidence
-
     def _term_weights(self, question_terms: set[str]) -> dict[str, float]:
         """IDF weights; a term absent from the archive weighs as much as the rarest present one,
         since it cannot be matched at all and must not make every sentence look unsupported."""
@@ -372,7 +348,14 @@ class ExtractiveAnswerer:
         return answer, True, citations
 
 
-_MARKER = re.compile(r"\s*\[(\d+)\]")
+def _same(one: ScoredSentence, other: ScoredSentence) -> bool:
+    """The same sentence of the same passage (scored once or again)."""
+    return (one.hit_index, one.start, one.end) == (other.hit_index, other.start, other.end)
+
+
+def could_answer(scored: Sequence[ScoredSentence]) -> list[ScoredSentence]:
+    """The scored sentences that could answer: of the asked-for type and holding a question term."""
+    return [s for s in scored if s.typed and s.matched]
 
 
 def padded_words(text: str) -> str:
@@ -390,7 +373,7 @@ def unsupported_claims(answer: str, citations: Sequence[Citation]) -> list[str]:
     by_number = {c.n: c for c in citations}
     problems = []
     position = 0
-    for marker in _MARKER.finditer(answer):
+    for marker in MARKER.finditer(answer):
         claim = answer[position : marker.start()].strip()
         position = marker.end()
         citation = by_number.get(int(marker.group(1)))

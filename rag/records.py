@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from index.catalog import Passage
+from rag.question import QuestionFrame
+
+# A citation marker, "[2]", with the space before it: the answerer writes it, the verifier reads it,
+# the conversation strips it from a reply.
+MARKER = re.compile(r"\s*\[(\d+)\]")
 
 
 def join_names(names: Sequence[str]) -> str:
@@ -133,6 +139,9 @@ class Answer:
     short_answer: str | None = None  # the answer phrase alone ("Hama, Homs and Latakia"), when asked for one
     verification: dict[str, int] | None = None  # a generated answer's check against its passages
     earlier_answers: list[EarlierAnswer] = field(default_factory=list)  # older figures, oldest first
+    # What the question asked for (rag.question): a follow-up reads it to tell what "it" refers to.
+    # Not in `as_dict`: it is derived from `question`.
+    frame: QuestionFrame | None = field(default=None, compare=False)
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON shape of `newsdesk ask --json` and the API; `standalone_question` only for follow-ups

@@ -4,7 +4,8 @@ Both score the same feature records (rag.features): each sentence that could ans
 short-answer candidate, each choice; higher is better. `answers` says whether the sentences that
 could answer, with the scores it gave them, are good enough to answer from rather than decline.
 The service uses the learned reader shipped in the package (rag/reader_model.json) when it is
-there; NEWSDESK_READER=hand chooses the hand weights, NEWSDESK_READER=PATH another trained model.
+there (`default_scorer`); the application reads NEWSDESK_READER (`scorer_from_env`): "hand" chooses
+the hand weights, a path another trained model.
 """
 
 from __future__ import annotations
@@ -70,16 +71,16 @@ class LearnedScorer:
     name = "learned"
 
     def __init__(
-        self, model: ReaderModel, weights: AnsweringWeights = HAND_WEIGHTS, refusal: str | None = None
+        self, model: ReaderModel, weights: AnsweringWeights = HAND_WEIGHTS, refusal: str = "hand"
     ) -> None:
         """`refusal`: "hand" declines by the hand support (min_support), "learned" by the model's refusal
-        model; default NEWSDESK_REFUSAL, else "hand" — the learned one did not beat it (README)."""
+        model; "hand" by default — the learned one did not beat it (README)."""
         self.model = model
         self.weights = weights  # for the hand score, one of the model's features
         self.hand = LinearScorer(weights)  # for a kind the model did not learn (none in its gold set)
-        self.refusal = refusal or os.environ.get("NEWSDESK_REFUSAL", "").strip() or "hand"
+        self.refusal = refusal
         if self.refusal not in ("hand", "learned"):
-            raise ValueError(f'NEWSDESK_REFUSAL must be "hand" or "learned", not {self.refusal!r}')
+            raise ValueError(f'refusal (NEWSDESK_REFUSAL) must be "hand" or "learned", not {self.refusal!r}')
 
     def sentence_scores(self, records: Sequence[SentenceFeatures]) -> list[float]:
         return [float(p) for p in self.model.probability("sentence", records, self.weights)]
@@ -104,18 +105,37 @@ class LearnedScorer:
 
 
 @lru_cache(maxsize=4)
-def _learned(path: Path) -> LearnedScorer:
-    return LearnedScorer(load_model(path))
+def _learned(path: Path, refusal: str) -> LearnedScorer:
+    return LearnedScorer(load_model(path), refusal=refusal)
+
+
+def default_scorer(weights: AnsweringWeights = HAND_WEIGHTS) -> Scorer:
+    """The learned reader shipped in the package when it is there, else the hand weights."""
+    if not SHIPPED_MODEL.exists():
+        return LinearScorer(weights)
+    return learned_scorer(SHIPPED_MODEL, weights)
+
+
+def learned_scorer(path: Path, weights: AnsweringWeights = HAND_WEIGHTS, refusal: str = "hand") -> Scorer:
+    """The reader model at `path` (loaded once per path for the hand weights)."""
+    if weights == HAND_WEIGHTS:
+        return _learned(path, refusal)
+    return LearnedScorer(load_model(path), weights, refusal)
+
+
+def refusal_from_env() -> str:
+    """NEWSDESK_REFUSAL: how a learned reader declines, "hand" (the default) or "learned"."""
+    return os.environ.get("NEWSDESK_REFUSAL", "").strip() or "hand"
 
 
 def scorer_from_env(weights: AnsweringWeights = HAND_WEIGHTS) -> Scorer:
     """NEWSDESK_READER: "hand", "learned" (the shipped model) or a model file; by default the shipped
-    model when the package has one, else the hand weights. A named model that cannot be loaded is
-    an error (ReaderModelError), never a silent fall-back."""
+    model when the package has one, else the hand weights (`default_scorer`). NEWSDESK_REFUSAL: how
+    a learned reader declines ("hand", the default, or "learned"). A named model that cannot be loaded
+    is an error (ReaderModelError), never a silent fall-back."""
     chosen = os.environ.get("NEWSDESK_READER", "").strip()
+    refusal = refusal_from_env()
     if chosen == "hand" or (not chosen and not SHIPPED_MODEL.exists()):
         return LinearScorer(weights)
     path = SHIPPED_MODEL if chosen in ("", "learned") else Path(chosen).expanduser()
-    if weights == HAND_WEIGHTS:
-        return _learned(path)
-    return LearnedScorer(load_model(path), weights)
+    return learned_scorer(path, weights, refusal)

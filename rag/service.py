@@ -7,11 +7,10 @@ loads the embedding model once per model name.
 from __future__ import annotations
 
 import functools
-import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Iterator, Sequence
+from collections.abc import Hashable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
@@ -36,47 +35,41 @@ from index.ingest import (
 from index.loaders import load_records
 from index.manifest import MANIFEST_NAME
 from index.records import Article
-from rag.answer import NOT_FOUND, AnswerSettings, ExtractiveAnswerer, ScoredSentence, closest_passages
-from rag.choices import TOP_ARTICLES, choice_features, pick_choice
-from rag.conversation import Turn, rewrite
+from rag.answer import AnswerSettings, ExtractiveAnswerer
+from rag.answerers import Answerer, Draft, Evidence, GeneratedAnswerer, QuotingAnswerer
+from rag.conversation import Turn, history_key, rewrite
 from rag.diversity import LOOK_AHEAD, distinct_hits
-from rag.features import CandidateFeatures, ChoiceFeatures, SentenceFeatures
-from rag.generators import (
-    Generated,
-    Generator,
-    StreamingGenerator,
-    answer_pieces,
-    generator_from_env,
-    pack_passages,
-    parse_reply,
-)
-from rag.records import Answer, Citation, EarlierAnswer, Hit, SearchFilters
+from rag.generators import Generator
+from rag.question import frame_question
+from rag.records import Answer, Citation, Hit, SearchFilters
 from rag.retrieval import HybridRetriever, RetrievalSettings
-from rag.scoring import Scorer, scorer_from_env
-from rag.short_answer import MAX_SENTENCES, ShortAnswer, short_answer
+from rag.scoring import Scorer, default_scorer
+from rag.short_answer import TOP_ARTICLES
 from rag.short_answer import warm_up as warm_short_answers
-from rag.verify import verify
+
+ANSWER_CACHE_SIZE = 256
 
 
 @dataclass(frozen=True, slots=True)
-class Trace:
+class Reading:
+    """An answer with what it was read from, for evaluation: the ranking `depth` passages deep (the
+    answer read the first k distinct ones, `hits`), the answerer's draft, the question's vector and
+    the index version it was all read from."""
+
     answer: Answer
+    draft: Draft
     ranking: list[Hit]
-    picked_choice: int | None = None
-    # What the extractive answerer weighed (text, features), best first, for `newsdesk eval` to write.
-    sentences: tuple[tuple[str, SentenceFeatures], ...] = ()
-    candidates: tuple[tuple[str, CandidateFeatures], ...] = ()
-    choices: tuple[ChoiceFeatures, ...] = ()  # one per choice asked, in the order given
+    hits: list[Hit]
+    question_vector: np.ndarray
+    snapshot: Snapshot
 
 
-def default_index_dir() -> Path:
-    configured = os.environ.get("NEWSDESK_INDEX")
-    if configured:
-        return Path(configured).expanduser()
+def user_index_dir() -> Path:
+    """The per-user index, where `Newsdesk()` looks when given no folder."""
     return Path(platformdirs.user_data_dir("newsdesk")) / "index"
 
 
-def _top_articles(snapshot: Snapshot, ranking: Sequence[Hit]) -> list[str]:
+def top_articles(snapshot: Snapshot, ranking: Sequence[Hit]) -> list[str]:
     """Title and text of the first TOP_ARTICLES articles the ranking reaches, best first."""
     ids = list(dict.fromkeys(hit.passage.article_id for hit in ranking))[:TOP_ARTICLES]
     found = (snapshot.catalog.article(article_id) for article_id in ids)
@@ -95,29 +88,30 @@ class Newsdesk:
         embedder: Embedder | None = None,
         retrieval: RetrievalSettings | None = None,
         answering: AnswerSettings | None = None,
-        answer_cache_size: int | None = None,
+        answer_cache_size: int = ANSWER_CACHE_SIZE,
         generator: Generator | None = None,
         scorer: Scorer | None = None,
     ) -> None:
-        """`scorer` weighs what the extractive answerer reads (default: NEWSDESK_READER, else the
-        learned reader shipped in the package, else the hand weights; rag.scoring)."""
-        self.directory = IndexDirectory(index_dir or default_index_dir())
+        """Nothing here reads the environment: the application builds a desk from it
+        (newsdesk_app.settings). `index_dir`: default the per-user index. `scorer` weighs what the
+        extractive answerer reads (default: the learned reader shipped in the package, else the hand
+        weights; rag.scoring). `generator`: a language model writes the answers; None, the extractive
+        answerer quotes them. `answer_cache_size` 0 turns the answer cache off (benchmarks measure
+        answering, not lookups)."""
+        if answer_cache_size < 0:
+            raise ValueError(f"answer_cache_size must be >= 0, got {answer_cache_size}")
+        self.directory = IndexDirectory(index_dir or user_index_dir())
         self._embedder = embedder
         self._embedders: dict[str, Embedder] = {}
         self.retrieval_settings = retrieval or RetrievalSettings()
         self.answer_settings = answering or AnswerSettings()
-        self.scorer = scorer or scorer_from_env(self.answer_settings.weights)
-        # A language model when one is configured (NEWSDESK_LLM_BASE_URL or NEWSDESK_LLM_GGUF);
-        # else the extractive answerer.
-        self.generator = generator if generator is not None else generator_from_env()
+        self.scorer = scorer or default_scorer(self.answer_settings.weights)
+        self.generator = generator
         self._snapshot: Snapshot | None = None
         self._damaged: dict[str, str] = {}  # version -> what the background checksums found
         self._verifier: threading.Thread | None = None
         self._lock = threading.Lock()
-        # NEWSDESK_ANSWER_CACHE=0 turns the cache off (benchmarks measure answering, not lookups).
-        configured = os.environ.get("NEWSDESK_ANSWER_CACHE", "").strip()
-        default_size = int(configured) if configured.isdigit() else 256
-        self.answer_cache_size = default_size if answer_cache_size is None else answer_cache_size
+        self.answer_cache_size = answer_cache_size
         self._answers: OrderedDict[Hashable, Answer] = OrderedDict()
 
     @property
@@ -175,13 +169,16 @@ class Newsdesk:
 
     def _cache_key(
         self,
+        version: str,
         question: str,
         k: int,
         filters: SearchFilters | None,
         history: Sequence[Turn],
         as_of: date | None,
     ) -> Hashable:
-        return (self.snapshot().version, question, k, filters or SearchFilters(), tuple(history), as_of)
+        """Keyed by the version the answer is read from, and by the history as the rewrite reads it
+        (a turn's text and its Answer's short answer and frame)."""
+        return (version, question, k, filters or SearchFilters(), history_key(history), as_of)
 
     def _cached(self, key: Hashable, began: float) -> Answer | None:
         with self._lock:
@@ -211,14 +208,10 @@ class Newsdesk:
         shortly before it (None: no preference by time). A question asked again of the same index
         version is answered from a small LRU cache; its timings then show only the lookup, with
         `cached` set to 1."""
-        began = time.perf_counter()
-        key = self._cache_key(question, k, filters, history, as_of)
-        cached = self._cached(key, began)
-        if cached is not None:
-            return cached
-        answer = self.ask_traced(question, k, filters, history, as_of=as_of).answer
-        self._remember(key, answer)
-        return answer
+        for item in self.ask_stream(question, k, filters, history, as_of, stream=False):
+            if isinstance(item, Answer):
+                return item
+        raise AssertionError("ask_stream ends with its Answer")  # pragma: no cover
 
     def ask_stream(
         self,
@@ -227,6 +220,8 @@ class Newsdesk:
         filters: SearchFilters | None = None,
         history: Sequence[Turn] = (),
         as_of: date | None = None,
+        *,
+        stream: bool = True,
     ) -> Iterator[str | Answer]:
         """`ask`, yielding the language model's text pieces as it writes them, then the `Answer`, always
         last. The answer is verified once the text is complete, so its text may differ from the pieces
@@ -234,19 +229,20 @@ class Newsdesk:
         only with it. With the extractive answerer, with a generator that cannot stream, or from the
         cache, the `Answer` is the only item."""
         began = time.perf_counter()
-        key = self._cache_key(question, k, filters, history, as_of)
+        snapshot = self.snapshot()  # one version for the key and the answer
+        key = self._cache_key(snapshot.version, question, k, filters, history, as_of)
         cached = self._cached(key, began)
         if cached is not None:
             yield cached
             return
-        for item in self._answering(question, k, filters, history, as_of=as_of, stream=True):
-            if isinstance(item, Trace):
+        for item in self._answering(snapshot, question, k, filters, history, as_of=as_of, stream=stream):
+            if isinstance(item, Reading):
                 self._remember(key, item.answer)
                 yield item.answer
             else:
                 yield item
 
-    def ask_traced(
+    def read(
         self,
         question: str,
         k: int = 5,
@@ -255,17 +251,45 @@ class Newsdesk:
         *,
         as_of: date | None = None,
         depth: int | None = None,
-        choices: Sequence[str] = (),
-    ) -> Trace:
-        """`ask`, keeping what evaluation needs: the ranking `depth` passages deep (the answer reads the
-        first k) and, for a multiple-choice question, the choice best supported by that evidence."""
-        for item in self._answering(question, k, filters, history, as_of=as_of, depth=depth, choices=choices):
-            if isinstance(item, Trace):
+        weigh_every_sentence: bool = False,
+    ) -> Reading:
+        """`ask`, never from the cache, keeping what evaluation needs: the ranking `depth` passages deep
+        (the answer reads the first k) and what the answerer weighed (`QuotingAnswerer`'s
+        `weigh_every_sentence`: every sentence scored, not only those that could answer)."""
+        items = self._answering(
+            self.snapshot(),
+            question,
+            k,
+            filters,
+            history,
+            as_of=as_of,
+            depth=depth,
+            weigh_every_sentence=weigh_every_sentence,
+        )
+        for item in items:
+            if isinstance(item, Reading):
                 return item
-        raise AssertionError("_answering ends with its Trace")  # pragma: no cover
+        raise AssertionError("_answering ends with its Reading")  # pragma: no cover
+
+    def answerer(
+        self, snapshot: Snapshot, as_of: date | None = None, *, weigh_every_sentence: bool = False
+    ) -> Answerer:
+        """The language model's answerer when one is configured, else the extractive one reading
+        `snapshot` (its term weights) for a question asked on `as_of`."""
+        if self.generator is not None:
+            return GeneratedAnswerer(self.generator)
+        reader = ExtractiveAnswerer(
+            self.embedder_for(snapshot.manifest.model),
+            snapshot.lexical,
+            self.answer_settings,
+            as_of,
+            self.scorer,
+        )
+        return QuotingAnswerer(reader, weigh_every_sentence=weigh_every_sentence)
 
     def _answering(
         self,
+        snapshot: Snapshot,
         question: str,
         k: int,
         filters: SearchFilters | None,
@@ -273,12 +297,12 @@ class Newsdesk:
         *,
         as_of: date | None = None,
         depth: int | None = None,
-        choices: Sequence[str] = (),
+        weigh_every_sentence: bool = False,
         stream: bool = False,
-    ) -> Iterator[str | Trace]:
-        """Retrieve, answer and verify; with `stream`, the model's text pieces come first as they are
-        written (timings then hold `first_token`: when the first piece was ready). The Trace is last."""
-        snapshot = self.snapshot()
+    ) -> Iterator[str | Reading]:
+        """Rewrite, retrieve, answer, all from `snapshot`; with `stream`, the model's text pieces come
+        first as they are written (timings then hold `first_token`: when the first piece was ready).
+        The Reading is last."""
         retriever = self._retriever(snapshot)
         retriever.embedder.warm_up()  # a one-off cost, not part of any question's latency
         began = time.perf_counter()
@@ -289,45 +313,22 @@ class Newsdesk:
         ranking, query_vector = retriever.search_with_vector(query, depth, filters, as_of=as_of)
         if query != question or query_vector is None:
             query_vector = retriever.embed_query(question)
-        question_vector = query_vector
         hits = distinct_hits(ranking, k)  # wire copies read once, their outlets kept
         retrieved = time.perf_counter()
-        answerer = ExtractiveAnswerer(
-            retriever.embedder, snapshot.lexical, self.answer_settings, as_of, self.scorer
-        )
-        if choices:
-            answerer.score_sentences(question, hits, question_vector)  # one full scoring serves both
-        top_articles = functools.cache(lambda: _top_articles(snapshot, ranking))  # read once, when needed
-        verification = None
-        earlier: list[EarlierAnswer] = []
-        weighed: tuple[tuple[str, SentenceFeatures], ...] = ()
-        candidates: tuple[tuple[str, CandidateFeatures], ...] = ()
+        articles = functools.cache(lambda: top_articles(snapshot, ranking))  # read once, when needed
+        evidence = Evidence(question, hits, query_vector, history, articles)
+        answerer = self.answerer(snapshot, as_of, weigh_every_sentence=weigh_every_sentence)
         first_piece: float | None = None
-        if self.generator is not None:
-            passages = pack_passages(hits)
-            if stream and isinstance(self.generator, StreamingGenerator):
-                reply: list[str] = []
-                for piece in answer_pieces(self.generator.stream(question, passages, history), reply):
-                    if first_piece is None:
-                        first_piece = time.perf_counter()
-                    yield piece
-                generated = parse_reply("".join(reply))
-            else:
-                generated = self.generator.generate(question, passages, history)
-            text, answered, citations, short, verification = self._checked(generated, passages)
-        else:
-            found, read = self._short_answer(question, hits, top_articles, answerer, question_vector)
-            lead = read[found.sentence] if found else None
-            text, answered, citations = answerer.answer(
-                question, hits, question_vector, lead, found.text if found else None
-            )
-            short = found.text if found and answered else None
-            earlier = list(found.earlier) if found and answered else []
-            candidates = found.candidates if found else ()
-            weighed = tuple(  # already scored for the answer: no second scoring
-                (hits[s.hit_index].passage.text[s.start : s.end], s.features)
-                for s in answerer.best_scored(question, hits, question_vector, limit=None)
-            )
+        draft: Draft | None = None
+        for item in answerer.answer(evidence, stream=stream):
+            if isinstance(item, Draft):
+                draft = item
+                break
+            if first_piece is None:
+                first_piece = time.perf_counter()
+            yield item
+        if draft is None:
+            raise AssertionError("an answerer ends with its Draft")  # pragma: no cover
         done = time.perf_counter()
         timings = {
             "retrieve": _ms(retrieved - began),
@@ -336,61 +337,19 @@ class Newsdesk:
         }
         if first_piece is not None:
             timings["first_token"] = _ms(first_piece - began)
-        rewritten = None if query == question else query
-        answer = Answer(question, text, answered, citations, timings, rewritten, short, verification, earlier)
-        picked: int | None = None
-        weighed_choices: tuple[ChoiceFeatures, ...] = ()
-        if choices:
-            weighed_choices = tuple(
-                choice_features(
-                    answerer, question, hits, choices, top_articles(), question_vector, candidates
-                )
-            )
-            picked = pick_choice(weighed_choices, self.scorer)
-        yield Trace(answer, ranking, picked, weighed, candidates, weighed_choices)
-
-    def _short_answer(
-        self,
-        question: str,
-        hits: Sequence[Hit],
-        top_articles: Callable[[], list[str]],
-        answerer: ExtractiveAnswerer,
-        question_vector: np.ndarray,
-    ) -> tuple[ShortAnswer | None, list[ScoredSentence]]:
-        """The answer phrase, from the best sentences, checked against the top articles; and the
-        sentences it was read from (by hand support, as the candidates' features were learned)."""
-        if not self.answer_settings.short_answers:
-            return None, []
-        eligible = answerer.best_scored(question, hits, question_vector, limit=None)
-        if answerer.declines(eligible):
-            return None, []  # nothing to read it from, or the answer will decline
-        scored = sorted(eligible, key=lambda s: (-s.support, s.hit_index, s.start))[:MAX_SENTENCES]
-        sentences = [(hits[s.hit_index].passage.text[s.start : s.end], s.support) for s in scored]
-        origins = [(hits[s.hit_index].passage.published_at, hits[s.hit_index].passage.source) for s in scored]
-        outlets = [hit.passage.source for hit in hits if hit.passage.source]
-        found = short_answer(
+        answer = Answer(
             question,
-            sentences,
-            outlets,
-            top_articles(),
-            answerer.embedder.embed,
-            origins,
-            self.answer_settings.weights,
-            self.scorer,
+            draft.text,
+            draft.answered,
+            draft.citations,
+            timings,
+            None if query == question else query,
+            draft.short_answer,
+            draft.verification,
+            list(draft.earlier_answers),
+            frame=frame_question(question),
         )
-        return found, scored
-
-    def _checked(
-        self, generated: Generated, passages: Sequence[Hit]
-    ) -> tuple[str, bool, list[Citation], str | None, dict[str, int]]:
-        """The language model's answer, every sentence checked against the passages (rag.verify)."""
-        text, citations, verification = verify(generated.text, passages)
-        if generated.declined or not citations:
-            return NOT_FOUND, False, closest_passages(passages), None, verification.as_dict()
-        short = generated.short_answer
-        if short and not any(short.lower() in c.text.lower() for c in citations):
-            short = None  # a short answer is a claim too: kept only when a cited passage holds it
-        return text, True, citations, short, verification.as_dict()
+        yield Reading(answer, draft, ranking, hits, query_vector, snapshot)
 
     def warm_up(self) -> None:
         """Open the index and load the model now rather than on the first question."""
@@ -466,4 +425,13 @@ class Newsdesk:
                 self._snapshot = None
 
 
-__all__ = ["Answer", "Citation", "Hit", "Newsdesk", "SearchFilters", "default_index_dir"]
+__all__ = [
+    "Answer",
+    "Citation",
+    "Hit",
+    "Newsdesk",
+    "Reading",
+    "SearchFilters",
+    "top_articles",
+    "user_index_dir",
+]

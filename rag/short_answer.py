@@ -27,7 +27,6 @@ from typing import Any
 import numpy as np
 
 from index.lexical import terms
-from rag.choices import mention_pattern
 from rag.features import CandidateFeatures
 from rag.question import DATES, NAMES, NUMBERS, ORGANISATIONS, PEOPLE, PLACES, QuestionFrame, frame_question
 from rag.records import EarlierAnswer, join_names
@@ -37,10 +36,18 @@ from rag.weights import HAND_WEIGHTS, AnsweringWeights
 _VAGUE = re.compile(r"^(?:hundreds|thousands|millions|billions|dozens|several|many|some)\b", re.I)
 _LOCK = threading.Lock()
 MAX_SENTENCES = 8
+TOP_ARTICLES = 10  # the top retrieved articles whose agreement weighs a candidate
 CHUNK_SENTENCES = 4  # noun phrases are candidates from this many of the best sentences
 MAX_CHUNK_WORDS = 6
 _PARSE = ["tok2vec", "tagger", "parser", "attribute_ruler"]  # the entity recognizer has its own tok2vec
 _DETERMINERS = re.compile(r"^(?:the|a|an|this|that|these|those|its|their|his|her|our|some|all)\s+", re.I)
+
+
+@lru_cache(maxsize=4096)
+def mention_pattern(phrase: str) -> re.Pattern[str]:
+    """`phrase` as whole words, ignoring case; a blank phrase matches nothing."""
+    wanted = phrase.strip()
+    return re.compile(rf"(?<!\w){re.escape(wanted)}(?!\w)" if wanted else r"(?!)", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,10 +15,9 @@ from dataclasses import asdict, dataclass
 
 from index.lexical import terms
 from index.sentences import sentence_spans
-from rag.records import Citation, Hit
+from rag.records import MARKER, Citation, Hit
 
 MIN_SUPPORT = 0.6  # share of a sentence's content words found in the quoted span
-_MARKER = re.compile(r"\s*\[(\d+)\]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,8 +73,8 @@ def verify(text: str, hits: Sequence[Hit]) -> tuple[str, list[Citation], Verific
     counts = {"sentences": 0, "supported": 0, "repointed": 0, "dropped": 0}
     passages = [_windows(hit.passage.text) for hit in hits]  # tokenized once, for every sentence
     for sentence in _claims(text):
-        cited = [int(n) - 1 for n in _MARKER.findall(sentence) if 0 < int(n) <= len(hits)]
-        claim = set(terms(_MARKER.sub("", sentence)))
+        cited = [int(n) - 1 for n in MARKER.findall(sentence) if 0 < int(n) <= len(hits)]
+        claim = set(terms(MARKER.sub("", sentence)))
         if not claim:
             continue
         counts["sentences"] += 1
@@ -95,7 +94,7 @@ def verify(text: str, hits: Sequence[Hit]) -> tuple[str, list[Citation], Verific
             quotes.setdefault(index, scores[index][1] or (0, 0))
             shares[index] = min(shares.get(index, 1.0), scores[index][0])
         markers = " ".join(f"[{numbers[i]}]" for i in good)
-        kept.append(f"{_MARKER.sub('', sentence).strip()} {markers}")
+        kept.append(f"{MARKER.sub('', sentence).strip()} {markers}")
     citations = [
         Citation.from_hit(n, hits[i], quotes[i], shares[i])
         for i, n in sorted(numbers.items(), key=lambda x: x[1])
@@ -109,10 +108,10 @@ def unsupported_sentences(text: str, citations: Sequence[Citation]) -> list[str]
     texts = {c.n: c.text for c in citations}
     problems = []
     for sentence in _claims(text):
-        claim = set(terms(_MARKER.sub("", sentence)))
+        claim = set(terms(MARKER.sub("", sentence)))
         if not claim:
             continue
-        cited = [texts[int(n)] for n in _MARKER.findall(sentence) if int(n) in texts]
+        cited = [texts[int(n)] for n in MARKER.findall(sentence) if int(n) in texts]
         if not any(_support(claim, _windows(passage))[0] >= MIN_SUPPORT for passage in cited):
             problems.append(sentence)
     return problems

@@ -155,14 +155,12 @@ def test_a_question_s_features_line_labels_each_choice_against_the_gold(tmp_path
     """Choices are labelled as choice accuracy judges them; the line round-trips through the file."""
     from eval.features import FeaturesFormatError, question_features, read_features, write_features
     from eval.gold import GoldQuestion
+    from rag.answerers import Draft
     from rag.features import ChoiceFeatures
-    from rag.records import Answer
-    from rag.service import Trace
 
     gold = GoldQuestion("q1", "How many were arrested?", answers=("700",), choices=("300", "700"))
     records = (ChoiceFeatures(0.5, 1.0, 2.0, 0.4, 1, 0.0), ChoiceFeatures(0.25, 0.5, 1.0, 0.3, 0, 1.5))
-    trace = Trace(Answer(gold.question, "", False, []), [], 0, choices=records)
-    line = question_features(trace, gold)
+    line = question_features(Draft("", False, []), records, gold)
     assert line["choices"] == [[0, [0.5, 1.0, 2.0, 0.4, 1.0, 0.0]], [1, [0.25, 0.5, 1.0, 0.3, 0.0, 1.5]]]
     assert line["sentences"] == [] and line["candidates"] == []
     assert read_features(write_features([line], tmp_path)) == [line]

@@ -68,7 +68,7 @@ def test_trees_learned_from_labelled_sentences_reorder_them_and_survive_json(tmp
     learned_scorer = LearnedScorer(again, refusal="learned")
     assert learned_scorer.answers(strong, learned_scorer.sentence_scores(strong))
     assert not learned_scorer.answers(weak, learned_scorer.sentence_scores(weak))
-    with pytest.raises(ValueError, match='NEWSDESK_REFUSAL must be "hand" or "learned"'):
+    with pytest.raises(ValueError, match=r'refusal \(NEWSDESK_REFUSAL\) must be "hand" or "learned"'):
         LearnedScorer(again, refusal="sometimes")
 
 
@@ -169,3 +169,34 @@ def test_the_shipped_reader_loads_with_this_code_and_says_how_it_was_judged() ->
     assert {"short_answer_accuracy", "citation_precision", "wrong_refusal_rate"} <= set(held_back)
     assert 0 < model.refusal.threshold < 1
     assert isinstance(scorer_from_env(), LearnedScorer)
+
+
+def test_the_environment_configures_a_desk_only_at_the_application_boundary(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`Newsdesk(...)` reads no variable; `desk_from_environment` reads them all, and an argument given
+    wins over the environment."""
+    from newsdesk_app.settings import default_index_dir, desk_from_environment
+    from rag.service import Newsdesk
+
+    monkeypatch.setenv("NEWSDESK_READER", "hand")
+    monkeypatch.setenv("NEWSDESK_ANSWER_CACHE", "0")
+    monkeypatch.setenv("NEWSDESK_INDEX", str(tmp_path / "from-env"))
+    monkeypatch.setenv("NEWSDESK_LLM_BASE_URL", "http://127.0.0.1:9/v1")
+    plain = Newsdesk(tmp_path / "index")
+    assert isinstance(plain.scorer, LearnedScorer) and plain.scorer.refusal == "hand"  # the shipped reader
+    assert plain.answer_cache_size == 256 and plain.generator is None
+    configured = desk_from_environment()
+    assert configured.index_dir == tmp_path / "from-env" == default_index_dir()
+    assert isinstance(configured.scorer, LinearScorer) and configured.answer_cache_size == 0
+    assert configured.generator is not None and configured.generator.name
+    given = desk_from_environment(
+        tmp_path / "index", scorer=LearnedScorer(plain.scorer.model), generator=None
+    )
+    assert isinstance(given.scorer, LearnedScorer) and given.generator is None
+    assert given.index_dir == tmp_path / "index"
+    monkeypatch.setenv("NEWSDESK_ANSWER_CACHE", "many")
+    with pytest.raises(ValueError, match="NEWSDESK_ANSWER_CACHE must be a whole number ≥ 0, got 'many'"):
+        desk_from_environment()
+    with pytest.raises(ValueError, match="answer_cache_size must be >= 0, got -1"):
+        Newsdesk(tmp_path / "index", answer_cache_size=-1)

@@ -130,3 +130,36 @@ def test_api_readers_during_a_cli_ingest_see_the_old_state_then_the_new_one_and_
     states = list(dict.fromkeys(seen))  # in order of first appearance
     assert states[0][1] == 1 and states[-1][1] == 801 and len(states) <= 2, states
     assert seen == sorted(seen, key=states.index)  # once switched, never back
+
+
+def test_a_question_reads_one_version_and_is_cached_by_the_history_it_was_read_with(
+    tmp_path: Path, write_jsonl: Writer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cache key and the answer come from the same snapshot (opened once per question), so an
+    answer read from one version is never filed under another's; a follow-up whose previous reply
+    carries its Answer is not served the answer of the same words sent as text only."""
+    from rag.conversation import Turn
+    from rag.question import frame_question
+
+    desk = Newsdesk(tmp_path / "index", embedder=HashingEmbedder())
+    desk.ingest([write_jsonl("news.jsonl", [CRANES])])
+    opened: list[str] = []
+    open_snapshot = desk.snapshot
+
+    def counted() -> index.archive.Snapshot:
+        snapshot = open_snapshot()
+        opened.append(snapshot.version)
+        return snapshot
+
+    monkeypatch.setattr(desk, "snapshot", counted)
+    question = "Which cranes were installed in Rotterdam?"
+    first = desk.ask(question)
+    assert len(opened) == 1 and "cached" not in first.timings_ms
+    assert first.frame == frame_question(question) and "frame" not in first.as_dict()
+    assert desk.ask(question).timings_ms["cached"] == 1.0
+    text_only = [Turn("user", question), Turn("assistant", f"Harbour cranes\n\n{first.answer}")]
+    carried = [Turn("user", question), Turn("assistant", text_only[1].content, answer=first)]
+    follow_up = desk.ask("When was it?", history=text_only)
+    assert "cached" not in follow_up.timings_ms
+    assert "cached" not in desk.ask("When was it?", history=carried).timings_ms
+    assert desk.ask("When was it?", history=text_only).timings_ms["cached"] == 1.0

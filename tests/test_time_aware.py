@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from eval.choices import choice_features, mentions, pick_choice
 from index.embedding import HashingEmbedder
 from index.embedding import HashingEmbedder as Embedder
 from index.lexical import LexicalIndex
 from newsdesk_app.server.app import create_app
 from newsdesk_app.server.settings import ServerSettings
 from rag.answer import ExtractiveAnswerer
-from rag.choices import choice_features, mentions, pick_choice
 from rag.retrieval import RetrievalSettings
 from rag.service import Newsdesk
 from tests.conftest import article
@@ -110,8 +110,9 @@ def test_the_choice_named_most_by_the_top_articles_is_picked() -> None:
     answerer = ExtractiveAnswerer(Embedder(), LexicalIndex.build(texts))
     question = "About how many people have been arrested for the attack?"
     hits: list[Any] = []  # no passage read: the articles alone decide
-    assert pick_choice(choice_features(answerer, question, hits, ["50", "100", "300", "700"], texts)) == 3
-    assert pick_choice(choice_features(answerer, question, hits, ["5", "6"], texts)) is None
+    scored = answerer.score_sentences(question, hits)
+    assert pick_choice(choice_features(scored, hits, ["50", "100", "300", "700"], texts)) == 3
+    assert pick_choice(choice_features(scored, hits, ["5", "6"], texts)) is None
 
 
 def test_the_hand_pick_among_choice_records_is_worked_by_hand() -> None:

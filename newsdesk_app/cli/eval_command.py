@@ -17,8 +17,8 @@ from eval.run import build_report, compare, corpus_index_dir, run_gold
 from index.ingest import IngestOptions
 from newsdesk_app.cli.errors import reports_errors, stderr, stdout
 from newsdesk_app.cli.progress import IngestProgress
+from newsdesk_app.settings import default_index_dir, desk_from_environment
 from rag.retrieval import RetrievalSettings
-from rag.service import Newsdesk, default_index_dir
 from rag.when import parse_as_of
 
 RETRIEVAL = {
@@ -118,7 +118,7 @@ def eval_command(
         if corpus and index_dir:
             raise click.UsageError("give --index or --corpus, not both")
         target = corpus_index_dir(corpus, model) if corpus else (index_dir or default_index_dir())
-        desk = Newsdesk(target, retrieval=RETRIEVAL[retrieval])
+        desk = desk_from_environment(target, retrieval=RETRIEVAL[retrieval])
         if corpus:
             with IngestProgress() as progress:
                 ingested = desk.ingest(list(corpus), IngestOptions(model=model), progress)

@@ -25,9 +25,10 @@ from eval.train import case_records, date_folds, top_hits, train
 from index.ingest import IngestOptions
 from newsdesk_app.cli.errors import reports_errors, stdout
 from newsdesk_app.cli.eval_command import RETRIEVAL
+from newsdesk_app.settings import default_index_dir, desk_from_environment
 from rag.reader_model import KINDS, ReaderModel
-from rag.scoring import LearnedScorer, LinearScorer
-from rag.service import Newsdesk, default_index_dir
+from rag.scoring import LearnedScorer, LinearScorer, refusal_from_env
+from rag.service import Newsdesk
 
 HEADLINE = (
     "short_answer_accuracy",
@@ -85,7 +86,8 @@ def _judge(
         asked = [q for q, f in zip(questions, folds, strict=True) if f == fold]
         rows = [row for row, f in zip(features, folds, strict=True) if f == fold]
         embedder = desk.embedder_for(desk.snapshot().manifest.model)
-        learned = Newsdesk(desk.index_dir, embedder=embedder, scorer=LearnedScorer(model))
+        scorer = LearnedScorer(model, refusal=refusal_from_env())
+        learned = desk_from_environment(desk.index_dir, embedder=embedder, scorer=scorer)
         records.extend(run_gold(learned, asked, k).records)
         for kind in KINDS:
             offline[kind]["hand"] += top_hits(LinearScorer(), rows, kind) * len(rows)
@@ -203,16 +205,18 @@ def train_reader_command(
         target = corpus_index_dir(corpus, None) if corpus else (index_dir or default_index_dir())
         if corpus:
             # Hand weights: a shipped model that no longer matches the features must not stop retraining.
-            Newsdesk(target, scorer=LinearScorer()).ingest(list(corpus), IngestOptions())  # once
+            desk_from_environment(target, scorer=LinearScorer()).ingest(list(corpus), IngestOptions())  # once
         folder = out or Path("newsdesk-train") / f"{gold.stem}-{datetime.now(UTC):%Y%m%d-%H%M%S}"
         folder.mkdir(parents=True, exist_ok=True)
-        hand_desk = Newsdesk(target, scorer=LinearScorer())
+        hand_desk = desk_from_environment(target, scorer=LinearScorer())
         embedder = hand_desk.embedder_for(hand_desk.snapshot().manifest.model)
         stdout.print(f"answering {len(questions)} questions with the hand weights …")
         hand = run_gold(hand_desk, questions, k)
         write_features(hand.features, folder)
         stdout.print("… with BM25-only retrieval …")
-        bm25_desk = Newsdesk(target, embedder=embedder, retrieval=RETRIEVAL["bm25"], scorer=LinearScorer())
+        bm25_desk = desk_from_environment(
+            target, embedder=embedder, retrieval=RETRIEVAL["bm25"], scorer=LinearScorer()
+        )
         bm25 = run_gold(bm25_desk, questions, k)
         stdout.print(f"… as of the question's date and {DAYS} days before (refusal cases) …")
         cases = refusal_cases(hand_desk, questions)

@@ -28,6 +28,7 @@ from newsdesk_app.server.security import (
     ui_login,
 )
 from newsdesk_app.server.settings import ServerSettings
+from newsdesk_app.settings import desk_from_environment
 from rag.service import Newsdesk
 
 API_PREFIX = "/api"  # both need a key when keys are configured (ApiKeyGuard)
@@ -152,7 +153,7 @@ def api_from_env() -> FastAPI:
     """The app of one `newsdesk serve --workers N` process, which uvicorn builds from this import string:
     the index comes from NEWSDESK_INDEX, the rest of the settings from the environment as always."""
     bind_host = os.environ.get(BIND_HOST_VARIABLE) or None  # set by `serve --workers` for its processes
-    return create_app(Newsdesk(), ServerSettings.from_env(ui=False, bind_host=bind_host))
+    return create_app(desk_from_environment(), ServerSettings.from_env(ui=False, bind_host=bind_host))
 
 
 def _version_served(desk: Newsdesk) -> str | None:

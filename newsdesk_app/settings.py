@@ -1,0 +1,49 @@
+"""The one place the environment configures a `Newsdesk`: the commands and the server build their desk
+here, and the library below takes every setting as an argument.
+
+NEWSDESK_INDEX: the index folder (default: the per-user one). NEWSDESK_READER and NEWSDESK_REFUSAL: the
+reader that weighs what the extractive answerer reads (rag.scoring.scorer_from_env). NEWSDESK_LLM_*: a
+language model that writes the answers instead (rag.generators.generator_from_env). NEWSDESK_ANSWER_CACHE:
+how many answers are kept for questions asked again (0: none; benchmarks measure answering).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from rag.answer import AnswerSettings
+from rag.generators import generator_from_env
+from rag.scoring import scorer_from_env
+from rag.service import ANSWER_CACHE_SIZE, Newsdesk, user_index_dir
+
+
+def default_index_dir() -> Path:
+    """NEWSDESK_INDEX, else the per-user index."""
+    configured = os.environ.get("NEWSDESK_INDEX", "").strip()
+    return Path(configured).expanduser() if configured else user_index_dir()
+
+
+def answer_cache_size_from_env() -> int:
+    """NEWSDESK_ANSWER_CACHE, a whole number ≥ 0; unset, ANSWER_CACHE_SIZE."""
+    configured = os.environ.get("NEWSDESK_ANSWER_CACHE", "").strip()
+    if not configured:
+        return ANSWER_CACHE_SIZE
+    if not configured.isdigit():
+        raise ValueError(f"NEWSDESK_ANSWER_CACHE must be a whole number ≥ 0, got {configured!r}")
+    return int(configured)
+
+
+def desk_from_environment(index_dir: Path | str | None = None, **overrides: Any) -> Newsdesk:
+    """A `Newsdesk` on `index_dir` (default: NEWSDESK_INDEX, else the per-user index), configured by the
+    environment; `overrides` are `Newsdesk` keyword arguments that win over it (`scorer=...`,
+    `retrieval=...`), and a setting given is never read from the environment."""
+    answering: AnswerSettings = overrides.get("answering") or AnswerSettings()
+    if "scorer" not in overrides or overrides["scorer"] is None:
+        overrides["scorer"] = scorer_from_env(answering.weights)
+    if "generator" not in overrides:
+        overrides["generator"] = generator_from_env()
+    if "answer_cache_size" not in overrides:
+        overrides["answer_cache_size"] = answer_cache_size_from_env()
+    return Newsdesk(index_dir or default_index_dir(), **overrides)

@@ -1,0 +1,166 @@
+"""The answer stage, two ways behind one protocol: quote the passages read, or have a language model
+write from them and check every sentence it wrote.
+
+`Newsdesk` retrieves, picks one `Answerer` and turns its `Draft` into an `Answer`; neither answerer
+knows about the index, the cache or the conversation beyond the history a model is shown.
+
+- `QuotingAnswerer` (the default, no language model): rag.answer's extractive answerer quotes the best
+  sentences, and rag.short_answer reads the answer phrase from them. Its draft also keeps what it
+  weighed (every sentence scored, the short-answer candidates), which `newsdesk eval` writes to
+  features.jsonl and weighs choices with.
+- `GeneratedAnswerer`: a `rag.generators.Generator` writes the answer, streamed piece by piece when it
+  can and the caller asks for it; rag.verify then checks each sentence against the passages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from rag.answer import NOT_FOUND, ExtractiveAnswerer, ScoredSentence, closest_passages, could_answer
+from rag.conversation import Turn
+from rag.features import CandidateFeatures, SentenceFeatures
+from rag.generators import Generated, Generator, StreamingGenerator, answer_pieces, pack_passages, parse_reply
+from rag.records import Citation, EarlierAnswer, Hit
+from rag.short_answer import MAX_SENTENCES, ShortAnswer, short_answer
+from rag.verify import verify
+
+
+def _no_articles() -> list[str]:
+    return []
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """What an answerer reads for one question."""
+
+    question: str  # the user's own words (a follow-up is retrieved in its standalone form, answered on these)
+    hits: Sequence[Hit]  # the passages to answer from, best first
+    question_vector: np.ndarray  # the question embedded, as the sentences will be
+    history: Sequence[Turn] = ()  # the conversation so far, oldest first (a language model is shown it)
+    # Title and text of the top retrieved articles, best first; called only when an answer needs them.
+    articles: Callable[[], list[str]] = _no_articles
+
+
+@dataclass(frozen=True, slots=True)
+class Draft:
+    """An answerer's answer, before the service adds the question, timings and rewrite."""
+
+    text: str
+    answered: bool
+    citations: list[Citation]
+    short_answer: str | None = None
+    verification: dict[str, int] | None = None  # a generated answer's check by rag.verify
+    earlier_answers: tuple[EarlierAnswer, ...] = ()
+    # What the extractive answerer weighed, best first: every sentence it scored, the ones of them that
+    # could answer (text and features), and the short-answer candidates. Empty for a generated answer.
+    scored: tuple[ScoredSentence, ...] = ()
+    sentences: tuple[tuple[str, SentenceFeatures], ...] = ()
+    candidates: tuple[tuple[str, CandidateFeatures], ...] = ()
+
+
+class Answerer(Protocol):
+    def answer(self, evidence: Evidence, *, stream: bool = False) -> Iterator[str | Draft]:
+        """With `stream`, the answer's text pieces as they are written; the `Draft` always comes last
+        (and alone when nothing streams)."""
+        ...
+
+
+def drafted(items: Iterable[str | Draft]) -> Draft:
+    """The draft at the end of an answerer's items, the pieces before it passed over."""
+    for item in items:
+        if isinstance(item, Draft):
+            return item
+    raise ValueError("the answerer ended without its Draft")
+
+
+class QuotingAnswerer:
+    """The extractive answer: the best sentences quoted and cited, after the answer phrase."""
+
+    def __init__(self, reader: ExtractiveAnswerer, *, weigh_every_sentence: bool = False) -> None:
+        """`weigh_every_sentence`: score every sentence of the passages, not only those that could answer
+        (slower; `newsdesk eval` weighs a question's choices with them). Its answers are read from the
+        sentences that could answer among them, which may then include a sentence that adds no word
+        to the question's."""
+        self.reader = reader
+        self.weigh_every_sentence = weigh_every_sentence
+
+    def answer(self, evidence: Evidence, *, stream: bool = False) -> Iterator[str | Draft]:
+        yield self.draft(evidence)
+
+    def draft(self, evidence: Evidence) -> Draft:
+        reader, question, hits = self.reader, evidence.question, evidence.hits
+        scored = reader.score_sentences(
+            question, hits, evidence.question_vector, answer_only=not self.weigh_every_sentence
+        )
+        eligible = could_answer(scored)
+        found, read = self._short_answer(evidence, eligible)
+        lead = read[found.sentence] if found else None
+        text, answered, citations = reader.answer_from(eligible, hits, lead, found.text if found else None)
+        kept = found if found and answered else None
+        return Draft(
+            text,
+            answered,
+            citations,
+            short_answer=kept.text if kept else None,
+            earlier_answers=kept.earlier if kept else (),
+            scored=tuple(scored),
+            sentences=tuple((hits[s.hit_index].passage.text[s.start : s.end], s.features) for s in eligible),
+            candidates=found.candidates if found else (),
+        )
+
+    def _short_answer(
+        self, evidence: Evidence, eligible: Sequence[ScoredSentence]
+    ) -> tuple[ShortAnswer | None, list[ScoredSentence]]:
+        """The answer phrase, from the best sentences, checked against the top articles; and the
+        sentences it was read from (by hand support, as the candidates' features were learned)."""
+        reader, hits = self.reader, evidence.hits
+        if not reader.settings.short_answers or reader.declines(eligible):
+            return None, []  # nothing to read it from, or the answer will decline
+        scored = sorted(eligible, key=lambda s: (-s.support, s.hit_index, s.start))[:MAX_SENTENCES]
+        sentences = [(hits[s.hit_index].passage.text[s.start : s.end], s.support) for s in scored]
+        origins = [(hits[s.hit_index].passage.published_at, hits[s.hit_index].passage.source) for s in scored]
+        outlets = [hit.passage.source for hit in hits if hit.passage.source]
+        found = short_answer(
+            evidence.question,
+            sentences,
+            outlets,
+            evidence.articles(),
+            reader.embedder.embed,
+            origins,
+            reader.settings.weights,
+            reader.scorer,
+        )
+        return found, scored
+
+
+class GeneratedAnswerer:
+    """A language model's answer, every sentence checked against the passages it was given."""
+
+    def __init__(self, generator: Generator) -> None:
+        self.generator = generator
+
+    def answer(self, evidence: Evidence, *, stream: bool = False) -> Iterator[str | Draft]:
+        passages = pack_passages(evidence.hits)
+        question, history = evidence.question, evidence.history
+        if stream and isinstance(self.generator, StreamingGenerator):
+            reply: list[str] = []
+            yield from answer_pieces(self.generator.stream(question, passages, history), reply)
+            generated = parse_reply("".join(reply))
+        else:
+            generated = self.generator.generate(question, passages, history)
+        yield checked(generated, passages)
+
+
+def checked(generated: Generated, passages: Sequence[Hit]) -> Draft:
+    """The language model's answer, every sentence checked against the passages (rag.verify)."""
+    text, citations, verification = verify(generated.text, passages)
+    if generated.declined or not citations:
+        return Draft(NOT_FOUND, False, closest_passages(passages), verification=verification.as_dict())
+    short = generated.short_answer
+    if short and not any(short.lower() in c.text.lower() for c in citations):
+        short = None  # a short answer is a claim too: kept only when a cited passage holds it
+    return Draft(text, True, citations, short_answer=short, verification=verification.as_dict())
