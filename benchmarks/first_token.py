@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from eval.gold import load_gold
+from newsdesk_app.settings import desk_from_environment
 from rag.records import Answer
-from rag.service import Newsdesk
 from rag.when import parse_as_of
 
 
@@ -44,7 +44,7 @@ def main() -> None:
     parser.add_argument("--offset", type=int, default=0, help="Skip this many questions first.")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
-    desk = Newsdesk(args.index, answer_cache_size=0)
+    desk = desk_from_environment(args.index, answer_cache_size=0)  # the generator NEWSDESK_LLM_* names
     if desk.generator is None:
         raise SystemExit("no generator configured: set NEWSDESK_LLM_GGUF or NEWSDESK_LLM_BASE_URL")
     began = time.perf_counter()

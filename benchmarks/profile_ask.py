@@ -14,7 +14,7 @@ import json
 from importlib import resources
 from pathlib import Path
 
-from rag.service import Newsdesk
+from newsdesk_app.settings import desk_from_environment
 
 
 def main() -> None:
@@ -34,7 +34,7 @@ def main() -> None:
         raise SystemExit("this script needs pyinstrument: pip install pyinstrument") from error
     lines = args.questions.read_text(encoding="utf-8").splitlines()
     questions = [json.loads(line)["question"] for line in lines if line.strip()][: args.limit]
-    desk = Newsdesk(args.index, answer_cache_size=0)
+    desk = desk_from_environment(args.index, answer_cache_size=0)
     desk.ask(questions[0])  # load the model and the index outside the profile
     profiler = Profiler(interval=0.0005)
     with profiler:

@@ -21,9 +21,9 @@ from pathlib import Path
 from eval.gold import load_gold
 from eval.refusal_cases import DAYS, refusal_cases
 from eval.train import case_records
+from newsdesk_app.settings import desk_from_environment
 from rag.reader_model import refusal_row
 from rag.scoring import LearnedScorer
-from rag.service import Newsdesk
 
 HAND_THRESHOLDS = (0.30, 0.35, 0.38, 0.40, 0.42, 0.45, 0.50, 0.55)
 CHANCE_THRESHOLDS = (0.2, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.7)
@@ -39,7 +39,7 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=DAYS)
     parser.add_argument("--cases-out", type=Path, help="write each case (JSON lines)")
     args = parser.parse_args()
-    desk = Newsdesk(args.index)
+    desk = desk_from_environment(args.index)  # NEWSDESK_READER chooses the reader
     cases = refusal_cases(desk, load_gold(args.questions)[: args.limit], args.days)
     if args.cases_out:
         args.cases_out.write_text("".join(json.dumps(case) + "\n" for case in cases), encoding="utf-8")
