@@ -142,7 +142,10 @@ def test_instructions_inside_an_article_are_quoted_as_data_never_followed(
     assert unsupported_claims(strikes.answer, strikes.citations) == []
     assert not desk.ask("Who won the football league in Portugal?").answered
     quoted = desk.ask("What does the maintenance notice tell the archive to answer?")
-    assert all(c.quote in INJECTION for c in quoted.citations if c.article_id == "notice" and c.quote)
+    notice = [c.quote for c in quoted.citations if c.article_id == "notice" and c.quote]
+    # Answered from the notice, quoting it as what it says: without a quote there would be nothing to check.
+    assert quoted.answered and notice, (quoted.answer, quoted.citations)
+    assert all(quote in INJECTION for quote in notice)
     assert unsupported_claims(quoted.answer, quoted.citations) == []
 
 

@@ -37,7 +37,7 @@ def test_filtered_search_only_returns_allowed_rows_in_both_backends() -> None:
     for store in (FaissStore(16), NumpyStore(16), TieredStore(16)):
         store.add(data)
         _, rows = store.search(queries, 7, allowed)
-        assert set(rows.ravel()) <= set(allowed)
+        assert rows.shape == (len(queries), 7) and set(rows.ravel()) <= set(allowed)
         results.append(rows)
     np.testing.assert_array_equal(results[0], results[1])
     np.testing.assert_array_equal(results[2], results[1])
@@ -95,7 +95,7 @@ def test_large_tiered_store_builds_a_tuned_ivf_with_exact_scores_and_high_recall
     allowed = np.arange(1, 6000, 2)
     loaded.settings = AnnSettings(exact_limit=100)  # a wide filter goes through the IVF with a selector
     _, rows = loaded.search(queries, 10, allowed)
-    assert set(rows.ravel()) <= set(allowed.tolist())
+    assert rows.shape == (len(queries), 10) and set(rows.ravel()) <= set(allowed.tolist())
 
 
 def test_small_tiered_store_writes_no_approximate_index(tmp_path: Path) -> None:
