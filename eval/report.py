@@ -11,14 +11,13 @@ import base64
 import html
 import io
 import json
-import os
 import re
-import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from index.atomic import atomic_write
 from index.manifest import fsync_path
 
 _DASH = "—"
@@ -441,18 +440,6 @@ def render_html(report: dict[str, Any]) -> str:
 # ----------------------------------------------------------------------------------------------- files
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
-    try:
-        with open(temporary, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-
-
 def write_reports(report: dict[str, Any], out_dir: Path) -> dict[str, Path]:
     """Writes out_dir/report.json, report.md and report.html; returns {"json": ..., "md": ..., "html": ...}.
 
@@ -468,6 +455,6 @@ def write_reports(report: dict[str, Any], out_dir: Path) -> dict[str, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {kind: out_dir / f"report.{kind}" for kind in ("json", "md", "html")}
     for kind, path in paths.items():
-        _write_atomic(path, texts[kind])
+        atomic_write(path, texts[kind])
     fsync_path(out_dir)
     return paths

@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from index import catalog as catalog_module
+from index.atomic import atomic_file
 from index.catalog import Catalog
 from index.dates import date_part
 from index.errors import DiskFullError, IndexLockedError, IndexStateError
@@ -369,18 +370,10 @@ def _is_disk_full(error: BaseException) -> bool:
 
 
 def _replace_text(path: Path, text: str) -> None:
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
-    try:
-        with open(temporary, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            crash_point("pointer")
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    fsync_path(path.parent)
+    with atomic_file(path, "w", encoding="utf-8", durable_rename=True) as handle:
+        handle.write(text)
+        handle.flush()
+        crash_point("pointer")
 
 
 def _build_version(

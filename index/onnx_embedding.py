@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from index.atomic import atomic_path
 from index.embedding import DEFAULT_INDEX_MODEL, bundled_model_path, normalize_rows
 from index.errors import NewsdeskError
 
@@ -85,9 +86,8 @@ def export_quantized(model_dir: Path, target: Path) -> None:
             return output.last_hidden_state
 
     target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
+    with tempfile.TemporaryDirectory(dir=target.parent) as scratch, atomic_path(target) as int8:
         fp32 = Path(scratch) / "model.onnx"
-        int8 = Path(scratch) / "model.int8.onnx"
         sample = torch.ones((1, 8), dtype=torch.int64)
         axes = {0: "batch", 1: "sequence"}
         torch.onnx.export(
@@ -107,7 +107,6 @@ def export_quantized(model_dir: Path, target: Path) -> None:
             per_channel=True,
             op_types_to_quantize=["MatMul"],
         )
-        os.replace(int8, target)
 
 
 class OnnxEmbedder:

