@@ -32,7 +32,7 @@ class AnsweringWeights:
     dateline_weight: float = 0.1  # an all-capitals mention ("WASHINGTON") is a dateline (by hand)
     vague_number_weight: float = 0.3  # "hundreds", "several" for a how-many question (by hand)
     digits_weight: float = 1.5  # "240" over "two hundred" for a how-many question (by hand)
-    # Choices (rag.choices): alone 0.791 and 0.752, together 0.807 (BM25 mention counting: 0.781).
+    # Choices (eval.choices): alone 0.791 and 0.752, together 0.807 (BM25 mention counting: 0.781).
     mention_cap: int = 3  # mentions of a candidate or choice counted per top article
     support_bonus: float = 0.5  # for the choice whose best sentence supports the answer best
     passage_weight: float = 0.2  # per passage read naming the choice, 1/rank, beside its best support
