@@ -32,7 +32,7 @@ def read_sentences(
     """The sentences that could answer (best first, by the desk's scorer) as `ask` reads them, and
     whether an acceptable answer is in the passages read."""
     snapshot = desk.snapshot()
-    retriever = desk._retriever(snapshot)
+    retriever = desk.retriever(snapshot)
     as_of = parse_as_of(gold.question_date)
     query = rewrite(gold.question, gold.history)
     ranking, _ = retriever.search_with_vector(query, k * LOOK_AHEAD, SearchFilters(until=until), as_of=as_of)

@@ -159,13 +159,14 @@ class Newsdesk:
             self._embedders[model] = make_embedder(model)
         return self._embedders[model]
 
-    def _retriever(self, snapshot: Snapshot) -> HybridRetriever:
+    def retriever(self, snapshot: Snapshot) -> HybridRetriever:
+        """The retrieval stage over `snapshot`, with this desk's settings and the index's model."""
         return HybridRetriever(snapshot, self.embedder_for(snapshot.manifest.model), self.retrieval_settings)
 
     def search(
         self, query: str, k: int = 5, filters: SearchFilters | None = None, as_of: date | None = None
     ) -> list[Hit]:
-        return self._retriever(self.snapshot()).search(query, k, filters, as_of=as_of)
+        return self.retriever(self.snapshot()).search(query, k, filters, as_of=as_of)
 
     def _cache_key(
         self,
@@ -303,7 +304,7 @@ class Newsdesk:
         """Rewrite, retrieve, answer, all from `snapshot`; with `stream`, the model's text pieces come
         first as they are written (timings then hold `first_token`: when the first piece was ready).
         The Reading is last."""
-        retriever = self._retriever(snapshot)
+        retriever = self.retriever(snapshot)
         retriever.embedder.warm_up()  # a one-off cost, not part of any question's latency
         began = time.perf_counter()
         query = rewrite(question, history)
