@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from rag.conversation import Turn, history_key, needs_context, rewrite, standalone_question
@@ -164,3 +166,23 @@ def test_the_history_key_tells_apart_what_the_rewrite_reads_and_is_hashable() ->
     )
     shorter = _answered("Which provinces were struck?", "Hama")
     assert history_key(shorter) != history_key(carried)
+
+
+@pytest.mark.model
+def test_on_the_demo_archive_who_approved_it_is_answered_about_the_strikes(tmp_path: Path) -> None:
+    """The follow-up reads as a question about the strikes and is answered from the Federation
+    Council's vote, whether the reply carries its Answer (web UI, chat) or is text only (OpenAI door)."""
+    from newsdesk_app.cli.main import build_demo
+
+    desk = build_demo(tmp_path / "demo")
+    first = desk.ask("Which provinces were struck?")
+    assert first.short_answer == "Hama, Homs and Latakia"
+    reply = f"{first.short_answer}\n\n{first.answer}"
+    for history in (
+        [Turn("user", first.question), Turn("assistant", reply, answer=first)],
+        [Turn("user", first.question), Turn("assistant", reply)],
+    ):
+        follow_up = desk.ask("Who approved it?", history=history)
+        assert follow_up.standalone_question == "Who approved the strikes?"
+        assert follow_up.answered and "Federation Council" in follow_up.answer
+        assert any("Federation Council" in c.quote for c in follow_up.citations)
