@@ -128,8 +128,8 @@ def test_filters_are_read_and_a_bad_date_is_named() -> None:
         parse_filters("2016-01-01", "2015-01-01", [])
 
 
-def small_archive(tmp_path: Path, write_jsonl: Writer) -> Newsdesk:
-    desk = Newsdesk(tmp_path / "index", embedder=HashingEmbedder())
+def small_archive(tmp_path: Path, write_jsonl: Writer, generator: ScriptedModel | None = None) -> Newsdesk:
+    desk = Newsdesk(tmp_path / "index", embedder=HashingEmbedder(), generator=generator)
     records = [
         article(
             "strikes",
@@ -217,14 +217,12 @@ def test_a_language_model_is_shown_as_it_writes_then_replaced_by_the_verified_an
 ) -> None:
     """The handler is read step by step, as gradio reads it: a draft reaches the page while the model
     is still writing; the verified answer (the sentence nothing supports dropped) takes its place."""
-    desk = small_archive(tmp_path, write_jsonl)
     model = ScriptedModel(
         "Short answer: Hama, Homs and Latakia\n"
         "Russian jets struck positions in the provinces of Hama, Homs and Latakia. [1] "
         "The strikes <b>ended</b> in Lima. [2]"
     )
-    desk.generator = model
-    handlers = _Handlers(desk, examples=2, max_files=3)
+    handlers = _Handlers(small_archive(tmp_path, write_jsonl, model), examples=2, max_files=3)
     no_sleeping(monkeypatch)
     steps = handlers.ask("Which provinces were struck?", [], "", "", [], 5)
     messages, turns, panel, box = next(steps)
@@ -254,9 +252,8 @@ def test_a_language_model_is_shown_as_it_writes_then_replaced_by_the_verified_an
 def test_a_model_failing_mid_answer_leaves_the_conversation_and_the_question(
     tmp_path: Path, write_jsonl: Writer
 ) -> None:
-    desk = small_archive(tmp_path, write_jsonl)
-    desk.generator = ScriptedModel("Russian jets struck Hama. [1]", fail_after=2)
-    handlers = _Handlers(desk, examples=2, max_files=3)
+    failing = ScriptedModel("Russian jets struck Hama. [1]", fail_after=2)
+    handlers = _Handlers(small_archive(tmp_path, write_jsonl, failing), examples=2, max_files=3)
     history = [Turn("user", "Hi"), Turn("assistant", "Hello [1]")]
     with pytest.warns(UserWarning, match="failed: reset"):
         *drafts, (messages, turns, panel, box) = handlers.ask("Which provinces?", history, "", "", [], 5)
