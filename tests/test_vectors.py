@@ -8,7 +8,7 @@ import pytest
 from index.embedding import HashingEmbedder
 from index.errors import IndexStateError
 from index.tiered import AnnSettings, TieredStore, recall_at
-from index.vectors import FaissStore, NumpyStore
+from index.vectors import FaissStore, NumpyStore, load_store, new_store, store_file
 
 
 def unit_rows(n: int, d: int, seed: int) -> np.ndarray:
@@ -124,3 +124,14 @@ def test_hashing_embedder_is_deterministic_and_normalized() -> None:
     np.testing.assert_allclose(np.linalg.norm(first, axis=1), 1.0, atol=1e-6)
     close, far = embedder.embed(["provinces of Hama and Homs", "football results"]) @ first[0]
     assert close > far
+
+
+@pytest.mark.parametrize("backend", ["numpy", "faiss-flat-ip", "tiered"])
+def test_a_file_backend_saves_and_loads_by_its_manifest_name(tmp_path: Path, backend: str) -> None:
+    data = unit_rows(20, 8, 11)
+    store = new_store(backend, 8)
+    store.add(data)
+    store.save(tmp_path / store_file(backend))
+    loaded = load_store(backend, tmp_path / store_file(backend), 8)
+    assert loaded.backend == backend
+    np.testing.assert_allclose(loaded.vectors(), data, atol=1e-6)
