@@ -227,8 +227,8 @@ class Newsdesk:
         """`ask`, yielding the language model's text pieces as it writes them, then the `Answer`, always
         last. The answer is verified once the text is complete, so its text may differ from the pieces
         (a sentence no passage supports is dropped, markers are renumbered) and its short answer comes
-        only with it. With the extractive answerer, with a generator that cannot stream, or from the
-        cache, the `Answer` is the only item."""
+        only with it. With the extractive answerer, with a generator that cannot stream, from the
+        cache, or with `stream=False` (how `ask` calls it), the `Answer` is the only item."""
         began = time.perf_counter()
         snapshot = self.snapshot()  # one version for the key and the answer
         key = self._cache_key(snapshot.version, question, k, filters, history, as_of)
