@@ -16,6 +16,14 @@ from eval.gold import load_gold
 from eval.run import build_report, compare, corpus_index_dir, run_gold
 from index.ingest import IngestOptions
 from newsdesk_app.cli.errors import reports_errors, stderr, stdout
+from newsdesk_app.cli.options import (
+    corpus_option,
+    gold_argument,
+    index_option_for,
+    k_option,
+    limit_option,
+    out_option,
+)
 from newsdesk_app.cli.progress import IngestProgress
 from newsdesk_app.settings import default_index_dir, desk_from_environment
 from rag.retrieval import RetrievalSettings
@@ -54,31 +62,13 @@ def as_of_option(value: str) -> date | None:
 
 
 @click.command("eval")
-@click.argument("gold", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option(
-    "--index",
-    "index_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Evaluate this index (default: $NEWSDESK_INDEX or the per-user one).",
-)
-@click.option(
-    "--corpus",
-    multiple=True,
-    type=click.Path(exists=True, path_type=Path),
-    help="Ingest these articles into a cached index first (keyed by their content).",
-)
+@gold_argument
+@index_option_for("Evaluate this index (default: $NEWSDESK_INDEX or the per-user one).")
+@corpus_option("Ingest these articles into a cached index first (keyed by their content).", multiple=True)
 @click.option("--model", default=None, help="Embedding model for --corpus.")
-@click.option(
-    "-k", "k", type=click.IntRange(1, 100), default=5, show_default=True, help="Passages the answer reads."
-)
+@k_option("Passages the answer reads.")
 @click.option("--retrieval", type=click.Choice(sorted(RETRIEVAL)), default="hybrid", show_default=True)
-@click.option(
-    "--out",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Report folder (default: newsdesk-eval/<gold>-<time>).",
-)
+@out_option("Report folder (default: newsdesk-eval/<gold>-<time>).")
 @click.option(
     "--compare",
     "compare_dir",
@@ -86,7 +76,7 @@ def as_of_option(value: str) -> date | None:
     default=None,
     help="An earlier report folder to compare with (paired bootstrap).",
 )
-@click.option("--limit", type=click.IntRange(1), default=None, help="Only the first N questions.")
+@limit_option("Only the first N questions.")
 @click.option(
     "--as-of",
     "as_of",

@@ -25,6 +25,14 @@ from eval.train import case_records, date_folds, top_hits, train
 from index.ingest import IngestOptions
 from newsdesk_app.cli.errors import reports_errors, stdout
 from newsdesk_app.cli.eval_command import RETRIEVAL
+from newsdesk_app.cli.options import (
+    corpus_option,
+    gold_argument,
+    index_option_for,
+    k_option,
+    limit_option,
+    out_option,
+)
 from newsdesk_app.settings import default_index_dir, desk_from_environment
 from rag.reader_model import KINDS, ReaderModel
 from rag.scoring import LearnedScorer, LinearScorer, refusal_from_env
@@ -153,20 +161,10 @@ def _markdown(
 
 
 @click.command("train-reader")
-@click.argument("gold", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option(
-    "--corpus", multiple=True, type=click.Path(exists=True, path_type=Path), help="Articles to index first."
-)
-@click.option(
-    "--index",
-    "index_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Train on this index (default: $NEWSDESK_INDEX or the per-user one).",
-)
-@click.option(
-    "-k", "k", type=click.IntRange(1, 100), default=5, show_default=True, help="Passages each answer reads."
-)
+@gold_argument
+@corpus_option("Articles to index first.", multiple=True)
+@index_option_for("Train on this index (default: $NEWSDESK_INDEX or the per-user one).")
+@k_option("Passages each answer reads.")
 @click.option("--folds", type=click.IntRange(2, 20), default=5, show_default=True, help="Date folds.")
 @click.option(
     "--wrong-refusal-budget",
@@ -175,14 +173,14 @@ def _markdown(
     show_default=True,
     help="The share of answerable refusal cases the refusal threshold may decline.",
 )
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None, help="Report folder.")
+@out_option("Report folder.")
 @click.option(
     "--model-out",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
     help="Where to write the model (default: OUT/reader_model.json; copy it to rag/ to ship it).",
 )
-@click.option("--limit", type=click.IntRange(1), default=None, help="Only the first N questions.")
+@limit_option("Only the first N questions.")
 def train_reader_command(
     gold: Path,
     corpus: tuple[Path, ...],
