@@ -23,6 +23,7 @@ from index.archive import IndexDirectory, Snapshot
 from index.embedding import Embedder, make_embedder
 from index.engine import IngestEngine
 from index.errors import IndexStateError
+from index.info import describe
 from index.ingest import (
     DeleteReport,
     IngestOptions,
@@ -33,7 +34,6 @@ from index.ingest import (
     ingest_loaded,
 )
 from index.loaders import load_records
-from index.manifest import MANIFEST_NAME
 from index.records import Article
 from rag.answer import AnswerSettings, ExtractiveAnswerer
 from rag.answerers import Answerer, Draft, Evidence, GeneratedAnswerer, QuotingAnswerer
@@ -398,26 +398,8 @@ class Newsdesk:
         return delete(self.index_dir, article_ids)
 
     def info(self) -> dict[str, Any]:
-        snapshot = self.snapshot()
-        folder = snapshot.root / "versions" / snapshot.version
-        manifest = snapshot.manifest
-        size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
-        return {
-            "index": str(snapshot.root),
-            "version": snapshot.version,
-            **snapshot.catalog.stats(),
-            "model": manifest.model,
-            "dimension": manifest.dimension,
-            "chunker": manifest.chunker,
-            "vector_backend": manifest.vector_backend,
-            "vector_search": str(getattr(snapshot.vectors, "kind", manifest.vector_backend)),
-            "size_bytes": size,
-            "created_at": manifest.created_at,
-            "manifest": str(folder / MANIFEST_NAME),
-            # Newest first; the ones before the live version are what `check --repair` can roll back to.
-            "versions": self.directory.version_summaries(),
-            "keep_versions": self.directory.keep_versions,
-        }
+        """What the live version holds and how it was built (index.info.describe)."""
+        return describe(self.directory, self.snapshot())
 
     def close(self) -> None:
         with self._lock:
