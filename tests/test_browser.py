@@ -13,10 +13,14 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+
+from rag.service import Newsdesk
+from tests.test_generators import ScriptedModel
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -66,18 +70,14 @@ def _free_port() -> int:
         return port
 
 
-@pytest.fixture(scope="module")
-def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
-    pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+@contextmanager
+def _served(desk: Newsdesk) -> Iterator[str]:
+    """The whole server (APIs and web UI) for `desk` on a free loopback port, in a thread."""
     import uvicorn
 
-    from newsdesk_app.cli.main import build_demo
     from newsdesk_app.server.app import create_app
     from newsdesk_app.server.settings import ServerSettings
 
-    desk = build_demo(tmp_path_factory.mktemp("browser") / "index")
     app = create_app(desk, ServerSettings(), load_now=True)
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
@@ -88,9 +88,49 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         if not thread.is_alive() or time.monotonic() > deadline:
             pytest.fail("the test server did not start")
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=15)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+
+
+@pytest.fixture(scope="module")
+def demo_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
+    pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+    from newsdesk_app.cli.main import build_demo
+
+    index = tmp_path_factory.mktemp("browser") / "index"
+    build_demo(index).close()
+    return index
+
+
+@pytest.fixture(scope="module")
+def base_url(demo_index: Path) -> Iterator[str]:
+    desk = Newsdesk(demo_index)
+    with _served(desk) as url:
+        yield url
+    desk.close()
+
+
+@pytest.fixture(scope="module")
+def held_model() -> ScriptedModel:
+    """A language model that writes a draft and stops after "Russian jets " until it is released."""
+    reply = (
+        "Short answer: Hama, Homs and Latakia\n"
+        "Russian jets struck positions in the provinces of Hama, Homs and Latakia. [1] "
+        "Nobody was hurt in Peru. [2]"
+    )
+    return ScriptedModel(reply, hold_after=8)  # the short answer line is 6 pieces, held back
+
+
+@pytest.fixture(scope="module")
+def model_url(demo_index: Path, held_model: ScriptedModel) -> Iterator[str]:
+    desk = Newsdesk(demo_index, generator=held_model)
+    with _served(desk) as url:
+        yield url
     desk.close()
 
 
@@ -113,8 +153,8 @@ def browser(base_url: str) -> Iterator[Browser]:
         launched.close()
 
 
-@pytest.fixture
-def page(browser: Browser, base_url: str) -> Iterator[Page]:
+@contextmanager
+def _opened(browser: Browser, base_url: str) -> Iterator[Page]:
     """A fresh page on the UI; fails the test if it requested anything but the test server."""
     context = browser.new_context(viewport={"width": 1360, "height": 900})
     context.set_default_timeout(ACTION_TIMEOUT_MS)
@@ -132,6 +172,12 @@ def page(browser: Browser, base_url: str) -> Iterator[Page]:
     yield opened
     context.close()
     assert outside == [], f"the page requested external URLs: {outside}"
+
+
+@pytest.fixture
+def page(browser: Browser, base_url: str) -> Iterator[Page]:
+    with _opened(browser, base_url) as opened:
+        yield opened
 
 
 def _shot(page: Page, name: str, *, full_page: bool = True) -> None:
@@ -206,14 +252,34 @@ def test_an_answer_streams_in_with_its_highlighted_source(page: Page) -> None:
     _shot(page, "1-answer")
 
 
+def test_a_models_draft_shows_while_it_writes_then_the_checked_answer_takes_its_place(
+    browser: Browser, model_url: str, held_model: ScriptedModel
+) -> None:
+    from playwright.sync_api import expect
+
+    with _opened(browser, model_url) as page:
+        page.fill("#nd-question textarea", "Which provinces were struck?")
+        page.press("#nd-question textarea", "Enter")
+        answer = page.locator('#nd-chat [data-testid="bot"]').last
+        expect(answer).to_have_text(re.compile(r"^\s*Russian jets\s*$"))  # the model is still writing
+        expect(page.locator("#nd-sources")).to_contain_text("checked against them")
+        _shot(page, "8-model-draft")
+        held_model.release.set()
+        expect(answer.locator("strong")).to_have_text("Hama, Homs and Latakia", timeout=ANSWER_TIMEOUT_MS)
+        expect(answer).to_contain_text(
+            "Russian jets struck positions in the provinces of Hama, Homs and Latakia."
+        )
+        expect(answer).not_to_contain_text("Lima")  # no passage supports it: the verifier dropped it
+        expect(page.locator("#nd-sources mark").first).to_contain_text("Hama, Homs and Latakia")
+        _shot(page, "8-model-checked")
+
+
 def test_a_follow_up_is_answered_in_context_and_shows_the_standalone_question(page: Page) -> None:
     from playwright.sync_api import expect
 
     _ask(page, "Which provinces were struck?", "Hama, Homs and Latakia")
     _ask(page, "Who approved it?", "Federation Council")
-    expect(page.locator("#nd-sources .nd-query")).to_contain_text(
-        "Read as: Who approved the strikes?"
-    )
+    expect(page.locator("#nd-sources .nd-query")).to_contain_text("Read as: Who approved the strikes?")
     _shot(page, "2-follow-up")
     page.click("#nd-clear")  # a new conversation: no history, no rewritten query
     expect(page.locator('#nd-chat [data-testid="bot"]')).to_have_count(0)

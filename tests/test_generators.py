@@ -128,13 +128,16 @@ def reply_pieces(reply: str) -> list[str]:
 class ScriptedModel:
     """A streaming generator in this process that writes `reply` a word at a time, counting the pieces it
     has written (so a test can tell what a reader saw before the model had finished) and keeping the
-    history of each question; with `fail_after`, it breaks after that many pieces."""
+    history of each question; with `fail_after`, it breaks after that many pieces; with `hold_after`, it
+    waits after that many until `release` is set (at most 20 s)."""
 
     name = "scripted"
 
-    def __init__(self, reply: str, fail_after: int | None = None) -> None:
+    def __init__(self, reply: str, fail_after: int | None = None, hold_after: int | None = None) -> None:
         self.reply = reply
         self.fail_after = fail_after
+        self.hold_after = hold_after
+        self.release = threading.Event()
         self.written = 0
         self.histories: list[list[Turn]] = []
 
@@ -148,6 +151,8 @@ class ScriptedModel:
         for piece in reply_pieces(self.reply):
             if self.written == self.fail_after:
                 raise GeneratorError("the language model at http://127.0.0.1:9/v1 failed: reset")
+            if self.written == self.hold_after:
+                self.release.wait(20)
             self.written += 1
             yield piece
 
