@@ -1,9 +1,7 @@
 """The two ways in: files and folders (`load_paths`), and records given as JSON objects (`load_records`).
 
-Archives are messy, so one bad record or file must not stop a load: malformed records become
-`InputError`s and unusable files become `Skipped` entries, and the caller decides what to do
-with them. Only a path that does not exist raises, before anything is read, because that is
-almost always a typo on the command line.
+Each is collected into a LoadResult: the drafts cleaned into Articles with their ids, the problems kept
+up to a limit and all counted. Only a path that does not exist raises, before anything is read.
 """
 
 from __future__ import annotations
