@@ -413,6 +413,28 @@ def test_openai_streaming_sends_model_tokens_then_the_checked_answer_and_sources
     assert chunks[-1]["answer"] == "Russian jets struck Hama. [1]" and chunks[-1]["citations"][0]["n"] == 1
 
 
+def test_a_follow_up_through_the_openai_door_says_what_it_was_read_as(
+    desk: Newsdesk, model: FakeModel
+) -> None:
+    model.reply = "Short answer: none\nRussian jets struck Hama. [1]"
+    client = TestClient(create_app(desk, ServerSettings(ui=False), load_now=True))
+    messages = [
+        {"role": "user", "content": "Which provinces did the Russian jets strike?"},
+        {"role": "assistant", "content": "Russian jets struck Hama. [1]"},
+        {"role": "user", "content": "When did they strike?"},
+    ]
+    body = client.post("/v1/chat/completions", json={"messages": messages}).json()
+    read_as = body["standalone_question"]
+    assert read_as != "When did they strike?" and read_as.startswith("When did ")
+    with client.stream(
+        "POST", "/v1/chat/completions", json={"messages": messages, "stream": True}
+    ) as response:
+        lines = [line for line in response.read().decode().split("\n\n") if line]
+    assert json.loads(lines[-2].removeprefix("data: "))["standalone_question"] == read_as
+    first = client.post("/v1/chat/completions", json={"messages": messages[:1]}).json()
+    assert "standalone_question" not in first
+
+
 def test_a_model_failing_after_the_stream_began_ends_it_with_an_error_event() -> None:
     def failing() -> Iterator[str | Answer]:
         yield "Russian "

@@ -1,6 +1,7 @@
 """OpenAI-compatible API under /v1, so any OpenAI client or chat front end can use Newsdesk
 as a model named `newsdesk`. The reply's content is the answer with its [n] markers and a
-sources list; the response also carries `citations` with the structured provenance."""
+sources list; the response also carries `citations` with the structured provenance, and for a
+follow-up rewritten to stand alone, `standalone_question`: what it was searched as."""
 
 from __future__ import annotations
 
@@ -98,6 +99,16 @@ def _chunk(completion_id: str, delta: dict[str, Any], finish: str | None = None,
     return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
 
 
+def _provenance(answer: Answer) -> dict[str, Any]:
+    """Beside the text: the structured citations and, for a follow-up rewritten to stand alone, the
+    question it was read as (the web UI and the terminal show it as "Read as: ...")."""
+    shape = answer.as_dict()
+    extra = {"citations": shape["citations"]}
+    if "standalone_question" in shape:
+        extra["standalone_question"] = shape["standalone_question"]
+    return extra
+
+
 def checked_tail(answer: Answer, streamed: str) -> str:
     """What follows the model's streamed text: the verified answer when it differs from what was
     streamed (a chat client cannot take back text it has shown), then the sources."""
@@ -124,8 +135,7 @@ def _stream(completion_id: str, items: Iterable[str | Answer]) -> Iterator[str]:
                 continue
             for piece in words(checked_tail(item, "".join(streamed))):
                 yield _chunk(completion_id, {"content": piece})
-            shape = item.as_dict()
-            yield _chunk(completion_id, {}, "stop", citations=shape["citations"], answer=shape["answer"])
+            yield _chunk(completion_id, {}, "stop", **_provenance(item), answer=item.answer)
     except NewsdeskError as error:  # the status line is sent: the error goes in the stream, as OpenAI does
         yield f"data: {json.dumps({'error': {'message': str(error), 'type': 'server_error'}})}\n\n"
     yield "data: [DONE]\n\n"
@@ -178,7 +188,7 @@ def router(desk: Newsdesk, settings: ServerSettings, readiness: Readiness) -> AP
                 "completion_tokens": completion_tokens,
                 "total_tokens": prompt_tokens + completion_tokens,
             },
-            "citations": answer.as_dict()["citations"],
+            **_provenance(answer),
         }
 
     return api
