@@ -204,6 +204,18 @@ def test_chat_streams_a_models_draft_then_prints_the_verified_answer_and_sends_t
     assert sent[1]["content"] == "Which provinces were struck?" and "Hama" in sent[2]["content"]
 
 
+def test_in_chat_a_model_that_fails_ends_the_question_not_the_conversation(
+    tmp_path: Path, write_jsonl: Writer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    index = build(tmp_path, write_jsonl)
+    monkeypatch.setenv("NEWSDESK_LLM_BASE_URL", "http://127.0.0.1:9/v1")  # nothing listens there
+    monkeypatch.delenv("NEWSDESK_LLM_GGUF", raising=False)
+    result = run("chat", "--index", index, input="Which provinces were struck?\nAnd the quake?\n")
+    assert result.exit_code == 0, result.output
+    assert result.output.count("the language model at http://127.0.0.1:9/v1 failed") == 2
+    assert "› And the quake?" in result.output and "Traceback" not in result.output
+
+
 def test_ask_shows_no_draft_of_an_answer_that_comes_whole(
     tmp_path: Path, write_jsonl: Writer, monkeypatch: pytest.MonkeyPatch
 ) -> None:

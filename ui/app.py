@@ -162,8 +162,8 @@ class _Handlers:
         draft = ""
         try:
             for item in reply_stream(self.desk.ask_stream(question, int(k), filters, history=turns)):
-                if isinstance(item, Piece):
-                    panel = gr.skip() if draft else message_html(CHECKING)
+                if isinstance(item, Piece):  # a model's draft is not checked yet: its sources wait
+                    panel = message_html(CHECKING) if item.draft and not draft else gr.skip()
                     draft += item.text
                     yield _drafting(asked, draft), turns, panel, ""
                     continue

@@ -218,14 +218,16 @@ def _ask_streaming(
     printed once, by the caller: its words at once would only print it twice."""
     drafted = False
     items = service.ask_stream(question, k, filters, history=history, as_of=as_of)
-    for item in reply_stream(items):
-        if isinstance(item, Answer):
-            if drafted:
-                stderr.print()
-            return item
-        if drafts and item.draft:
-            stderr.print(item.text, end="", style="dim", markup=False, highlight=False)
-            drafted = True
+    try:
+        for item in reply_stream(items):
+            if isinstance(item, Answer):
+                return item
+            if drafts and item.draft:
+                stderr.print(item.text, end="", style="dim", markup=False, highlight=False)
+                drafted = True
+    finally:
+        if drafted:  # the draft ends its line, whether the answer or an error comes after it
+            stderr.print()
     raise AssertionError("ask_stream ends with its Answer")  # pragma: no cover
 
 
