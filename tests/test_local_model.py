@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import itertools
 import re
 import subprocess
 import sys
@@ -30,6 +31,7 @@ from rag.service import Newsdesk
 from rag.verify import verify
 from tests.conftest import article
 from tests.test_generators import INJECTION, QUAKE, STRIKES, hit
+from ui.app import _Handlers
 
 Writer = Callable[[str, Iterable[dict[str, Any]]], Path]
 ROOT = Path(__file__).resolve().parents[1]
@@ -148,6 +150,26 @@ def test_through_newsdesk_only_citations_the_verifier_kept_are_returned(
         markers = {int(n) for n in re.findall(r"\[(\d+)\]", answer.answer)}
         assert markers == {c.n for c in answer.citations} == set(range(1, len(answer.citations) + 1))
         assert 0 < answer.timings_ms["first_token"] < answer.timings_ms["total"]
+
+
+@llm
+@needs_smollm2
+def test_the_web_ui_shows_the_models_pieces_before_its_verified_answer(
+    smollm2: LlamaCppGenerator, tmp_path: Path, write_jsonl: Writer
+) -> None:
+    desk = Newsdesk(tmp_path / "index", embedder=HashingEmbedder(), generator=smollm2)
+    desk.ingest([write_jsonl("news.jsonl", [article("quake", QUAKE, title="Chile earthquake")])])
+    handlers = _Handlers(desk, examples=0, max_files=1)
+    *drafts, (messages, turns, panel, box) = handlers.ask(
+        "How strong was the Chile earthquake?", [], "", "", [], 5
+    )
+    assert drafts and all(step[1] == [] for step in drafts)  # nothing is kept before the check
+    shown = [step[0][-1]["content"] for step in drafts]
+    assert all(len(a) < len(b) for a, b in itertools.pairwise(shown))
+    answer = turns[1].answer
+    assert answer is not None and answer.verification is not None and box == ""
+    assert "Chile earthquake" in panel  # its source, or the closest passage when nothing was supported
+    assert messages[-1]["role"] == "assistant" and turns[1].content.endswith(answer.answer)
 
 
 def test_without_llama_cpp_the_error_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
