@@ -89,7 +89,8 @@ def main() -> int:
     print(render(found))
     wrong = upward(found)
     for edge in wrong:
-        print(f"{edge.source}:{edge.line}: {edge.lower} imports {edge.upper}, a layer above it", file=sys.stderr)
+        where = f"{edge.source}:{edge.line}"
+        print(f"{where}: {edge.lower} imports {edge.upper}, a layer above it", file=sys.stderr)
     print(f"\n{len(wrong)} upward imports" if wrong else "\nno upward imports")
     return 1 if wrong else 0
 
