@@ -17,8 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from index.atomic import atomic_write
-from index.manifest import fsync_path
+from index.atomic import atomic_write, fsync_path
 
 _DASH = "—"
 _ANSWER_CHARS = 300

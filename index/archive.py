@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from index import catalog as catalog_module
-from index.atomic import atomic_file
+from index.atomic import atomic_file, fsync_path
 from index.catalog import Catalog
 from index.dates import date_part
 from index.errors import DiskFullError, IndexLockedError, IndexStateError
@@ -44,7 +44,6 @@ from index.lexical import LexicalIndex
 from index.manifest import (
     Manifest,
     describe_files,
-    fsync_path,
     read_manifest,
     verify_checksums,
     verify_files,

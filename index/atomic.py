@@ -42,16 +42,8 @@ def _discard(temporary: Path) -> None:
         temporary.unlink(missing_ok=True)
 
 
-def sync_directory(directory: Path) -> None:
-    """fsync a directory, so that a rename inside it survives a power cut."""
-    descriptor = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
-
-
-def _sync_file(path: Path) -> None:
+def fsync_path(path: Path) -> None:
+    """fsync a file, or a directory so that a rename inside it survives a power cut."""
     descriptor = os.open(path, os.O_RDONLY)
     try:
         os.fsync(descriptor)
@@ -69,13 +61,13 @@ def atomic_path(target: Path, *, permissions: int = 0o666, durable_rename: bool 
     os.close(descriptor)
     try:
         yield temporary
-        _sync_file(temporary)
+        fsync_path(temporary)
         os.replace(temporary, target)
     except BaseException:
         _discard(temporary)
         raise
     if durable_rename:
-        sync_directory(target.parent)
+        fsync_path(target.parent)
 
 
 @contextmanager
@@ -105,7 +97,7 @@ def atomic_file(
         _discard(temporary)
         raise
     if durable_rename:
-        sync_directory(target.parent)
+        fsync_path(target.parent)
 
 
 def atomic_write(

@@ -60,14 +60,6 @@ def describe_files(directory: Path) -> dict[str, dict[str, Any]]:
     return described
 
 
-def fsync_path(path: Path) -> None:
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
-
-
 def write_manifest(directory: Path, manifest: Manifest) -> None:
     target = directory / MANIFEST_NAME
     fields = asdict(manifest)
