@@ -39,7 +39,7 @@ from eval.metrics import (
     short_answer_matches,
     token_f1,
 )
-from rag.answer import ExtractiveAnswerer, unsupported_claims
+from rag.answer import unsupported_claims
 from rag.features import ChoiceFeatures
 from rag.records import Answer, Citation
 from rag.service import Newsdesk, Reading, top_articles
@@ -118,14 +118,7 @@ def weigh_choices(
         return [], None
     scored = reading.draft.scored
     if not scored:
-        snapshot = reading.snapshot
-        reader = ExtractiveAnswerer(
-            desk.embedder_for(snapshot.manifest.model),
-            snapshot.lexical,
-            desk.answer_settings,
-            as_of,
-            desk.scorer,
-        )
+        reader = desk.reader(reading.snapshot, as_of)
         scored = tuple(reader.score_sentences(reading.answer.question, reading.hits, reading.question_vector))
     records = choice_features(
         scored,

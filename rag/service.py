@@ -279,14 +279,18 @@ class Newsdesk:
         `snapshot` (its term weights) for a question asked on `as_of`."""
         if self.generator is not None:
             return GeneratedAnswerer(self.generator)
-        reader = ExtractiveAnswerer(
+        return QuotingAnswerer(self.reader(snapshot, as_of), weigh_every_sentence=weigh_every_sentence)
+
+    def reader(self, snapshot: Snapshot, as_of: date | None = None) -> ExtractiveAnswerer:
+        """The sentence scorer over `snapshot` (its model, its term weights) for a question asked on
+        `as_of`: what the extractive answerer reads with, and what eval weighs choices with."""
+        return ExtractiveAnswerer(
             self.embedder_for(snapshot.manifest.model),
             snapshot.lexical,
             self.answer_settings,
             as_of,
             self.scorer,
         )
-        return QuotingAnswerer(reader, weigh_every_sentence=weigh_every_sentence)
 
     def _answering(
         self,
