@@ -39,7 +39,8 @@ from newsdesk_app.server.app import create_app
 from newsdesk_app.server.settings import ServerSettings
 from rag.service import Newsdesk
 from tests.conftest import article
-from tests.test_shutdown import STOPPED_BY_SIGTERM, free_port
+from tests.servers import free_port
+from tests.test_shutdown import STOPPED_BY_SIGTERM
 
 Writer = Callable[[str, Iterable[dict[str, Any]]], Path]
 KEY = {"Authorization": "Bearer full"}

@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from rag.service import Newsdesk
+from tests.servers import serving
 from tests.test_generators import ScriptedModel
 
 if TYPE_CHECKING:
@@ -63,36 +61,14 @@ FESTIVAL = {
 }
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 @contextmanager
 def _served(desk: Newsdesk) -> Iterator[str]:
     """The whole server (APIs and web UI) for `desk` on a free loopback port, in a thread."""
-    import uvicorn
-
     from newsdesk_app.server.app import create_app
     from newsdesk_app.server.settings import ServerSettings
 
-    app = create_app(desk, ServerSettings(), load_now=True)
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, name="ui-test-server", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            pytest.fail("the test server did not start")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
+    with serving(create_app(desk, ServerSettings(), load_now=True)) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

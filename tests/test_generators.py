@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -43,6 +42,7 @@ from rag.service import Newsdesk
 from rag.streaming import Piece, reply_stream, words
 from rag.verify import unsupported_sentences, verify
 from tests.conftest import article
+from tests.servers import free_port, serving
 
 Writer = Callable[[str, Iterable[dict[str, Any]]], Path]
 STRIKES = (
@@ -179,9 +179,7 @@ class FakeModel:
                 return StreamingResponse(self._chunks(), media_type="text/event-stream")
             return {"choices": [{"index": 0, "message": {"role": "assistant", "content": self.reply}}]}
 
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
+        port = free_port()
         self.url = f"http://127.0.0.1:{port}/v1"
         self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
@@ -348,19 +346,8 @@ def test_ask_stream_yields_the_model_text_then_the_verified_answer(desk: Newsdes
 @pytest.fixture
 def live(desk: Newsdesk) -> Iterator[str]:
     """The Newsdesk server itself on loopback: TestClient would hand over the body only when complete."""
-    app = create_app(desk, ServerSettings(ui=False), load_now=True)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(create_app(desk, ServerSettings(ui=False), load_now=True)) as url:
+        yield url
 
 
 def test_api_ask_sends_model_tokens_as_written_and_ends_with_the_verified_answer(

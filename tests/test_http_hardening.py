@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -15,7 +14,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 
 from index.embedding import HashingEmbedder
@@ -23,6 +21,7 @@ from newsdesk_app.server.app import create_app
 from newsdesk_app.server.settings import ServerSettings
 from rag.service import Newsdesk
 from tests.conftest import article
+from tests.servers import serving
 
 Writer = Callable[[str, Iterable[dict[str, Any]]], Path]
 KEY = "full-key"
@@ -211,27 +210,11 @@ def test_allowed_hosts_come_from_the_environment(monkeypatch: pytest.MonkeyPatch
 # --- Server on a real socket: Host and a chunked body ------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
 def live_server(desk: Newsdesk) -> Iterator[str]:
     settings = ServerSettings(ui=False, max_body_bytes=2000, max_upload_files=1, max_upload_bytes=1000)
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(desk, settings, load_now=True), host="127.0.0.1", port=free_port())
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the test server did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{server.config.port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(create_app(desk, settings, load_now=True)) as url:
+        yield url
 
 
 def in_pieces(data: bytes, size: int) -> Iterator[bytes]:

@@ -13,10 +13,8 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
-import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -24,7 +22,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from index.embedding import HashingEmbedder
 from newsdesk_app.server.app import create_app
@@ -36,6 +33,7 @@ from rag.records import Answer, Citation
 from rag.service import Newsdesk
 from rag.verify import verify
 from tests.conftest import article
+from tests.servers import free_port, serving
 from tests.test_generators import INJECTION, QUAKE, STRIKES, hit
 
 Writer = Callable[[str, Iterable[dict[str, Any]]], Path]
@@ -78,17 +76,10 @@ MISSING = _missing()
 pytestmark = [pytest.mark.llm, pytest.mark.skipif(MISSING is not None, reason=MISSING or "")]
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="module")
 def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The base URL (…/v1) of llama-cpp-python's server on loopback, serving SmolLM2."""
-    port = _free_port()
+    port = free_port()
     log_path = tmp_path_factory.mktemp("llama-server") / "server.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
@@ -190,17 +181,8 @@ def test_ask_stream_gives_the_servers_pieces_then_the_verified_answer(desk: News
 @pytest.fixture
 def newsdesk_server(desk: Newsdesk) -> Iterator[str]:
     """Newsdesk's own server on loopback, its answers written by the llama.cpp server."""
-    app = create_app(desk, ServerSettings(ui=False), load_now=True)
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(create_app(desk, ServerSettings(ui=False), load_now=True)) as url:
+        yield url
 
 
 def test_the_http_api_streams_the_servers_tokens_then_citations_and_the_verified_answer(

@@ -4,7 +4,6 @@ picks up a version written after it started, without a restart."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -20,16 +19,11 @@ from index.embedding import HashingEmbedder
 from newsdesk_app.cli.main import main
 from rag.service import Newsdesk
 from tests.conftest import article
+from tests.servers import free_port
 
 Writer = Callable[[str, Iterable[dict[str, Any]]], Path]
 STRIKES = "Russian jets struck positions in the provinces of Hama, Homs and Latakia on Wednesday."
 CRANES = "Harbour cranes taller than any before were installed in Rotterdam on Friday."
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -19,15 +18,10 @@ from newsdesk_app.server.app import create_app
 from newsdesk_app.server.settings import ServerSettings
 from rag.service import Newsdesk
 from tests.conftest import article
+from tests.servers import free_port
 
 Writer = Callable[[str, Iterable[dict[str, Any]]], Path]
 QUESTION = "Which provinces were struck by Russian jets?"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ import gzip
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,17 +24,12 @@ from index.archive import IndexDirectory
 from index.embedding import HashingEmbedder
 from rag.service import Newsdesk
 from tests.conftest import article
+from tests.servers import free_port
 
 Writer = Callable[[str, Iterable[dict[str, Any]]], Path]
 BATCH = 3000
 # uvicorn shuts down gracefully, then re-raises the signal so a supervisor sees why it stopped.
 STOPPED_BY_SIGTERM = (0, -signal.SIGTERM)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def lock_is_held(index: Path) -> bool:
