@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,13 +28,20 @@ def _latencies(desk: Newsdesk, questions: Sequence[str]) -> tuple[list[float], l
     return search_ms, ask_ms
 
 
-def run_query(index_dir: Path, questions: Sequence[str], serve_seconds: float) -> dict[str, Any]:
-    hybrid = Newsdesk(index_dir, answer_cache_size=0)
-    bm25 = Newsdesk(index_dir, retrieval=RetrievalSettings(dense_weight=0.0), answer_cache_size=0)
+def run_query(
+    index_dir: Path,
+    questions: Sequence[str],
+    serve_seconds: float,
+    make_desk: Callable[..., Newsdesk] = Newsdesk,
+) -> dict[str, Any]:
+    """`make_desk(index_dir, **settings)` builds each desk measured (the command passes the one that reads
+    the environment, so a configured reader or model is what is measured, as in the served stage)."""
+    hybrid = make_desk(index_dir, answer_cache_size=0)
+    bm25 = make_desk(index_dir, retrieval=RetrievalSettings(dense_weight=0.0), answer_cache_size=0)
     search_ms, ask_ms = _latencies(hybrid, questions)
     bm25_search_ms, bm25_ask_ms = _latencies(bm25, questions)
     info = hybrid.info()
-    cached = Newsdesk(index_dir)
+    cached = make_desk(index_dir, answer_cache_size=1)
     cached.ask(questions[0])
     began = time.perf_counter()
     cached.ask(questions[0])

@@ -22,6 +22,7 @@ from eval.bench.query_stage import run_query
 from eval.bench.scale_stage import run_scale
 from eval.bench.startup_stage import run_startup
 from newsdesk_app.cli.options import corpus_option, index_option_for, limit_option, out_option
+from newsdesk_app.settings import desk_from_environment
 
 STAGES = ("ingest", "query", "scale", "startup")
 SCALE_SIZES = (10_000, 100_000, 1_000_000)  # quick too: the 1M row is what the scale stage is for
@@ -165,7 +166,9 @@ def _run(
         if target is None:
             (scratch / "query").mkdir()
             target = Path(run_ingest(corpus, scratch / "query", limit)["index"])
-        results["query"] = run_query(target, questions, serve_seconds=5.0 if quick else 20.0)
+        results["query"] = run_query(
+            target, questions, serve_seconds=5.0 if quick else 20.0, make_desk=desk_from_environment
+        )
     if "scale" in stages:
         results["scale"] = run_scale(SCALE_SIZES, scratch)
     if "startup" in stages:
