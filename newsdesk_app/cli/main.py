@@ -27,11 +27,11 @@ from newsdesk_app.cli.errors import F, reports_errors, stderr, stdout
 from newsdesk_app.cli.eval_command import eval_command
 from newsdesk_app.cli.options import index_option, query_options
 from newsdesk_app.cli.progress import IngestProgress
+from newsdesk_app.cli.render import print_answer, print_hits, print_ingest_report, report_dict
 from newsdesk_app.cli.train_command import train_reader_command
 from newsdesk_app.settings import default_index_dir, desk_from_environment
 from rag.conversation import Turn
 from rag.records import Answer, SearchFilters
-from rag.render import print_answer, print_hits, print_ingest_report, report_dict
 from rag.service import Newsdesk
 from rag.streaming import exchange, reply_stream
 
