@@ -129,7 +129,8 @@ def test_a_follow_up_is_answered_in_the_context_of_the_conversation(demo: Newsde
     first = demo.ask("Which provinces were struck?")
     history = [Turn("user", first.question), Turn("assistant", first.answer)]
     follow_up = demo.ask("Who approved it?", history=history)
-    assert follow_up.standalone_question is not None and "provinces" in follow_up.standalone_question
+    # "it" after a question that asked for several provinces stands for what was done to them
+    assert follow_up.standalone_question == "Who approved the strikes?"
     assert follow_up.answered and "Federation Council" in follow_up.answer
     assert follow_up.citations[0].article_id == SYRIA
 
