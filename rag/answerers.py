@@ -9,7 +9,12 @@ knows about the index, the cache or the conversation beyond the history a model 
   weighed (every sentence scored, the short-answer candidates), which `newsdesk eval` writes to
   features.jsonl and weighs choices with.
 - `GeneratedAnswerer`: a `rag.generators.Generator` writes the answer, streamed piece by piece when it
-  can and the caller asks for it; rag.verify then checks each sentence against the passages.
+  can and the caller asks for it; rag.verify then checks each sentence against the passages. Given the
+  extractive reader, it shows the model windows around the sentences the reader scores best
+  (rag.evidence) instead of whole passages, and its short answer must be quoted (`checked`).
+
+Every draft keeps the texts its answerer was shown (`Draft.evidence`), so an evaluation can tell an
+answer missing from the evidence (selection) from one missed in it (reading).
 """
 
 from __future__ import annotations
@@ -20,8 +25,17 @@ from typing import Protocol
 
 import numpy as np
 
-from rag.answer import NOT_FOUND, ExtractiveAnswerer, ScoredSentence, closest_passages, could_answer
+from index.catalog import Passage
+from rag.answer import (
+    NOT_FOUND,
+    ExtractiveAnswerer,
+    ScoredSentence,
+    closest_passages,
+    could_answer,
+    padded_words,
+)
 from rag.conversation import Turn
+from rag.evidence import EVIDENCE_TOKENS, Window, cited_in_passages, select_windows, widened
 from rag.features import CandidateFeatures, SentenceFeatures
 from rag.generators import Generated, Generator, StreamingGenerator, answer_pieces, pack_passages, parse_reply
 from rag.records import Citation, EarlierAnswer, Hit
@@ -60,6 +74,9 @@ class Draft:
     scored: tuple[ScoredSentence, ...] = ()
     sentences: tuple[tuple[str, SentenceFeatures], ...] = ()
     candidates: tuple[tuple[str, CandidateFeatures], ...] = ()
+    # The texts the answer could be read from: the sentences the extractive answerer could quote, or
+    # the passages (or windows) a language model was shown.
+    evidence: tuple[str, ...] = ()
 
 
 class Answerer(Protocol):
@@ -110,7 +127,13 @@ class QuotingAnswerer:
             scored=tuple(scored),
             sentences=tuple((hits[s.hit_index].passage.text[s.start : s.end], s.features) for s in eligible),
             candidates=found.candidates if found else (),
+            evidence=tuple(hits[s.hit_index].passage.text[s.start : s.end] for s in eligible),
         )
+
+    def short_answer_from(self, evidence: Evidence, eligible: Sequence[ScoredSentence]) -> str | None:
+        """The answer phrase this answerer would give from `eligible` (scored over `evidence.hits`)."""
+        found, _ = self._short_answer(evidence, eligible)
+        return found.text if found else None
 
     def _short_answer(
         self, evidence: Evidence, eligible: Sequence[ScoredSentence]
@@ -138,13 +161,30 @@ class QuotingAnswerer:
 
 
 class GeneratedAnswerer:
-    """A language model's answer, every sentence checked against the passages it was given."""
+    """A language model's answer, every sentence checked against the passages it was given.
 
-    def __init__(self, generator: Generator) -> None:
+    With `reader`, the model is shown windows around the sentences the reader scores best in the
+    retrieved passages and the rest of their articles (`passages_of`, an article's passages in
+    order), within `budget` tokens (rag.evidence), and a short answer the model does not quote gives
+    way to the extractive one. Without it, the best whole passages (`pack_passages`)."""
+
+    def __init__(
+        self,
+        generator: Generator,
+        reader: ExtractiveAnswerer | None = None,
+        passages_of: Callable[[str], Sequence[Passage]] | None = None,
+        budget: int = EVIDENCE_TOKENS,
+    ) -> None:
+        if budget <= 0:
+            raise ValueError(f"budget must be > 0, got {budget}")
         self.generator = generator
+        self.reader = reader
+        self.passages_of = passages_of
+        self.budget = budget
 
     def answer(self, evidence: Evidence, *, stream: bool = False) -> Iterator[str | Draft]:
-        passages = pack_passages(evidence.hits)
+        shown = self.shown(evidence)
+        passages = [w.hit for w in shown.windows] if shown.windows else pack_passages(evidence.hits)
         question, history = evidence.question, evidence.history
         if stream and isinstance(self.generator, StreamingGenerator):
             reply: list[str] = []
@@ -152,15 +192,63 @@ class GeneratedAnswerer:
             generated = parse_reply("".join(reply))
         else:
             generated = self.generator.generate(question, passages, history)
-        yield checked(generated, passages)
+        yield checked(generated, passages, evidence.hits, shown.windows, shown.fallback)
+
+    def shown(self, evidence: Evidence) -> Shown:
+        """What the model will be shown for `evidence`: windows (none without a reader, or when the
+        reader scores no sentence), and how to read the extractive short answer from them."""
+        if self.reader is None:
+            return Shown([], None)
+        hits = widened(evidence.hits, self.passages_of) if self.passages_of else list(evidence.hits)
+        scored = self.reader.score_sentences(
+            evidence.question, hits, evidence.question_vector, answer_only=True
+        )
+        windows = select_windows(scored, hits, self.budget)
+        quoting = QuotingAnswerer(self.reader)
+        wide = Evidence(
+            evidence.question, hits, evidence.question_vector, evidence.history, evidence.articles
+        )
+        eligible = could_answer(scored)
+        return Shown(windows, lambda: quoting.short_answer_from(wide, eligible))
 
 
-def checked(generated: Generated, passages: Sequence[Hit]) -> Draft:
-    """The language model's answer, every sentence checked against the passages (rag.verify)."""
+@dataclass(frozen=True, slots=True)
+class Shown:
+    windows: list[Window]
+    fallback: Callable[[], str | None] | None  # the extractive short answer, read when needed
+
+
+def quoted(phrase: str, text: str) -> bool:
+    """Whether `phrase` is in `text` as whole words, case, punctuation and spacing aside."""
+    words = padded_words(phrase)
+    return bool(words.strip()) and words in padded_words(text)
+
+
+def checked(
+    generated: Generated,
+    passages: Sequence[Hit],
+    retrieved: Sequence[Hit] = (),
+    windows: Sequence[Window] = (),
+    fallback: Callable[[], str | None] | None = None,
+) -> Draft:
+    """The language model's answer, every sentence checked against the passages it was shown
+    (rag.verify), citations of `windows` moved back into their passages. Its short answer is kept only
+    when a cited quote holds it; else the extractive one (`fallback`) when a cited passage holds
+    that; else none. Nothing cited: declined, with the closest of the `retrieved` passages."""
     text, citations, verification = verify(generated.text, passages)
+    shown = tuple(hit.passage.text for hit in passages)
     if generated.declined or not citations:
-        return Draft(NOT_FOUND, False, closest_passages(passages), verification=verification.as_dict())
+        closest = closest_passages(retrieved or passages)
+        return Draft(NOT_FOUND, False, closest, verification=verification.as_dict(), evidence=shown)
+    if windows:
+        citations = cited_in_passages(citations, windows)
     short = generated.short_answer
-    if short and not any(short.lower() in c.text.lower() for c in citations):
-        short = None  # a short answer is a claim too: kept only when a cited passage holds it
-    return Draft(text, True, citations, short_answer=short, verification=verification.as_dict())
+    if short and not any(quoted(short, c.quote) for c in citations):
+        short = None  # a short answer is a claim too: kept only when a cited sentence says it
+    if short is None and fallback is not None:
+        candidate = fallback()
+        if candidate and any(quoted(candidate, c.text) for c in citations):
+            short = candidate
+    return Draft(
+        text, True, citations, short_answer=short, verification=verification.as_dict(), evidence=shown
+    )

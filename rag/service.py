@@ -276,9 +276,12 @@ class Newsdesk:
         self, snapshot: Snapshot, as_of: date | None = None, *, weigh_every_sentence: bool = False
     ) -> Answerer:
         """The language model's answerer when one is configured, else the extractive one reading
-        `snapshot` (its term weights) for a question asked on `as_of`."""
+        `snapshot` (its term weights) for a question asked on `as_of`. The model is shown what the
+        extractive reader scores best in the retrieved passages and the rest of their articles."""
         if self.generator is not None:
-            return GeneratedAnswerer(self.generator)
+            return GeneratedAnswerer(
+                self.generator, self.reader(snapshot, as_of), snapshot.catalog.article_passages
+            )
         return QuotingAnswerer(self.reader(snapshot, as_of), weigh_every_sentence=weigh_every_sentence)
 
     def reader(self, snapshot: Snapshot, as_of: date | None = None) -> ExtractiveAnswerer:
