@@ -52,6 +52,7 @@ GROUPS = {
     "answers": [
         "answer_accuracy",
         "short_answer_accuracy",
+        "answer_in_evidence",
         "mean_answer_words",
         "token_f1",
         "choice_accuracy",
@@ -165,6 +166,11 @@ def score_traced(
         "answer": answer.answer,
         "short_answer": answer.short_answer,
         "short_correct": short_answer_matches(answer.short_answer, gold.answers),
+        # Whether the reader was shown the answer at all (any gold answer in a text of its evidence):
+        # a wrong answer with it is a misreading, without it a miss of selection or retrieval.
+        "answer_in_evidence": any(contains_answer(text, gold.answers) for text in reading.draft.evidence)
+        if gold.answers
+        else None,
         "answer_words": len(answer.answer.split()) if answer.answered else None,
         "answered": answer.answered,
         "correct": bool(correct) if gold.answerable else None,
@@ -257,6 +263,10 @@ def metric_rows(records: Sequence[dict[str, Any]]) -> dict[str, tuple[list[list[
         table[name] = ([[r["retrieval"][name]] for r in with_gold], mean)
     table["answer_accuracy"] = ([[float(r["correct"])] for r in answerable], mean)
     table["short_answer_accuracy"] = ([[float(r.get("short_correct", False))] for r in answerable], mean)
+    table["answer_in_evidence"] = (
+        [[float(r["answer_in_evidence"])] for r in answerable if r.get("answer_in_evidence") is not None],
+        mean,
+    )
     table["mean_answer_words"] = (
         [[float(r["answer_words"])] for r in answered if r.get("answer_words") is not None],
         mean,
@@ -358,7 +368,9 @@ def compare(old: dict[str, Any], new: dict[str, Any], old_name: str, new_name: s
     result: dict[str, Any] = {}
     for name, (old_rows, statistic) in old_table.items():
         new_rows = new_table[name][0]
-        old_value, new_value = old["metrics"][name]["value"], new["metrics"][name]["value"]
+        # A metric added since the old report was written (answer_in_evidence) has no old value.
+        old_value = (old["metrics"].get(name) or {}).get("value")
+        new_value = new["metrics"][name]["value"]
         interval = None
         if old_rows and len(old_rows) == len(new_rows):
             interval = paired_bootstrap(np.asarray(old_rows, float), np.asarray(new_rows, float), statistic)
