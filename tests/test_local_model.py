@@ -206,7 +206,7 @@ def test_a_model_in_parts_is_joined_once_and_checked(tmp_path: Path, monkeypatch
     )
     opened: list[str] = []
 
-    def installed(distribution: str, name: str, _: PackagedModel) -> Path:
+    def installed(distribution: str, name: str, _: PackagedModel, path: object = None) -> Path:
         opened.append(name)
         return tmp_path / name
 

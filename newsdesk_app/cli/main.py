@@ -25,6 +25,7 @@ from index.loaders import DEFAULT_MAX_DECOMPRESSED_BYTES, DEFAULT_MAX_RECORDS, L
 from newsdesk_app.cli.bench_command import bench_command
 from newsdesk_app.cli.errors import F, reports_errors, stderr, stdout
 from newsdesk_app.cli.eval_command import eval_command
+from newsdesk_app.cli.models_command import models_command
 from newsdesk_app.cli.options import index_option, query_options
 from newsdesk_app.cli.progress import IngestProgress
 from newsdesk_app.cli.render import print_answer, print_hits, print_ingest_report, report_dict
@@ -472,6 +473,7 @@ def demo_command(
 main.add_command(eval_command)
 main.add_command(train_reader_command)
 main.add_command(bench_command)
+main.add_command(models_command)
 
 if __name__ == "__main__":  # pragma: no cover
     main()
