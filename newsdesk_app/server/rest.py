@@ -28,6 +28,7 @@ from newsdesk_app.server.schemas import (
 from newsdesk_app.server.security import write_key_dependency
 from newsdesk_app.server.settings import ServerSettings
 from newsdesk_app.server.uploads import discard, save_uploads, upload_root
+from rag.models import describe_reader
 from rag.records import Answer
 from rag.service import Newsdesk
 from rag.streaming import Piece, reply_stream
@@ -154,10 +155,10 @@ def router(
         hits = desk.search(request.query, request.k, request.filters(), as_of=request.asked_on())
         return {"query": request.query, "hits": [h.as_dict() for h in hits]}
 
-    @api.get("/stats", summary="Counts, model, date range, outlets, size on disk")
+    @api.get("/stats", summary="Counts, model, date range, outlets, size on disk, the reader that answers")
     def stats() -> dict[str, Any]:
         readiness.require()
-        return desk.info()
+        return {**desk.info(), "reader": describe_reader(desk.scorer, desk.generator)}
 
     @api.post(
         "/articles",
