@@ -167,3 +167,62 @@ def test_a_question_s_features_line_labels_each_choice_against_the_gold(tmp_path
     (tmp_path / "features.jsonl").write_text('{"format": "newsdesk-features", "version": 0}\n')
     with pytest.raises(FeaturesFormatError, match="does not match"):
         read_features(tmp_path / "features.jsonl")
+
+
+def _record(qid: str, shown: bool | None, short: bool) -> dict[str, object]:
+    record: dict[str, object] = {
+        "id": qid,
+        "answerable": True,
+        "answered": True,
+        "correct": short,
+        "short_correct": short,
+        "answer_words": 5,
+        "token_f1": 0.5,
+        "choices": [],
+        "choice_correct": None,
+        "citations": [],
+        "gold_article_ids": [],
+        "unsupported_sentences": 0,
+        "sentences": 1,
+        "timings_ms": {"retrieve": 1.0, "answer": 1.0, "total": 2.0},
+    }
+    if shown is not None:
+        record["answer_in_evidence"] = shown
+    return record
+
+
+def test_answer_in_evidence_is_the_share_of_questions_whose_reader_was_shown_a_gold_answer() -> None:
+    """Reading and selection told apart: a wrong answer with the answer shown is a misreading."""
+    from eval.run import Run, compare, metric_rows, summarize
+
+    records = [_record("q1", True, True), _record("q2", True, False), _record("q3", False, False)]
+    rows, statistic = metric_rows(records)["answer_in_evidence"]
+    assert rows == [[1.0], [1.0], [0.0]] and statistic(np.asarray(rows)) == pytest.approx(2 / 3)
+    new = {"metrics": summarize(Run(records, 1.0, False)), "records": records}
+    old_records = [_record(r["id"], None, bool(r["short_correct"])) for r in records]  # type: ignore[arg-type]
+    old_metrics = summarize(Run(old_records, 1.0, False))
+    old_metrics.pop("answer_in_evidence")  # a report written before the metric existed
+    old = {"metrics": old_metrics, "records": old_records}
+    compared = compare(old, new, "old", "new")["metrics"]
+    assert compared["answer_in_evidence"]["old"] is None and compared["answer_in_evidence"]["new"] == 0.6667
+    assert compared["short_answer_accuracy"]["diff"] == 0.0
+
+
+def test_a_reader_s_evidence_is_what_it_could_quote_from(tmp_path: Path) -> None:
+    """The extractive reader's evidence is its sentences that could answer; eval scores it per question."""
+    from eval.gold import GoldQuestion
+    from eval.run import score_question
+    from rag.service import Newsdesk
+
+    desk = Newsdesk(tmp_path / "index", embedder=HashingEmbedder())
+    text = "Russian jets struck the provinces of Hama, Homs and Latakia on Wednesday. Officials met."
+    source = tmp_path / "news.jsonl"
+    source.write_text(json.dumps({"id": "s", "title": "Strikes", "text": text}) + "\n", encoding="utf-8")
+    desk.ingest([source])
+    gold = GoldQuestion(
+        "q", "Which provinces did the Russian jets strike?", answers=("Hama, Homs and Latakia",)
+    )
+    record = score_question(desk, gold, 5)
+    assert record["answer_in_evidence"] is True
+    missing = GoldQuestion("m", "Which provinces did the Russian jets strike?", answers=("Aleppo",))
+    assert score_question(desk, missing, 5)["answer_in_evidence"] is False
