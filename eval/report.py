@@ -145,7 +145,7 @@ def _question_rows(report: dict[str, Any]) -> list[_Row]:
         rank = record.get("gold_rank")
         rows.append(
             _Row(
-                status=str(record.get("failure") or "ok"),
+                status=_status(record),
                 failed=bool(record.get("failure")),
                 id=str(record.get("id", "")),
                 question=_trim(record.get("question") or "", _QUESTION_CHARS),
@@ -156,6 +156,15 @@ def _question_rows(report: dict[str, Any]) -> list[_Row]:
             )
         )
     return sorted(rows, key=lambda row: not row.failed)
+
+
+def _status(record: dict[str, Any]) -> str:
+    """The failure, and for a wrong answer or refusal whether the reader was shown the answer at all
+    (answer_in_evidence): not shown, a miss of retrieval or selection; shown, a misreading."""
+    failure = record.get("failure")
+    if failure in ("wrong answer", "wrong refusal") and record.get("answer_in_evidence") is False:
+        return f"{failure} (answer not shown)"
+    return str(failure or "ok")
 
 
 def _run_details(report: dict[str, Any]) -> list[tuple[str, str]]:

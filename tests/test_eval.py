@@ -226,3 +226,12 @@ def test_a_reader_s_evidence_is_what_it_could_quote_from(tmp_path: Path) -> None
     assert record["answer_in_evidence"] is True
     missing = GoldQuestion("m", "Which provinces did the Russian jets strike?", answers=("Aleppo",))
     assert score_question(desk, missing, 5)["answer_in_evidence"] is False
+
+
+def test_the_report_says_when_a_wrong_answer_was_never_shown_to_the_reader() -> None:
+    from eval.report import render_markdown
+
+    missed = {**_record("q1", False, False), "failure": "wrong answer", "question": "Who?", "answer": "X"}
+    misread = {**_record("q2", True, False), "failure": "wrong answer", "question": "Who?", "answer": "Y"}
+    text = render_markdown({"title": "t", "records": [missed, misread], "metrics": {}, "groups": {}})
+    assert "| wrong answer (answer not shown) | q1 |" in text and "| wrong answer | q2 |" in text
