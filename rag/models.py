@@ -263,11 +263,11 @@ def describe_reader(scorer: Scorer, generator: Generator | None = None) -> dict[
         path = locate_model(generator.model)
         present = path is not None and path.is_file()
         if present:
-            where = str(path)
+            where = "" if str(path) == generator.model else f" ({path})"
         elif generator.model.strip().lower() in MODELS:
-            where = f"not installed yet: newsdesk models install {generator.model}"
+            where = f" (not installed yet: newsdesk models install {generator.model})"
         else:
-            where = "no such file"
+            where = " (no such file)"
         threads = f"{generator.threads} thread{'s' if generator.threads != 1 else ''}"
         return {
             "kind": "local model",
@@ -276,7 +276,7 @@ def describe_reader(scorer: Scorer, generator: Generator | None = None) -> dict[
             "path": None if path is None else str(path),
             "installed": present,
             "threads": generator.threads,
-            "summary": f"local model {generator.model} ({where}) through llama.cpp, {threads}",
+            "summary": f"local model {generator.model}{where} through llama.cpp, {threads}",
         }
     if isinstance(generator, OpenAIChatGenerator):
         return {

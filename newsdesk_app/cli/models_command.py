@@ -125,7 +125,7 @@ class _Bars:
         detail = f"pip install {requirement}" if requirement else "installed"
         self.bar.update(self._packages, completed=done, detail=detail)
         if requirement is None:
-            self.bar.stop()
+            self.close()
 
     def joining(self, done: int, total: int) -> None:
         if self._join is None:
@@ -134,8 +134,10 @@ class _Bars:
         self.bytes.update(self._join, completed=done)
 
     def close(self) -> None:
-        self.bar.stop()
-        self.bytes.stop()
+        # Only a started bar: rich's stop() ends a line on a console that is not a terminal each time.
+        for progress in (self.bar, self.bytes):
+            if progress.live.is_started:
+                progress.stop()
 
 
 @models_command.command("install")
