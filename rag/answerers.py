@@ -38,7 +38,7 @@ from rag.conversation import Turn
 from rag.evidence import EVIDENCE_TOKENS, Window, cited_in_passages, select_windows, widened
 from rag.features import CandidateFeatures, SentenceFeatures
 from rag.generators import Generated, Generator, StreamingGenerator, answer_pieces, pack_passages, parse_reply
-from rag.records import Citation, EarlierAnswer, Hit
+from rag.records import MARKER, Citation, EarlierAnswer, Hit
 from rag.short_answer import MAX_SENTENCES, ShortAnswer, short_answer
 from rag.verify import verify
 
@@ -242,7 +242,7 @@ def checked(
         return Draft(NOT_FOUND, False, closest, verification=verification.as_dict(), evidence=shown)
     if windows:
         citations = cited_in_passages(citations, windows)
-    short = generated.short_answer
+    short = MARKER.sub("", generated.short_answer or "").strip() or None  # "Short answer: [3]" says nothing
     if short and not any(quoted(short, c.quote) for c in citations):
         short = None  # a short answer is a claim too: kept only when a cited sentence says it
     if short is None and fallback is not None:

@@ -135,6 +135,8 @@ def test_an_unquoted_short_answer_gives_way_to_the_extractive_one_only_when_a_ci
     )
     assert checked(reply, shown, hits, fallback=lambda: "six people").short_answer is None  # not cited
     assert checked(reply, shown, hits).short_answer is None  # no extractive reader
+    marker = Generated("Jets struck Hama, Homs and Latakia. [1]", "[1]")
+    assert checked(marker, shown, hits, fallback=lambda: "Latakia").short_answer == "Latakia"
 
 
 def test_nothing_cited_declines_with_the_retrieved_passages() -> None:
