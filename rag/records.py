@@ -142,6 +142,9 @@ class Answer:
     # What the question asked for (rag.question): a follow-up reads it to tell what "it" refers to.
     # Not in `as_dict`: it is derived from `question`.
     frame: QuestionFrame | None = field(default=None, compare=False)
+    # Which reader wrote it: "extractive (learned)", "extractive (hand)", or a language model's name
+    # ("llama.cpp:qwen2.5-coder-1.5b-instruct.gguf", "openai-compatible:MODEL").
+    reader: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON shape of `newsdesk ask --json` and the API; `standalone_question` only for follow-ups
@@ -160,4 +163,6 @@ class Answer:
             shape["verification"] = self.verification
         if self.earlier_answers:
             shape["earlier_answers"] = [asdict(e) for e in self.earlier_answers]
+        if self.reader is not None:
+            shape["reader"] = self.reader
         return shape

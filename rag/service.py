@@ -356,8 +356,16 @@ class Newsdesk:
             draft.verification,
             list(draft.earlier_answers),
             frame=frame_question(question),
+            reader=self.reader_name(),
         )
         yield Reading(answer, draft, ranking, hits, query_vector, snapshot)
+
+    def reader_name(self) -> str:
+        """Which reader writes this desk's answers: the language model's name when one is configured,
+        else the extractive answerer with its scorer ("extractive (learned)")."""
+        if self.generator is not None:
+            return self.generator.name
+        return f"extractive ({self.scorer.name})"
 
     def warm_up(self) -> None:
         """Open the index and load the model now rather than on the first question."""

@@ -56,7 +56,8 @@ def test_ask_returns_the_cli_json_shape(desk: Newsdesk) -> None:
     )
     assert response.status_code == 200
     data = response.json()
-    assert set(data) == {"question", "short_answer", "answer", "answered", "citations", "timings_ms"}
+    fields = {"question", "short_answer", "answer", "answered", "citations", "timings_ms", "reader"}
+    assert set(data) == fields
     assert data == {
         **desk.ask("Which provinces were struck by Russian jets?").as_dict(),
         "timings_ms": data["timings_ms"],

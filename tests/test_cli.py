@@ -57,7 +57,9 @@ def test_ask_json_has_the_documented_shape(tmp_path: Path, write_jsonl: Writer) 
     result = run("ask", "Which provinces were struck by Russian jets?", "--index", index, "--json")
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
-    assert set(data) == {"question", "short_answer", "answer", "answered", "citations", "timings_ms"}
+    fields = {"question", "short_answer", "answer", "answered", "citations", "timings_ms", "reader"}
+    assert set(data) == fields
+    assert data["reader"] == "extractive (learned)"  # the shipped learned reader, no model configured
     assert data["answered"] is True and "Hama, Homs and Latakia on Wednesday. [1]" in data["answer"]
     assert data["short_answer"] == "Hama, Homs and Latakia"
     citation = data["citations"][0]

@@ -190,6 +190,9 @@ def test_the_environment_configures_a_desk_only_at_the_application_boundary(
     assert configured.index_dir == tmp_path / "from-env" == default_index_dir()
     assert isinstance(configured.scorer, LinearScorer) and configured.answer_cache_size == 0
     assert configured.generator is not None and configured.generator.name
+    assert configured.reader_name() == "openai-compatible:" + configured.generator.name.split(":", 1)[1]
+    assert plain.reader_name() == "extractive (learned)"
+    assert desk_from_environment(generator=None).reader_name() == "extractive (hand)"
     given = desk_from_environment(
         tmp_path / "index", scorer=LearnedScorer(plain.scorer.model), generator=None
     )

@@ -112,6 +112,12 @@ def test_the_sources_panel_shows_the_standalone_question_and_unanswered_passages
     assert "Ask a question" in sources_html(None)
 
 
+def test_the_sources_panel_says_which_reader_answered() -> None:
+    by_model = Answer("Who?", f"{QUOTE} [1]", True, [citation()], reader="llama.cpp:<model>.gguf")
+    assert '<p class="nd-reader">Answered by: llama.cpp:&lt;model&gt;.gguf</p>' in sources_html(by_model)
+    assert "Answered by" not in sources_html(Answer("Who?", f"{QUOTE} [1]", True, [citation()]))
+
+
 def test_uploaded_files_are_named_without_their_temporary_folder() -> None:
     paths = ["/tmp/gradio/ab12/news.jsonl"]
     assert shorten_paths("/tmp/gradio/ab12/news.jsonl:3: invalid JSON", paths) == "news.jsonl:3: invalid JSON"

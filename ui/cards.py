@@ -123,6 +123,8 @@ def sources_html(answer: Answer | None) -> str:
         parts.append(f'<p class="nd-query">Read as: <q>{escape(answer.standalone_question)}</q></p>')
     if answer.earlier_answers:
         parts.append(f'<p class="nd-note">{escape(earlier_text(answer.earlier_answers))}</p>')
+    if answer.reader is not None:
+        parts.append(f'<p class="nd-reader">Answered by: {escape(answer.reader)}</p>')
     if not answer.citations:
         parts.append('<p class="nd-empty">No passages matched.</p>')
     elif answer.answered:

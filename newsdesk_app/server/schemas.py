@@ -149,6 +149,11 @@ class AnswerModel(BaseModel):
         description="With a language model: sentences written, supported as cited, re-pointed to the passage "
         "that supports them, and dropped as supported by none.",
     )
+    reader: str | None = Field(
+        None,
+        description='Which reader wrote the answer: "extractive (learned)", "extractive (hand)", or the '
+        'language model\'s name ("llama.cpp:FILE", "openai-compatible:MODEL").',
+    )
 
 
 class HitModel(BaseModel):
