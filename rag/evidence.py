@@ -2,15 +2,16 @@
 packed best first into a small token budget.
 
 Why not the retrieved passages whole (rag.generators.pack_passages)? A 1.5B model answers right
-about two times in three when the answer is in what it is shown and almost never when it is not,
-and whole passages of the first five hits hold the answer less often than the top articles do. So
+about two times in three when the answer is in what it is shown and almost never when it is not, so
 the sentences of the top articles (the retrieved passages, then the rest of their articles) are
 scored by the extractive reader (rag.answer: the learned sentence scorer), and the best ones are
 shown with the sentence before and after them, for the names and dates a sentence leaves to its
 neighbours. Windows that touch or overlap in one passage become one; a window that is a copy of a
 better one from another outlet (rag.diversity's overlap) is dropped and its outlet kept on the
-better one. EVIDENCE_TOKENS is chosen by benchmarks/evidence_presence.py
-(docs/results/2026-12-06/model-reading.md).
+better one. EVIDENCE_TOKENS = 800 is the smallest budget whose windows hold the answer within about
+4 points of whole passages (RealTime QA dev: 0.814 against 0.854, for 18% fewer prompt tokens;
+benchmarks/evidence_presence.py). Measured so far, windows do not beat whole passages, in presence
+or in the model's accuracy (docs/results/2026-12-06/model-reading.md).
 
 A window is shown to the model, and checked by rag.verify, as a `Hit` whose passage text is the
 window; `cited_in_passages` then maps each citation back to the whole passage it was cut from, so
