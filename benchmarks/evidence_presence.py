@@ -129,7 +129,8 @@ def run_presence(args: argparse.Namespace) -> dict[str, Any]:
 
 
 class PassagesDesk(Newsdesk):
-    """The desk as it was before rag.evidence: the model shown the best whole passages."""
+    """The desk as it was before rag.evidence: the model shown the best whole passages, its short answer
+    not held to a quote (no extractive fallback)."""
 
     def answerer(
         self, snapshot: Snapshot, as_of: date | None = None, *, weigh_every_sentence: bool = False
@@ -140,18 +141,20 @@ class PassagesDesk(Newsdesk):
 
 def run_readers(args: argparse.Namespace) -> dict[str, Any]:
     questions = load_gold(args.readers)
-    windows = open_desk(args.corpus)
+    windows = open_desk(args.corpus, model_windows=True)
     if windows.generator is None:
         raise SystemExit("set NEWSDESK_LLM_GGUF (or NEWSDESK_LLM_BASE_URL) for --readers")
-    passages = PassagesDesk(
+    before = PassagesDesk(
         windows.index_dir, generator=windows.generator, scorer=windows.scorer, answer_cache_size=0
     )
+    passages = open_desk(args.corpus, generator=windows.generator, model_windows=False)
     extractive = open_desk(args.corpus, generator=None)
     results: dict[str, Any] = {}
     desks: list[tuple[str, Newsdesk]] = [
         ("extractive", extractive),
         ("model-windows", windows),
-        ("model-passages", passages),
+        ("model-passages-before", before),  # no quoted-short-answer rule
+        ("model-passages", passages),  # the default: whole passages, the short answer held to a quote
     ]
     for name, desk in desks:
         run = run_gold(desk, questions, K, progress=_progress(name))

@@ -5,6 +5,7 @@ NEWSDESK_INDEX: the index folder (default: the per-user one). NEWSDESK_READER an
 reader that weighs what the extractive answerer reads (rag.scoring.scorer_from_env). NEWSDESK_LLM_*: a
 language model that writes the answers instead (rag.generators.generator_from_env). NEWSDESK_ANSWER_CACHE:
 how many answers are kept for questions asked again (0: none; benchmarks measure answering).
+NEWSDESK_LLM_EVIDENCE: `passages` (default) or `windows`, what a language model is shown (rag.evidence).
 """
 
 from __future__ import annotations
@@ -35,6 +36,15 @@ def answer_cache_size_from_env() -> int:
     return int(configured)
 
 
+def model_windows_from_env() -> bool:
+    """NEWSDESK_LLM_EVIDENCE: `windows` shows a language model the windows the reader chose; `passages`
+    (or unset) the best whole passages."""
+    configured = os.environ.get("NEWSDESK_LLM_EVIDENCE", "").strip().lower() or "passages"
+    if configured not in ("passages", "windows"):
+        raise ValueError(f"NEWSDESK_LLM_EVIDENCE must be 'passages' or 'windows', got {configured!r}")
+    return configured == "windows"
+
+
 def desk_from_environment(index_dir: Path | str | None = None, **overrides: Any) -> Newsdesk:
     """A `Newsdesk` on `index_dir` (default: NEWSDESK_INDEX, else the per-user index), configured by the
     environment; `overrides` are `Newsdesk` keyword arguments that win over it (`scorer=...`,
@@ -44,6 +54,8 @@ def desk_from_environment(index_dir: Path | str | None = None, **overrides: Any)
         overrides["scorer"] = scorer_from_env(answering.weights)
     if "generator" not in overrides:
         overrides["generator"] = generator_from_env()
+    if "model_windows" not in overrides:
+        overrides["model_windows"] = model_windows_from_env()
     if "answer_cache_size" not in overrides:
         overrides["answer_cache_size"] = answer_cache_size_from_env()
     return Newsdesk(index_dir or default_index_dir(), **overrides)

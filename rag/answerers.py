@@ -163,10 +163,13 @@ class QuotingAnswerer:
 class GeneratedAnswerer:
     """A language model's answer, every sentence checked against the passages it was given.
 
-    With `reader`, the model is shown windows around the sentences the reader scores best in the
-    retrieved passages and the rest of their articles (`passages_of`, an article's passages in
-    order), within `budget` tokens (rag.evidence), and a short answer the model does not quote gives
-    way to the extractive one. Without it, the best whole passages (`pack_passages`)."""
+    The model is shown the best whole passages (`pack_passages`). With `reader`, a short answer the
+    model does not quote gives way to the extractive one; with `reader` and `windows`, the model is
+    shown windows around the sentences the reader scores best in the retrieved passages and the rest
+    of their articles (`passages_of`, an article's passages in order) instead, within `budget` tokens
+    (rag.evidence). Windows are not the default: on 60 held-back dev questions with Qwen2.5-1.5B they
+    held the answer as often (0.783 vs 0.767) but were read worse (short answers 0.317 vs 0.367,
+    docs/results/2026-12-06/model-reading.md)."""
 
     def __init__(
         self,
@@ -174,11 +177,14 @@ class GeneratedAnswerer:
         reader: ExtractiveAnswerer | None = None,
         passages_of: Callable[[str], Sequence[Passage]] | None = None,
         budget: int = EVIDENCE_TOKENS,
+        *,
+        windows: bool = False,
     ) -> None:
         if budget <= 0:
             raise ValueError(f"budget must be > 0, got {budget}")
         self.generator = generator
         self.reader = reader
+        self.windows = windows
         self.passages_of = passages_of
         self.budget = budget
 
@@ -197,14 +203,22 @@ class GeneratedAnswerer:
     def shown(self, evidence: Evidence) -> Shown:
         """What the model will be shown for `evidence`: windows (none without a reader, or when the
         reader scores no sentence), and how to read the extractive short answer from them."""
-        if self.reader is None:
+        reader = self.reader
+        if reader is None:
             return Shown([], None)
+        if not self.windows:
+
+            def from_passages() -> str | None:
+                scored = reader.score_sentences(
+                    evidence.question, evidence.hits, evidence.question_vector, answer_only=True
+                )
+                return QuotingAnswerer(reader).short_answer_from(evidence, could_answer(scored))
+
+            return Shown([], from_passages)
         hits = widened(evidence.hits, self.passages_of) if self.passages_of else list(evidence.hits)
-        scored = self.reader.score_sentences(
-            evidence.question, hits, evidence.question_vector, answer_only=True
-        )
+        scored = reader.score_sentences(evidence.question, hits, evidence.question_vector, answer_only=True)
         windows = select_windows(scored, hits, self.budget)
-        quoting = QuotingAnswerer(self.reader)
+        quoting = QuotingAnswerer(reader)
         wide = Evidence(
             evidence.question, hits, evidence.question_vector, evidence.history, evidence.articles
         )

@@ -91,12 +91,14 @@ class Newsdesk:
         answer_cache_size: int = ANSWER_CACHE_SIZE,
         generator: Generator | None = None,
         scorer: Scorer | None = None,
+        model_windows: bool = False,
     ) -> None:
         """Nothing here reads the environment: the application builds a desk from it
         (newsdesk_app.settings). `index_dir`: default the per-user index. `scorer` weighs what the
         extractive answerer reads (default: the learned reader shipped in the package, else the hand
         weights; rag.scoring). `generator`: a language model writes the answers; None, the extractive
-        answerer quotes them. `answer_cache_size` 0 turns the answer cache off (benchmarks measure
+        answerer quotes them; `model_windows`: the model is shown windows the reader chose (rag.evidence)
+        rather than whole passages. `answer_cache_size` 0 turns the answer cache off (benchmarks measure
         answering, not lookups)."""
         if answer_cache_size < 0:
             raise ValueError(f"answer_cache_size must be >= 0, got {answer_cache_size}")
@@ -107,6 +109,7 @@ class Newsdesk:
         self.answer_settings = answering or AnswerSettings()
         self.scorer = scorer or default_scorer(self.answer_settings.weights)
         self.generator = generator
+        self.model_windows = model_windows
         self._snapshot: Snapshot | None = None
         self._damaged: dict[str, str] = {}  # version -> what the background checksums found
         self._verifier: threading.Thread | None = None
@@ -277,10 +280,13 @@ class Newsdesk:
     ) -> Answerer:
         """The language model's answerer when one is configured, else the extractive one reading
         `snapshot` (its term weights) for a question asked on `as_of`. The model is shown what the
-        extractive reader scores best in the retrieved passages and the rest of their articles."""
+        extractive reader scores best (with `model_windows`), else the best whole passages."""
         if self.generator is not None:
             return GeneratedAnswerer(
-                self.generator, self.reader(snapshot, as_of), snapshot.catalog.article_passages
+                self.generator,
+                self.reader(snapshot, as_of),
+                snapshot.catalog.article_passages,
+                windows=self.model_windows,
             )
         return QuotingAnswerer(self.reader(snapshot, as_of), weigh_every_sentence=weigh_every_sentence)
 

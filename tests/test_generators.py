@@ -490,3 +490,54 @@ def test_every_door_streams_one_way_the_models_drafts_or_the_answers_words_at_on
         answer,
     ]
     assert isinstance(ScriptedModel("x"), StreamingGenerator)
+
+
+LONG = " ".join(
+    [
+        "The harbour board met on Tuesday morning.",
+        "Members discussed the parking fees at length.",
+        "A new ferry timetable starts in March.",
+        "The mayor thanked the volunteers.",
+        "The board approved a budget of 4 million dollars for the new pier.",
+        "Work on the pier begins next spring.",
+        "Fishermen asked for more mooring space.",
+        "The next meeting is in June.",
+    ]
+)
+
+
+@pytest.mark.parametrize("windows", [False, True])
+def test_the_model_is_shown_whole_passages_unless_windows_are_asked_for(
+    tmp_path: Path, write_jsonl: Writer, model: FakeModel, windows: bool
+) -> None:
+    """Whole passages are the default (windows were read worse on held-back questions); with
+    model_windows the model sees the sentences the reader chose, with their neighbours, not the rest."""
+    generator = OpenAIChatGenerator(model.url, "tiny-model")
+    desk = Newsdesk(
+        tmp_path / "index", embedder=HashingEmbedder(), generator=generator, model_windows=windows
+    )
+    desk.ingest([write_jsonl("news.jsonl", [article("pier", LONG, title="Harbour board")])])
+    model.reply = "NOT IN ARCHIVE"
+    desk.ask("What budget did the harbour board approve for the new pier?")
+    shown = model.requests[-1]["messages"][-1]["content"]
+    sentences = [s for s in LONG.split(". ") if s.rstrip(".") in shown]
+    if windows:  # a window is a sentence and its neighbours: some of the article, not all of it
+        assert 0 < len(sentences) < 8, shown
+    else:
+        assert len(sentences) == 8, shown
+
+
+def test_what_the_model_is_shown_is_read_from_the_environment_at_the_boundary(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from newsdesk_app.settings import model_windows_from_env
+
+    monkeypatch.delenv("NEWSDESK_LLM_EVIDENCE", raising=False)
+    assert model_windows_from_env() is False
+    monkeypatch.setenv("NEWSDESK_LLM_EVIDENCE", "Windows")
+    assert model_windows_from_env() is True
+    monkeypatch.setenv("NEWSDESK_LLM_EVIDENCE", "sentences")
+    with pytest.raises(
+        ValueError, match="NEWSDESK_LLM_EVIDENCE must be 'passages' or 'windows', got 'sentences'"
+    ):
+        model_windows_from_env()
