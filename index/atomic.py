@@ -80,24 +80,16 @@ def atomic_file(
     durable_rename: bool = False,
 ) -> Iterator[IO[Any]]:
     """An open temporary file beside `target` ("w" for text, "wb" for bytes); when the block ends
-    without an exception it is flushed, fsynced and renamed over `target`."""
+    without an exception it is closed and, through `atomic_path`, fsynced and renamed over `target`."""
     if mode not in ("w", "wb"):
         raise ValueError(f"atomic_file writes a new file: mode must be 'w' or 'wb', got {mode!r}")
     if mode == "w" and encoding is None:
         encoding = "utf-8"
-    target = Path(target)
-    descriptor, temporary = _reserve(target, permissions)
-    try:
-        with os.fdopen(descriptor, mode, encoding=encoding) as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, target)
-    except BaseException:
-        _discard(temporary)
-        raise
-    if durable_rename:
-        fsync_path(target.parent)
+    with (
+        atomic_path(target, permissions=permissions, durable_rename=durable_rename) as temporary,
+        open(temporary, mode, encoding=encoding) as handle,
+    ):
+        yield handle
 
 
 def atomic_write(
