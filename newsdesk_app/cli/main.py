@@ -26,7 +26,7 @@ from newsdesk_app.cli.bench_command import bench_command
 from newsdesk_app.cli.errors import F, reports_errors, stderr, stdout
 from newsdesk_app.cli.eval_command import eval_command
 from newsdesk_app.cli.models_command import models_command
-from newsdesk_app.cli.options import index_option, query_options
+from newsdesk_app.cli.options import index_option, limit_option, query_options
 from newsdesk_app.cli.progress import IngestProgress
 from newsdesk_app.cli.render import print_answer, print_hits, print_ingest_report, report_dict
 from newsdesk_app.cli.train_command import train_reader_command
@@ -78,7 +78,7 @@ def main() -> None:
     help="Follow symbolic links that lead out of a folder being walked (by default they are skipped "
     "and listed; links within it are followed).",
 )
-@click.option("--limit", type=click.IntRange(1), default=None, help="Read at most this many articles.")
+@limit_option("Read at most this many articles.")
 @click.option(
     "--max-records",
     type=click.IntRange(1),
