@@ -29,6 +29,7 @@ from index.atomic import atomic_file
 from index.onnx_embedding import model_cache_dir
 from rag.conversation import Turn
 from rag.generators import Generated, GeneratorError, parse_reply, prompt_messages
+from rag.likelihood import PhraseReading, read_phrases
 from rag.records import Hit
 
 INSTALL_HINT = "pip install 'newsdesk[llm]'"
@@ -273,6 +274,17 @@ class LlamaCppGenerator:
             )
         except (ValueError, RuntimeError) as error:  # e.g. a prompt longer than the context window
             raise GeneratorError(f"llama.cpp failed on {self.model}: {error}") from error
+
+    def read_phrases(self, question: str, sentences: Sequence[str], phrases: Sequence[str]) -> PhraseReading:
+        """How likely the model finds each of `phrases` as the answer (rag.likelihood), one prompt."""
+        with self._busy:
+            llama = self._load()
+            try:
+                return read_phrases(llama, question, sentences, phrases)
+            except (ValueError, RuntimeError) as error:
+                raise GeneratorError(
+                    f"llama.cpp could not score phrases with {self.model}: {error}"
+                ) from error
 
     def generate(self, question: str, hits: Sequence[Hit], history: Sequence[Turn] = ()) -> Generated:
         with self._busy:
