@@ -6,6 +6,9 @@ reader that weighs what the extractive answerer reads (rag.scoring.scorer_from_e
 language model that writes the answers instead (rag.generators.generator_from_env). NEWSDESK_ANSWER_CACHE:
 how many answers are kept for questions asked again (0: none; benchmarks measure answering).
 NEWSDESK_LLM_EVIDENCE: `passages` (default) or `windows`, what a language model is shown (rag.evidence).
+NEWSDESK_LLM_READING: `judge` (default) or `write`: a local model judges the extractive reader's answer
+phrases (rag.phrase_reading, with the phrase model NEWSDESK_PHRASE_MODEL, default the shipped one), or
+writes the answer itself; a model behind an endpoint always writes.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from typing import Any
 
 from rag.answer import AnswerSettings
 from rag.generators import generator_from_env
+from rag.likelihood import PhraseJudge
+from rag.phrase_model import PhraseModel, load_phrase_model
 from rag.scoring import scorer_from_env
 from rag.service import ANSWER_CACHE_SIZE, Newsdesk, user_index_dir
 
@@ -45,6 +50,18 @@ def model_windows_from_env() -> bool:
     return configured == "windows"
 
 
+def phrase_model_from_env() -> PhraseModel | None:
+    """NEWSDESK_LLM_READING: `judge` (or unset) gives the phrase model a judging model uses
+    (NEWSDESK_PHRASE_MODEL, else the shipped one); `write` none, so the model writes its answers."""
+    configured = os.environ.get("NEWSDESK_LLM_READING", "").strip().lower() or "judge"
+    if configured not in ("judge", "write"):
+        raise ValueError(f"NEWSDESK_LLM_READING must be 'judge' or 'write', got {configured!r}")
+    if configured == "write":
+        return None
+    path = os.environ.get("NEWSDESK_PHRASE_MODEL", "").strip()
+    return load_phrase_model(Path(path).expanduser()) if path else load_phrase_model()
+
+
 def desk_from_environment(index_dir: Path | str | None = None, **overrides: Any) -> Newsdesk:
     """A `Newsdesk` on `index_dir` (default: NEWSDESK_INDEX, else the per-user index), configured by the
     environment; `overrides` are `Newsdesk` keyword arguments that win over it (`scorer=...`,
@@ -56,6 +73,8 @@ def desk_from_environment(index_dir: Path | str | None = None, **overrides: Any)
         overrides["generator"] = generator_from_env()
     if "model_windows" not in overrides:
         overrides["model_windows"] = model_windows_from_env()
+    if "phrase_model" not in overrides and isinstance(overrides["generator"], PhraseJudge):
+        overrides["phrase_model"] = phrase_model_from_env()
     if "answer_cache_size" not in overrides:
         overrides["answer_cache_size"] = answer_cache_size_from_env()
     return Newsdesk(index_dir or default_index_dir(), **overrides)

@@ -77,6 +77,20 @@ class Draft:
     # The texts the answer could be read from: the sentences the extractive answerer could quote, or
     # the passages (or windows) a language model was shown.
     evidence: tuple[str, ...] = ()
+    # The candidates a local model judged (rag.phrase_reading), each with its rag.phrase_model row.
+    phrases: tuple[tuple[str, tuple[float, ...]], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Weighed:
+    """What the extractive reader weighed for one question: every sentence scored, those that could
+    answer, the answer phrase it reads (None: none, or the answer declines) and the sentences read for
+    it, best first (a candidate's `best_sentence` indexes them)."""
+
+    scored: list[ScoredSentence]
+    eligible: list[ScoredSentence]
+    found: ShortAnswer | None
+    read: list[ScoredSentence]
 
 
 class Answerer(Protocol):
@@ -109,22 +123,37 @@ class QuotingAnswerer:
         yield self.draft(evidence)
 
     def draft(self, evidence: Evidence) -> Draft:
-        reader, question, hits = self.reader, evidence.question, evidence.hits
-        scored = reader.score_sentences(
-            question, hits, evidence.question_vector, answer_only=not self.weigh_every_sentence
+        weighed = self.weigh(evidence)
+        return self.draft_from(evidence, weighed, weighed.found)
+
+    def weigh(self, evidence: Evidence) -> Weighed:
+        """The sentences scored, those that could answer, and the answer phrase read from them."""
+        scored = self.reader.score_sentences(
+            evidence.question,
+            evidence.hits,
+            evidence.question_vector,
+            answer_only=not self.weigh_every_sentence,
         )
         eligible = could_answer(scored)
-        found, read = self._short_answer(evidence, eligible)
-        lead = read[found.sentence] if found else None
-        text, answered, citations = reader.answer_from(eligible, hits, lead, found.text if found else None)
-        kept = found if found and answered else None
+        found, read = self.read_short_answer(evidence, eligible)
+        return Weighed(scored, eligible, found, read)
+
+    def draft_from(self, evidence: Evidence, weighed: Weighed, short: ShortAnswer | None) -> Draft:
+        """The answer from what was weighed, led by the sentence of `short` (one of `weighed.read`)."""
+        hits, eligible = evidence.hits, weighed.eligible
+        lead = weighed.read[short.sentence] if short else None
+        text, answered, citations = self.reader.answer_from(
+            eligible, hits, lead, short.text if short else None
+        )
+        kept = short if short and answered else None
+        found = weighed.found
         return Draft(
             text,
             answered,
             citations,
             short_answer=kept.text if kept else None,
             earlier_answers=kept.earlier if kept else (),
-            scored=tuple(scored),
+            scored=tuple(weighed.scored),
             sentences=tuple((hits[s.hit_index].passage.text[s.start : s.end], s.features) for s in eligible),
             candidates=found.candidates if found else (),
             evidence=tuple(hits[s.hit_index].passage.text[s.start : s.end] for s in eligible),
@@ -132,10 +161,10 @@ class QuotingAnswerer:
 
     def short_answer_from(self, evidence: Evidence, eligible: Sequence[ScoredSentence]) -> str | None:
         """The answer phrase this answerer would give from `eligible` (scored over `evidence.hits`)."""
-        found, _ = self._short_answer(evidence, eligible)
+        found, _ = self.read_short_answer(evidence, eligible)
         return found.text if found else None
 
-    def _short_answer(
+    def read_short_answer(
         self, evidence: Evidence, eligible: Sequence[ScoredSentence]
     ) -> tuple[ShortAnswer | None, list[ScoredSentence]]:
         """The answer phrase, from the best sentences, checked against the top articles; and the

@@ -253,9 +253,12 @@ def _check_file(
     return size, digest.hexdigest()
 
 
-def describe_reader(scorer: Scorer, generator: Generator | None = None) -> dict[str, Any]:
+def describe_reader(
+    scorer: Scorer, generator: Generator | None = None, *, judging: bool = False
+) -> dict[str, Any]:
     """Which reader answers: a language model when the desk has a generator (a local GGUF file or an
     endpoint), else the extractive answerer with its scorer (the learned reader or the hand weights).
+    `judging`: the local model judges the extractive reader's answer phrases rather than writing.
     `summary` is the one line `newsdesk info` prints; the other keys say the same for a program."""
     if isinstance(generator, LlamaCppGenerator):
         path = locate_model(generator.model)
@@ -267,6 +270,11 @@ def describe_reader(scorer: Scorer, generator: Generator | None = None) -> dict[
         else:
             where = " (no such file)"
         threads = f"{generator.threads} thread{'s' if generator.threads != 1 else ''}"
+        reading = (
+            f"judging the extractive ({scorer.name}) reader's answer phrases"
+            if judging
+            else "writing the answers"
+        )
         return {
             "kind": "local model",
             "name": generator.name,
@@ -274,7 +282,9 @@ def describe_reader(scorer: Scorer, generator: Generator | None = None) -> dict[
             "path": None if path is None else str(path),
             "installed": present,
             "threads": generator.threads,
-            "summary": f"local model {generator.model}{where} through llama.cpp, {threads}",
+            "reading": "judge" if judging else "write",
+            "summary": f"local model {generator.model}{where} through llama.cpp, {threads}, {reading}"
+            " (NEWSDESK_LLM_READING)",
         }
     if isinstance(generator, OpenAIChatGenerator):
         return {

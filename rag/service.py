@@ -40,6 +40,9 @@ from rag.answerers import Answerer, Draft, Evidence, GeneratedAnswerer, QuotingA
 from rag.conversation import Turn, history_key, rewrite
 from rag.diversity import LOOK_AHEAD, distinct_hits
 from rag.generators import Generator
+from rag.likelihood import PhraseJudge
+from rag.phrase_model import PhraseModel
+from rag.phrase_reading import PhraseReadingAnswerer
 from rag.question import frame_question
 from rag.records import Answer, Citation, Hit, SearchFilters
 from rag.retrieval import HybridRetriever, RetrievalSettings
@@ -92,13 +95,16 @@ class Newsdesk:
         generator: Generator | None = None,
         scorer: Scorer | None = None,
         model_windows: bool = False,
+        phrase_model: PhraseModel | None = None,
     ) -> None:
         """Nothing here reads the environment: the application builds a desk from it
         (newsdesk_app.settings). `index_dir`: default the per-user index. `scorer` weighs what the
         extractive answerer reads (default: the learned reader shipped in the package, else the hand
         weights; rag.scoring). `generator`: a language model writes the answers; None, the extractive
         answerer quotes them; `model_windows`: the model is shown windows the reader chose (rag.evidence)
-        rather than whole passages. `answer_cache_size` 0 turns the answer cache off (benchmarks measure
+        rather than whole passages. `phrase_model`: a model that can judge phrases (a local llama.cpp
+        model, rag.likelihood) picks the extractive answer's short answer with it (rag.phrase_reading)
+        instead of writing the answer. `answer_cache_size` 0 turns the answer cache off (benchmarks measure
         answering, not lookups)."""
         if answer_cache_size < 0:
             raise ValueError(f"answer_cache_size must be >= 0, got {answer_cache_size}")
@@ -110,6 +116,7 @@ class Newsdesk:
         self.scorer = scorer or default_scorer(self.answer_settings.weights)
         self.generator = generator
         self.model_windows = model_windows
+        self.phrase_model = phrase_model
         self._snapshot: Snapshot | None = None
         self._damaged: dict[str, str] = {}  # version -> what the background checksums found
         self._verifier: threading.Thread | None = None
@@ -279,8 +286,16 @@ class Newsdesk:
         self, snapshot: Snapshot, as_of: date | None = None, *, weigh_every_sentence: bool = False
     ) -> Answerer:
         """The language model's answerer when one is configured, else the extractive one reading
-        `snapshot` (its term weights) for a question asked on `as_of`. The model is shown what the
-        extractive reader scores best (with `model_windows`), else the best whole passages."""
+        `snapshot` (its term weights) for a question asked on `as_of`. A model that judges phrases
+        picks the extractive answer's short answer (with `phrase_model`); one that writes is shown what
+        the extractive reader scores best (with `model_windows`), else the best whole passages."""
+        if self.judge is not None and self.phrase_model is not None:  # self.judging, for mypy
+            return PhraseReadingAnswerer(
+                self.reader(snapshot, as_of),
+                self.judge,
+                self.phrase_model,
+                weigh_every_sentence=weigh_every_sentence,
+            )
         if self.generator is not None:
             return GeneratedAnswerer(
                 self.generator,
@@ -369,9 +384,22 @@ class Newsdesk:
     def reader_name(self) -> str:
         """Which reader writes this desk's answers: the language model's name when one is configured,
         else the extractive answerer with its scorer ("extractive (learned)")."""
+        if self.judging:
+            assert self.judge is not None
+            return f"{self.judge.name} judging the extractive ({self.scorer.name}) reader's phrases"
         if self.generator is not None:
             return self.generator.name
         return f"extractive ({self.scorer.name})"
+
+    @property
+    def judging(self) -> bool:
+        """Whether a local model judges the extractive reader's answer phrases (rag.phrase_reading)."""
+        return self.judge is not None and self.phrase_model is not None
+
+    @property
+    def judge(self) -> PhraseJudge | None:
+        """The language model, when it can judge answer phrases (a local llama.cpp model can)."""
+        return self.generator if isinstance(self.generator, PhraseJudge) else None
 
     def warm_up(self) -> None:
         """Open the index and load the model now rather than on the first question."""

@@ -231,7 +231,14 @@ def test_describe_reader_names_what_answers(tmp_path: Path) -> None:
     gguf.write_bytes(b"GGUF")
     local = describe_reader(LinearScorer(), LlamaCppGenerator(str(gguf), threads=2))
     assert local["kind"] == "local model" and local["path"] == str(gguf) and local["installed"]
-    assert local["summary"] == f"local model {gguf} through llama.cpp, 2 threads"
+    assert local["summary"] == (
+        f"local model {gguf} through llama.cpp, 2 threads, writing the answers (NEWSDESK_LLM_READING)"
+    )
+    judging = describe_reader(LinearScorer(), LlamaCppGenerator(str(gguf)), judging=True)
+    assert (
+        judging["reading"] == "judge"
+        and "1 thread, judging the extractive (hand) reader's" in judging["summary"]
+    )
     missing = describe_reader(LinearScorer(), LlamaCppGenerator(str(tmp_path / "gone.gguf")))
     assert "no such file" in missing["summary"] and not missing["installed"]
 

@@ -27,6 +27,7 @@ from newsdesk_app.cli.errors import F, reports_errors, stderr, stdout
 from newsdesk_app.cli.eval_command import eval_command
 from newsdesk_app.cli.models_command import models_command
 from newsdesk_app.cli.options import index_option, limit_option, query_options
+from newsdesk_app.cli.phrase_command import train_phrase_model_command
 from newsdesk_app.cli.progress import IngestProgress
 from newsdesk_app.cli.render import print_answer, print_hits, print_ingest_report, report_dict
 from newsdesk_app.cli.train_command import train_reader_command
@@ -254,7 +255,7 @@ def delete_command(ids: tuple[str, ...], index_dir: Path | None) -> None:
 def info_command(index_dir: Path | None, as_json: bool) -> None:
     """Counts, model, dimension, date range, outlets, size on disk, and which reader answers."""
     desk = desk_from_environment(index_dir)
-    info = {**desk.info(), "reader": describe_reader(desk.scorer, desk.generator)}
+    info = {**desk.info(), "reader": describe_reader(desk.scorer, desk.generator, judging=desk.judging)}
     if as_json:
         _print_json(info)
         return
@@ -475,6 +476,7 @@ def demo_command(
 
 main.add_command(eval_command)
 main.add_command(train_reader_command)
+main.add_command(train_phrase_model_command)
 main.add_command(bench_command)
 main.add_command(models_command)
 

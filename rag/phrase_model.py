@@ -1,0 +1,149 @@
+"""The model reader's choice among answer phrases: the learned reader's score and the local model's
+likelihood of each candidate, combined by one logistic model kept as readable JSON.
+
+For each short-answer candidate of a question (the extractive reader's, best first), `phrase_rows`
+gives the features in `FEATURES` order: how the learned reader scores it (rag.reader_model) and how
+the local model does (rag.likelihood), each also against the question's best, and whether the model
+writes the phrase itself. `PhraseModel.chances` is the chance each candidate is an acceptable answer;
+the best is the short answer when its chance reaches `threshold`, else the short answer is withheld
+and the sentences stand alone. `newsdesk train-model-reader` fits it on earlier questions
+(eval/phrase_training.py) and writes this file; a file naming other features is refused.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from index.errors import NewsdeskError
+from rag.answer import padded_words
+from rag.likelihood import PhraseReading
+
+FORMAT = "newsdesk-phrase-model"
+VERSION = 1
+SHIPPED_PHRASE_MODEL = Path(__file__).with_name("phrase_model.json")
+MAX_PHRASES = 10  # candidates the model judges, the learned reader's best first
+FLOOR = -40.0  # log-probabilities below this are all "never": clipped so one token cannot dominate
+FEATURES = (
+    "candidate",  # 1 for a candidate of the extractive reader, 0 for a phrase only the model wrote
+    "learned",  # the learned reader's log-odds that the candidate is right (its lowest for the model's own)
+    "learned_below_best",
+    "learned_rank",  # 0 for the learned reader's best
+    "model",  # the model's log-probability of the phrase and its turn ending
+    "model_below_best",
+    "model_per_token",
+    "model_rank",  # 0 for the model's most likely
+    "own",  # the model writes this phrase itself (words equal)
+    "own_overlap",  # share of the phrase's words in the model's own phrase
+)
+
+
+class PhraseModelError(NewsdeskError):
+    """A phrase model file that cannot be used: unreadable, another format, or other features."""
+
+
+def _log_odds(chance: float) -> float:
+    clipped = min(max(chance, 1e-6), 1 - 1e-6)
+    return float(np.log(clipped / (1 - clipped)))
+
+
+def _ranks(values: np.ndarray) -> np.ndarray:
+    order = np.argsort(-values, kind="stable")
+    ranks = np.empty(len(values))
+    ranks[order] = np.arange(len(values))
+    return ranks
+
+
+def phrase_rows(
+    candidates: Sequence[str], learned: Sequence[float], reading: PhraseReading, *, own_added: bool = False
+) -> np.ndarray:
+    """One row per candidate, columns in FEATURES order; `learned` are the learned reader's chances.
+    With `own_added`, one more row, last, for the phrase the model wrote itself (`reading.own`)."""
+    scores = [*reading.scores, *([reading.own_score] if own_added and reading.own_score else [])]
+    phrases = [*candidates, *([reading.own] if len(scores) > len(candidates) else [])]
+    if not phrases:
+        return np.zeros((0, len(FEATURES)))
+    odds = [_log_odds(c) for c in learned]
+    odds += [min(odds, default=_log_odds(0.0))] * (len(phrases) - len(candidates))
+    learned_odds = np.asarray(odds)
+    model = np.asarray([max(s.total, FLOOR) for s in scores])
+    per_token = np.asarray([max(s.per_token, FLOOR) for s in scores])
+    own_words = set(padded_words(reading.own).split())
+    own = [float(bool(own_words) and padded_words(p) == padded_words(reading.own)) for p in phrases]
+    overlap = [
+        len(set(words) & own_words) / len(words) if (words := padded_words(p).split()) else 0.0
+        for p in phrases
+    ]
+    candidate = [1.0] * len(candidates) + [0.0] * (len(phrases) - len(candidates))
+    return np.column_stack(
+        [
+            candidate,
+            learned_odds,
+            learned_odds - learned_odds.max(),
+            _ranks(learned_odds),
+            model,
+            model - model.max(),
+            per_token,
+            _ranks(model),
+            own,
+            overlap,
+        ]
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PhraseModel:
+    weights: tuple[float, ...]  # one per FEATURES
+    intercept: float
+    threshold: float  # the best candidate's chance under which no short answer is given
+    about: dict[str, Any] = field(default_factory=dict)
+
+    def chances(self, rows: np.ndarray) -> np.ndarray:
+        if not len(rows):
+            return np.zeros(0)
+        chance: np.ndarray = 1.0 / (1.0 + np.exp(-(self.intercept + rows @ np.asarray(self.weights))))
+        return chance
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "version": VERSION,
+            "features": list(FEATURES),
+            "weights": dict(zip(FEATURES, self.weights, strict=True)),
+            "intercept": self.intercept,
+            "threshold": self.threshold,
+            "about": self.about,
+        }
+
+    def save(self, path: Path) -> None:
+        from index.atomic import atomic_write
+
+        atomic_write(path, json.dumps(self.to_json(), indent=1) + "\n")
+
+
+def load_phrase_model(path: Path = SHIPPED_PHRASE_MODEL) -> PhraseModel:
+    """The model in `path`, checked against this code's format, version and features."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise PhraseModelError(f"{path}: cannot read the phrase model: {error}") from error
+    if not isinstance(data, dict) or (data.get("format"), data.get("version")) != (FORMAT, VERSION):
+        found = (data.get("format"), data.get("version")) if isinstance(data, dict) else type(data).__name__
+        raise PhraseModelError(f"{path}: not a {FORMAT} file of version {VERSION} (found {found})")
+    if tuple(data.get("features", ())) != FEATURES:
+        raise PhraseModelError(
+            f"{path}: fitted on features {data.get('features')}, but this version computes {list(FEATURES)}:"
+            " refit it with newsdesk train-model-reader"
+        )
+    try:
+        weights = tuple(float(data["weights"][name]) for name in FEATURES)
+        return PhraseModel(
+            weights, float(data["intercept"]), float(data["threshold"]), dict(data.get("about", {}))
+        )
+    except (KeyError, TypeError, ValueError) as error:
+        raise PhraseModelError(f"{path}: a damaged phrase model: {error!r}") from error
