@@ -1,7 +1,8 @@
 """features.jsonl: what the answerer weighed for each question, labelled against the gold answers.
 
 One header line names the feature lists and the format version; then one line per question with, for
-each scored sentence and each short-answer candidate (best first) and each choice (as given), its
+each scored sentence and each short-answer candidate (best first) and each choice (as given), and
+each candidate a local model judged (rag.phrase_reading; none without one), its
 label (1 when it holds an acceptable answer) and its feature vector in the header's order. A scorer
 is trained from these (issue 18); a file whose header differs from the code's feature lists is
 refused by the reader.
@@ -19,6 +20,7 @@ from eval.metrics import contains_answer, short_answer_matches
 from index.errors import NewsdeskError
 from rag.answerers import Draft
 from rag.features import FORMAT_VERSION, CandidateFeatures, ChoiceFeatures, SentenceFeatures
+from rag.phrase_model import FEATURES as PHRASE_FEATURES
 
 FILE_NAME = "features.jsonl"
 
@@ -34,6 +36,7 @@ def header() -> dict[str, Any]:
         "sentence_features": list(SentenceFeatures.FEATURES),
         "candidate_features": list(CandidateFeatures.FEATURES),
         "choice_features": list(ChoiceFeatures.FEATURES),
+        "phrase_features": list(PHRASE_FEATURES),
     }
 
 
@@ -60,6 +63,9 @@ def question_features(draft: Draft, choices: Sequence[ChoiceFeatures], gold: Gol
             [int(contains_answer(choice, gold.answers)), _vector(f.as_vector())]
             for choice, f in zip(gold.choices, choices, strict=True)
         ],
+        "phrases": [
+            [int(short_answer_matches(text, gold.answers)), _vector(row), text] for text, row in draft.phrases
+        ],
     }
 
 
@@ -79,6 +85,8 @@ def read_features(path: Path) -> list[dict[str, Any]]:
     """The question lines of a features.jsonl, after checking its header against the code's feature lists."""
     lines = path.read_text(encoding="utf-8").splitlines()
     found = json.loads(lines[0]) if lines else None
+    if isinstance(found, dict) and "phrase_features" not in found:
+        found = {**found, "phrase_features": list(PHRASE_FEATURES)}  # written before phrases were judged
     if found != header():
         raise FeaturesFormatError(
             f"{path}: header {found!r} does not match this version's features {header()!r}"

@@ -1,0 +1,316 @@
+"""The model reader: a local model judges the extractive reader's answer phrases (issue 23).
+
+The quick tests give the desk a scripted judge (likelihoods chosen by the test) and check what the user
+sees change with it: which phrase is the short answer, that it is always quoted by a cited sentence,
+when the model's own phrase is taken, and when no short answer is given. The `llm` tests run the real
+scoring on SmolLM2-135M through llama.cpp and check its arithmetic: a phrase scored on the kept prompt
+state has the log-probability a fresh evaluation gives, whatever the order of the phrases.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from eval.features import header, question_features, read_features, write_features
+from eval.gold import GoldQuestion
+from eval.phrase_training import fit_phrase_model, judge_folds, judged
+from eval.train import TrainingError
+from index.embedding import HashingEmbedder
+from newsdesk_app.settings import desk_from_environment, phrase_model_from_env
+from rag.generators import Generated
+from rag.likelihood import PhraseReading, PhraseScore, phrase_messages
+from rag.phrase_model import FEATURES, PhraseModel, PhraseModelError, load_phrase_model, phrase_rows
+from rag.records import Hit
+from rag.service import Newsdesk
+from tests.conftest import article
+from tests.test_local_model import llm, needs_smollm2
+
+Writer = Callable[[str, Iterable[dict[str, Any]]], Path]
+TALKS = (
+    "Sergei Lavrov met Antony Blinken in Geneva on Friday, the ministry said. "
+    "Olaf Scholz met Antony Blinken in Berlin a day later."
+)
+ASKED = "Who met Antony Blinken in Geneva?"
+
+
+def weights(**chosen: float) -> tuple[float, ...]:
+    return tuple(chosen.get(name, 0.0) for name in FEATURES)
+
+
+# Trusts the model's likelihood and its own phrase, nothing else.
+TRUSTING = PhraseModel(weights(model_below_best=1.0, own=3.0), 0.0, 0.0)
+
+
+class ScriptedJudge:
+    """A judge whose likelihoods the test sets: `favoured` is likely, every other phrase is not."""
+
+    name = "scripted judge"
+
+    def __init__(self, favoured: str, own: str = "") -> None:
+        self.favoured, self.own = favoured, own
+        self.calls: list[tuple[str, list[str], list[str]]] = []
+
+    def score(self, phrase: str) -> PhraseScore:
+        return PhraseScore(-0.2 if phrase == self.favoured else -14.0, 3, -0.1)
+
+    def read_phrases(self, question: str, sentences: Sequence[str], phrases: Sequence[str]) -> PhraseReading:
+        self.calls.append((question, list(sentences), list(phrases)))
+        own = self.score(self.own) if self.own else None
+        return PhraseReading(tuple(self.score(p) for p in phrases), self.own, own, 50)
+
+    def generate(self, question: str, hits: Sequence[Hit], history: Sequence[Any] = ()) -> Generated:
+        raise AssertionError("a judging model is never asked to write the answer")
+
+
+def _desk(
+    tmp_path: Path, write_jsonl: Writer, judge: ScriptedJudge, model: PhraseModel = TRUSTING
+) -> Newsdesk:
+    desk = Newsdesk(
+        tmp_path / "index",
+        embedder=HashingEmbedder(),
+        generator=judge,
+        phrase_model=model,
+        answer_cache_size=0,
+    )
+    desk.ingest([write_jsonl("talks.jsonl", [article("talks", TALKS)])])
+    return desk
+
+
+def test_the_phrase_the_model_finds_likely_becomes_the_short_answer_and_leads_quoted(
+    tmp_path: Path, write_jsonl: Writer
+) -> None:
+    plain = Newsdesk(tmp_path / "plain", embedder=HashingEmbedder())
+    plain.ingest([write_jsonl("plain.jsonl", [article("talks", TALKS)])])
+    assert plain.ask(ASKED).short_answer == "Sergei Lavrov"  # the extractive reader alone
+
+    judge = ScriptedJudge("Olaf Scholz")
+    answer = _desk(tmp_path, write_jsonl, judge).ask(ASKED)
+    assert answer.answered and answer.short_answer == "Olaf Scholz"
+    assert answer.citations and "Olaf Scholz" in answer.citations[0].quote
+    assert answer.answer.startswith("Olaf Scholz")
+    assert answer.reader and "judging" in answer.reader and "scripted judge" in answer.reader
+    question, sentences, phrases = judge.calls[0]
+    assert question == ASKED and phrases[:3] == ["Sergei Lavrov", "Friday", "Olaf Scholz"]
+    assert sentences and all(s in TALKS for s in sentences)
+
+
+def test_when_the_model_agrees_with_the_learned_reader_the_extractive_answer_stands(
+    tmp_path: Path, write_jsonl: Writer
+) -> None:
+    answer = _desk(tmp_path, write_jsonl, ScriptedJudge("Sergei Lavrov")).ask(ASKED)
+    assert answer.short_answer == "Sergei Lavrov"
+    assert answer.citations and "Sergei Lavrov" in answer.citations[0].quote
+
+
+def test_the_model_s_own_phrase_is_taken_only_when_a_sentence_read_quotes_it(
+    tmp_path: Path, write_jsonl: Writer
+) -> None:
+    quoted = _desk(tmp_path / "a", write_jsonl, ScriptedJudge("nothing", own="the ministry")).ask(ASKED)
+    assert quoted.short_answer == "the ministry"
+    assert quoted.citations and "the ministry" in quoted.citations[0].quote
+    invented = _desk(tmp_path / "b", write_jsonl, ScriptedJudge("nothing", own="Kamala Harris")).ask(ASKED)
+    assert invented.short_answer == "Sergei Lavrov"  # not quoted: the learned reader's best stands
+
+
+def test_under_the_threshold_no_short_answer_is_given_but_the_sentences_still_answer(
+    tmp_path: Path, write_jsonl: Writer
+) -> None:
+    doubtful = PhraseModel(weights(model_below_best=1.0), -5.0, 0.5)  # every chance under 0.01
+    answer = _desk(tmp_path, write_jsonl, ScriptedJudge("Olaf Scholz"), doubtful).ask(ASKED)
+    assert answer.answered and answer.short_answer is None
+    assert answer.citations and "Antony Blinken" in answer.answer
+
+
+def test_a_declined_question_is_not_shown_to_the_model(tmp_path: Path, write_jsonl: Writer) -> None:
+    judge = ScriptedJudge("Olaf Scholz")
+    answer = _desk(tmp_path, write_jsonl, judge).ask("Who won the football league in Portugal?")
+    assert not answer.answered and answer.short_answer is None
+    assert judge.calls == []
+
+
+def test_phrase_rows_rank_and_compare_each_phrase_with_the_best() -> None:
+    reading = PhraseReading(
+        (PhraseScore(-1.0, 2, -0.5), PhraseScore(-6.0, 1, -0.1)),
+        "Hama",
+        PhraseScore(-0.3, 1, -0.2),
+        40,
+    )
+    rows = phrase_rows(["Homs", "Hama and Homs"], [0.8, 0.3], reading, own_added=True)
+    column = {name: rows[:, i].tolist() for i, name in enumerate(FEATURES)}
+    assert rows.shape == (3, len(FEATURES))
+    assert column["candidate"] == [1.0, 1.0, 0.0]
+    assert column["learned_rank"] == [0.0, 1.0, 2.0] and column["learned_below_best"][0] == 0.0
+    assert column["model"] == pytest.approx([-1.5, -6.1, -0.5])
+    assert column["model_rank"] == [1.0, 2.0, 0.0] and column["model_below_best"][2] == 0.0
+    assert column["own"] == [0.0, 0.0, 1.0] and column["own_overlap"] == pytest.approx([0.0, 1 / 3, 1.0])
+    assert phrase_rows([], [], PhraseReading((), "", None, 0)).shape == (0, len(FEATURES))
+
+
+def test_a_phrase_model_is_kept_as_readable_json_and_another_one_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "phrase_model.json"
+    TRUSTING.save(path)
+    data = json.loads(path.read_text())
+    assert data["format"] == "newsdesk-phrase-model" and list(data["weights"]) == list(FEATURES)
+    assert load_phrase_model(path) == TRUSTING
+    data["features"] = [*FEATURES[:-1], "invented"]
+    path.write_text(json.dumps(data))
+    with pytest.raises(PhraseModelError, match="invented"):
+        load_phrase_model(path)
+    path.write_text(json.dumps({"format": "newsdesk-reader", "version": 2}))
+    with pytest.raises(PhraseModelError, match="newsdesk-reader"):
+        load_phrase_model(path)
+
+
+def test_the_shipped_phrase_model_loads_and_says_what_it_was_fitted_on() -> None:
+    model = load_phrase_model()
+    assert model.about.get("questions", 0) > 100 and model.about.get("model")
+    assert math.isfinite(model.intercept) and all(math.isfinite(w) for w in model.weights)
+
+
+def test_the_reading_is_chosen_by_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("NEWSDESK_LLM_READING", "write")
+    assert phrase_model_from_env() is None
+    monkeypatch.setenv("NEWSDESK_LLM_READING", "guess")
+    with pytest.raises(ValueError, match="'guess'"):
+        phrase_model_from_env()
+    monkeypatch.setenv("NEWSDESK_LLM_READING", "judge")
+    path = tmp_path / "mine.json"
+    TRUSTING.save(path)
+    monkeypatch.setenv("NEWSDESK_PHRASE_MODEL", str(path))
+    assert phrase_model_from_env() == TRUSTING
+    assert desk_from_environment(tmp_path / "index", generator=None).phrase_model is None
+
+
+def _row(number: int, labels: Sequence[int], model: Sequence[float]) -> dict[str, Any]:
+    learned = np.linspace(0.9, 0.1, len(labels)).tolist()
+    scores = tuple(PhraseScore(m, 2, 0.0) for m in model)
+    rows = phrase_rows([f"p{i}" for i in range(len(labels))], learned, PhraseReading(scores, "", None, 9))
+    return {
+        "id": f"q{number}",
+        "question_date": f"2025-{1 + number // 28:02d}-{1 + number % 28:02d}",
+        "phrases": [
+            [label, row.tolist(), f"p{i}"] for i, (label, row) in enumerate(zip(labels, rows, strict=True))
+        ],
+    }
+
+
+def test_the_combined_model_learns_to_trust_the_model_where_it_is_right_and_is_judged_on_later_folds() -> (
+    None
+):
+    # The right phrase is the model's most likely one and never the learned reader's first.
+    rows = [
+        _row(n, [0, 1, 0], [-5.0, -0.5, -7.0]) if n % 4 else _row(n, [0, 0, 1], [-6.0, -8.0, -0.2])
+        for n in range(120)
+    ]
+    model = fit_phrase_model(rows, {"model": "scripted"})
+    x, _ = judged(rows[1])
+    assert int(np.argmax(model.chances(x))) == 1 and model.about["questions"] == 120
+    folds = judge_folds(rows, 4)
+    assert folds["questions"] == 90 and folds["with_phrases"] == 90
+    assert folds["top_right"]["learned reader"] == 0.0 and folds["top_right"]["combined"] == 1.0
+    with pytest.raises(TrainingError, match="judging model"):
+        fit_phrase_model([{"id": "q", "question_date": "2025-01-01", "phrases": []}], {})
+
+
+def test_features_jsonl_carries_the_judged_phrases_with_labels(tmp_path: Path, write_jsonl: Writer) -> None:
+    desk = _desk(tmp_path, write_jsonl, ScriptedJudge("Olaf Scholz"))
+    draft = desk.read(ASKED, 5).draft
+    gold = GoldQuestion(id="g1", question=ASKED, answers=("Sergei Lavrov",), question_date="2015-10-01")
+    line = question_features(draft, [], gold)
+    assert [(label, text) for label, _, text in line["phrases"]][:3] == [
+        (1, "Sergei Lavrov"),
+        (0, "Friday"),
+        (0, "Olaf Scholz"),
+    ]
+    assert all(len(vector) == len(FEATURES) for _, vector, _ in line["phrases"])
+    path = write_features([line], tmp_path / "eval")
+    assert read_features(path)[0]["phrases"] == line["phrases"]
+    assert header()["phrase_features"] == list(FEATURES)
+    older = {key: value for key, value in header().items() if key != "phrase_features"}
+    path.write_text(json.dumps(older) + "\n" + json.dumps(line) + "\n")
+    assert read_features(path)[0]["id"] == "g1"  # a file from before phrases were judged still reads
+
+
+# The real thing: SmolLM2 through llama.cpp.
+
+SENTENCES = [
+    "Russian jets struck the provinces of Hama, Homs and Latakia on Wednesday.",
+    "Moscow called it a start.",
+]
+
+
+@pytest.fixture(scope="module")
+def llama() -> Any:
+    from rag.local_model import LlamaCppGenerator
+
+    generator = LlamaCppGenerator("smollm2")
+    return generator._load()
+
+
+def _fresh_score(llama: Any, prompt_tokens: list[int], phrase: str) -> float:
+    """The phrase's log-probability and its turn's end, one token at a time from an empty state."""
+    tokens = [*llama.tokenize(phrase.encode(), add_bos=False, special=False), llama.token_eos()]
+    llama.reset()
+    llama.eval(prompt_tokens)
+    total = 0.0
+    for token in tokens:
+        logits = np.ctypeslib.as_array(llama._ctx.get_logits(), shape=(llama.n_vocab(),)).astype(np.float64)
+        total += float(logits[token] - logits.max() - np.log(np.exp(logits - logits.max()).sum()))
+        llama.eval([token])
+    return total
+
+
+@llm
+@needs_smollm2
+def test_scores_on_the_kept_prompt_equal_a_fresh_evaluation_in_any_order(llama: Any) -> None:
+    from rag.likelihood import read_phrases, render_prompt
+
+    question = "Which provinces were struck?"
+    phrases = ["Hama, Homs and Latakia", "Moscow", "a purple kettle"]
+    forward = read_phrases(llama, question, SENTENCES, phrases)
+    backward = read_phrases(llama, question, SENTENCES, phrases[::-1])
+    assert [s.total for s in forward.scores] == pytest.approx(
+        [s.total for s in backward.scores[::-1]], abs=1e-3
+    )
+    prompt = render_prompt(llama, phrase_messages(question, SENTENCES))
+    assert "Hama, Homs and Latakia" in prompt and prompt.rstrip().endswith("assistant")
+    tokens = llama.tokenize(prompt.encode(), add_bos=False, special=True)
+    assert forward.prompt_tokens == len(tokens)
+    # One token at a time takes llama.cpp's other kernels (single-row products): close, not equal.
+    for phrase, score in zip(phrases, forward.scores, strict=True):
+        assert score.total == pytest.approx(_fresh_score(llama, tokens, phrase), rel=0.03, abs=0.1)
+        assert score.tokens == len(llama.tokenize(phrase.encode(), add_bos=False, special=False))
+    assert forward.own and forward.own_score is not None
+    assert forward.own_score.total == pytest.approx(
+        _fresh_score(llama, tokens, forward.own), rel=0.03, abs=0.1
+    )
+    assert forward.scores[0].total > forward.scores[2].total  # the listed provinces beat a purple kettle
+
+
+@llm
+@needs_smollm2
+def test_a_desk_with_a_real_judging_model_answers_with_a_quoted_short_answer(
+    tmp_path: Path, write_jsonl: Writer
+) -> None:
+    from rag.local_model import LlamaCppGenerator
+
+    desk = Newsdesk(
+        tmp_path / "index",
+        embedder=HashingEmbedder(),
+        generator=LlamaCppGenerator("smollm2"),
+        phrase_model=load_phrase_model(),
+        answer_cache_size=0,
+    )
+    desk.ingest([write_jsonl("talks.jsonl", [article("talks", TALKS)])])
+    reading = desk.read(ASKED, 5)
+    answer = reading.answer
+    assert answer.answered and answer.short_answer and reading.draft.phrases
+    assert answer.citations and answer.short_answer in (answer.citations[0].quote or "")
+    assert answer.reader and "judging" in answer.reader
