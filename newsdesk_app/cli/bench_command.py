@@ -19,12 +19,17 @@ from rich.table import Table
 
 from eval.bench.ingest_stage import run_ingest
 from eval.bench.query_stage import run_query
+from eval.bench.reading_stage import run_reading
 from eval.bench.scale_stage import run_scale
 from eval.bench.startup_stage import run_startup
 from newsdesk_app.cli.options import corpus_option, index_option_for, limit_option, out_option
 from newsdesk_app.settings import desk_from_environment
 
-STAGES = ("ingest", "query", "scale", "startup")
+STAGES = ("ingest", "query", "scale", "startup", "reading")
+DEFAULT_STAGES = STAGES[
+    :4
+]  # "reading" needs a local model (NEWSDESK_LLM_GGUF) and minutes: asked for by name
+READING_QUESTIONS = 30
 SCALE_SIZES = (10_000, 100_000, 1_000_000)  # quick too: the 1M row is what the scale stage is for
 PEERS_SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "peers" / "run.py"
 
@@ -78,7 +83,7 @@ def _scale_table(rows: list[dict[str, Any]]) -> Table:
 
 
 def print_tables(console: Console, results: dict[str, Any]) -> None:
-    for stage in ("ingest", "query", "startup"):
+    for stage in ("ingest", "query", "startup", "reading"):
         if stage in results:
             console.print(_table(stage, results[stage]))
     if "scale" in results:
@@ -102,7 +107,13 @@ def print_tables(console: Console, results: dict[str, Any]) -> None:
     help="JSONL with a 'question' per line (default: the demo gold set).",
 )
 @index_option_for("Run the query stage on this existing index instead of the one just built.")
-@click.option("--only", default=",".join(STAGES), show_default=True, help="Stages to run, comma-separated.")
+@click.option(
+    "--only",
+    default=",".join(DEFAULT_STAGES),
+    show_default=True,
+    help="Stages to run, comma-separated; `reading` (a local model's seconds per answer beside the"
+    " extractive reader's, NEWSDESK_LLM_GGUF set) runs only when named.",
+)
 @out_option("Also write bench.json here.")
 @click.option(
     "--peers", is_flag=True, help=f"Then run the peer frameworks side by side ({PEERS_SCRIPT.name})."
@@ -173,5 +184,12 @@ def _run(
         results["scale"] = run_scale(SCALE_SIZES, scratch)
     if "startup" in stages:
         results["startup"] = run_startup(scratch)
+    if "reading" in stages:
+        target = index_dir or built
+        if target is None:
+            (scratch / "reading").mkdir()
+            target = Path(run_ingest(corpus, scratch / "reading", limit)["index"])
+        count = 5 if quick else READING_QUESTIONS
+        results["reading"] = run_reading(target, questions[:count], make_desk=desk_from_environment)
     results["seconds"] = round(time.perf_counter() - began, 1)
     return results
