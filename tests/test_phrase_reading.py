@@ -314,3 +314,44 @@ def test_a_desk_with_a_real_judging_model_answers_with_a_quoted_short_answer(
     assert answer.answered and answer.short_answer and reading.draft.phrases
     assert answer.citations and answer.short_answer in (answer.citations[0].quote or "")
     assert answer.reader and "judging" in answer.reader
+
+
+def test_the_reading_bench_needs_a_local_model_and_names_the_variable(
+    tmp_path: Path, write_jsonl: Writer
+) -> None:
+    from eval.bench.reading_stage import ReadingStageError, run_reading
+
+    plain = Newsdesk(tmp_path / "index", embedder=HashingEmbedder())
+    plain.ingest([write_jsonl("talks.jsonl", [article("talks", TALKS)])])
+
+    def make_desk(index_dir: Path, **settings: Any) -> Newsdesk:
+        return Newsdesk(index_dir, embedder=HashingEmbedder(), **settings)
+
+    with pytest.raises(ReadingStageError, match="NEWSDESK_LLM_GGUF"):
+        run_reading(tmp_path / "index", [ASKED], make_desk)
+
+
+@llm
+@needs_smollm2
+def test_bench_reading_times_three_readers_in_one_run() -> None:
+    import os
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "newsdesk_app.cli", "bench", "--quick", "--only", "reading", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "NEWSDESK_LLM_GGUF": "smollm2", "NEWSDESK_LLM_THREADS": "1"},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    reading = json.loads(result.stdout.strip().splitlines()[-1])["reading"]
+    assert reading["questions"] == 5 and "smollm2" in reading["model"]
+    for name in ("extractive", "model_judging", "model_writing"):
+        first, whole = reading[f"{name}_first_words"], reading[f"{name}_whole_answer"]
+        assert 0 < first["p50_ms"] <= whole["p50_ms"] + 1e-6, name
+    assert "judging" in reading["model_judging_reader"] and reading["extractive_reader"].startswith(
+        "extractive"
+    )
+    assert reading["model_judging_p50_ratio_to_extractive"] > 1
