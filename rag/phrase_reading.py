@@ -45,7 +45,13 @@ class PhraseReadingAnswerer:
     def draft(self, evidence: Evidence) -> Draft:
         weighed = self.quoting.weigh(evidence)
         short, judged = self.choose(evidence, weighed)
-        return replace(self.quoting.draft_from(evidence, weighed, short), phrases=judged)
+        drafted = self.quoting.draft_from(evidence, weighed, short)
+        if not weighed.read:
+            return drafted
+        # What the model was shown: the sentences read (the extractive reader's evidence is every
+        # sentence that could answer, more than these).
+        shown = tuple(evidence.hits[s.hit_index].passage.text[s.start : s.end] for s in weighed.read)
+        return replace(drafted, phrases=judged, evidence=shown)
 
     def choose(
         self, evidence: Evidence, weighed: Weighed

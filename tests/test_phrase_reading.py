@@ -220,8 +220,10 @@ def test_the_combined_model_learns_to_trust_the_model_where_it_is_right_and_is_j
 
 
 def test_features_jsonl_carries_the_judged_phrases_with_labels(tmp_path: Path, write_jsonl: Writer) -> None:
-    desk = _desk(tmp_path, write_jsonl, ScriptedJudge("Olaf Scholz"))
+    judge = ScriptedJudge("Olaf Scholz")
+    desk = _desk(tmp_path, write_jsonl, judge)
     draft = desk.read(ASKED, 5).draft
+    assert draft.evidence == tuple(judge.calls[0][1])  # answer_in_evidence: what the model was shown
     gold = GoldQuestion(id="g1", question=ASKED, answers=("Sergei Lavrov",), question_date="2015-10-01")
     line = question_features(draft, [], gold)
     assert [(label, text) for label, _, text in line["phrases"]][:3] == [
