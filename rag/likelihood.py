@@ -14,7 +14,7 @@ version without them is reported as such.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -62,7 +62,11 @@ class PhraseJudge(Protocol):
     name: str
 
     def read_phrases(
-        self, question: str, sentences: Sequence[str], phrases: Sequence[str]
+        self,
+        question: str,
+        sentences: Sequence[str],
+        phrases: Sequence[str],
+        on_piece: Callable[[str], None] | None = None,
     ) -> PhraseReading: ...
 
 
@@ -133,28 +137,47 @@ def _score(llama: Any, position: int, first: np.ndarray, phrase: str) -> PhraseS
     return PhraseScore(sum(steps), len(tokens), float(rows[-1][llama.token_eos()]))
 
 
-def _own_phrase(llama: Any, position: int, first: np.ndarray) -> str:
-    """The model's greedy reply, to the end of its turn or of the line, at most MAX_OWN_TOKENS."""
+def _own_phrase(
+    llama: Any, position: int, first: np.ndarray, on_piece: Callable[[str], None] | None
+) -> tuple[str, PhraseScore | None]:
+    """The model's greedy reply, to the end of its turn or of the line, at most MAX_OWN_TOKENS, each
+    new piece of text handed to `on_piece` as it is written; and its score, from the same steps (the
+    log-probability of each token chosen, then of the turn ending where it stopped)."""
     _rewind(llama, position)
     written: list[int] = []
-    logits = first
+    logits, total, sent = first, 0.0, 0
     for _ in range(MAX_OWN_TOKENS):
         token = int(np.argmax(logits))
         if token == llama.token_eos() or b"\n" in llama.detokenize([token]):
             break
         written.append(token)
+        total += float(logits[token])
         llama.eval([token])
-        logits = _last_logits(llama)[0]
+        logits = _log_softmax(_last_logits(llama)[0])
+        text = str(llama.detokenize(written).decode("utf-8", "ignore")).lstrip()  # a split character waits
+        if on_piece is not None and len(text) > sent:
+            on_piece(text[sent:])
+            sent = len(text)
     _rewind(llama, position)
-    return str(llama.detokenize(written).decode("utf-8", "replace")).strip()
+    # The sentences are shown as a list: a model may copy a line's marker, or end on its full stop.
+    phrase = str(llama.detokenize(written).decode("utf-8", "replace")).strip().lstrip("-*• ").rstrip(". ")
+    if not phrase:
+        return "", None
+    return phrase, PhraseScore(total, len(written), float(logits[llama.token_eos()]))
 
 
 def read_phrases(
-    llama: Any, question: str, sentences: Sequence[str], phrases: Sequence[str], *, own: bool = True
+    llama: Any,
+    question: str,
+    sentences: Sequence[str],
+    phrases: Sequence[str],
+    *,
+    own: bool = True,
+    on_piece: Callable[[str], None] | None = None,
 ) -> PhraseReading:
     """Scores `phrases` as replies to the prompt of `question` and `sentences` on a loaded llama.cpp
-    model (`llama_cpp.Llama`), the prompt evaluated once; with `own`, also the model's greedy phrase,
-    scored the same way."""
+    model (`llama_cpp.Llama`), the prompt evaluated once; with `own`, the model first writes its own
+    phrase (greedily, each piece handed to `on_piece` as it comes), scored from the same steps."""
     if not all(hasattr(llama, name) for name in ("_ctx", "_batch", "n_tokens")):
         raise RuntimeError("this llama-cpp-python has no context and batch to score phrases with (0.3.x has)")
     prompt = render_prompt(llama, phrase_messages(question, sentences))
@@ -166,8 +189,7 @@ def read_phrases(
     llama.eval(tokens[llama.n_tokens :])
     position = int(llama.n_tokens)
     first = _log_softmax(_last_logits(llama)[0])
+    written, written_score = _own_phrase(llama, position, first, on_piece) if own else ("", None)
     scores = tuple(_score(llama, position, first, phrase) for phrase in phrases)
-    written = _own_phrase(llama, position, first) if own else ""
-    written_score = _score(llama, position, first, written) if written else None
     _rewind(llama, position)
     return PhraseReading(scores, written, written_score, position)

@@ -275,12 +275,19 @@ class LlamaCppGenerator:
         except (ValueError, RuntimeError) as error:  # e.g. a prompt longer than the context window
             raise GeneratorError(f"llama.cpp failed on {self.model}: {error}") from error
 
-    def read_phrases(self, question: str, sentences: Sequence[str], phrases: Sequence[str]) -> PhraseReading:
-        """How likely the model finds each of `phrases` as the answer (rag.likelihood), one prompt."""
+    def read_phrases(
+        self,
+        question: str,
+        sentences: Sequence[str],
+        phrases: Sequence[str],
+        on_piece: Callable[[str], None] | None = None,
+    ) -> PhraseReading:
+        """How likely the model finds each of `phrases` as the answer, and the phrase it writes itself,
+        each piece of it handed to `on_piece` as it comes (rag.likelihood), one prompt."""
         with self._busy:
             llama = self._load()
             try:
-                return read_phrases(llama, question, sentences, phrases)
+                return read_phrases(llama, question, sentences, phrases, on_piece=on_piece)
             except (ValueError, RuntimeError) as error:
                 raise GeneratorError(
                     f"llama.cpp could not score phrases with {self.model}: {error}"

@@ -13,7 +13,9 @@ reader declines, so does this one, and the model is not asked.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import queue
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 
 import numpy as np
@@ -40,11 +42,31 @@ class PhraseReadingAnswerer:
         self.model = model
 
     def answer(self, evidence: Evidence, *, stream: bool = False) -> Iterator[str | Draft]:
-        yield self.draft(evidence)
+        """With `stream`, the phrase the model writes itself comes first, piece by piece, as a draft
+        (it is often the short answer; the whole answer takes its place once the phrases are judged)."""
+        if not stream:
+            yield self.draft(evidence)
+            return
+        pieces: queue.SimpleQueue[str | Draft | BaseException | None] = queue.SimpleQueue()
 
-    def draft(self, evidence: Evidence) -> Draft:
+        def judge() -> None:
+            try:
+                pieces.put(self.draft(evidence, on_piece=pieces.put))
+            except BaseException as error:  # handed to the reader, raised there
+                pieces.put(error)
+            finally:
+                pieces.put(None)
+
+        # The judging holds the model for a few seconds at most; a reader that goes away does not wait.
+        threading.Thread(target=judge, name="newsdesk-phrase-judge", daemon=True).start()
+        while (item := pieces.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def draft(self, evidence: Evidence, on_piece: Callable[[str], None] | None = None) -> Draft:
         weighed = self.quoting.weigh(evidence)
-        short, judged = self.choose(evidence, weighed)
+        short, judged = self.choose(evidence, weighed, on_piece)
         drafted = self.quoting.draft_from(evidence, weighed, short)
         if not weighed.read:
             return drafted
@@ -54,7 +76,7 @@ class PhraseReadingAnswerer:
         return replace(drafted, phrases=judged, evidence=shown)
 
     def choose(
-        self, evidence: Evidence, weighed: Weighed
+        self, evidence: Evidence, weighed: Weighed, on_piece: Callable[[str], None] | None = None
     ) -> tuple[ShortAnswer | None, tuple[tuple[str, tuple[float, ...]], ...]]:
         """The short answer and the phrases judged, each with its row of rag.phrase_model features.
         The phrases are the learned reader's best candidates and, when it is quoted in a sentence read
@@ -68,7 +90,7 @@ class PhraseReadingAnswerer:
         phrases = [text for text, _ in candidates]
         learned = self.quoting.reader.scorer.candidate_scores([features for _, features in candidates])
         sentences = [evidence.hits[s.hit_index].passage.text[s.start : s.end] for s in read]
-        reading = self.judge.read_phrases(evidence.question, sentences, phrases)
+        reading = self.judge.read_phrases(evidence.question, sentences, phrases, on_piece)
         quoting = next((n for n, sentence in enumerate(sentences) if quoted(reading.own, sentence)), None)
         own_added = quoting is not None and not any(
             quoted(reading.own, p) and quoted(p, reading.own) for p in phrases

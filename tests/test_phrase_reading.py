@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ from newsdesk_app.settings import desk_from_environment, phrase_model_from_env
 from rag.generators import Generated
 from rag.likelihood import PhraseReading, PhraseScore, phrase_messages
 from rag.phrase_model import FEATURES, PhraseModel, PhraseModelError, load_phrase_model, phrase_rows
-from rag.records import Hit
+from rag.records import Answer, Hit
 from rag.service import Newsdesk
 from tests.conftest import article
 from tests.test_local_model import llm, needs_smollm2
@@ -60,8 +61,17 @@ class ScriptedJudge:
     def score(self, phrase: str) -> PhraseScore:
         return PhraseScore(-0.2 if phrase == self.favoured else -14.0, 3, -0.1)
 
-    def read_phrases(self, question: str, sentences: Sequence[str], phrases: Sequence[str]) -> PhraseReading:
+    def read_phrases(
+        self,
+        question: str,
+        sentences: Sequence[str],
+        phrases: Sequence[str],
+        on_piece: Callable[[str], None] | None = None,
+    ) -> PhraseReading:
         self.calls.append((question, list(sentences), list(phrases)))
+        if on_piece is not None:
+            for word in self.own.split():
+                on_piece(word + " ")
         own = self.score(self.own) if self.own else None
         return PhraseReading(tuple(self.score(p) for p in phrases), self.own, own, 50)
 
@@ -117,6 +127,25 @@ def test_the_model_s_own_phrase_is_taken_only_when_a_sentence_read_quotes_it(
     assert quoted.citations and "the ministry" in quoted.citations[0].quote
     invented = _desk(tmp_path / "b", write_jsonl, ScriptedJudge("nothing", own="Kamala Harris")).ask(ASKED)
     assert invented.short_answer == "Sergei Lavrov"  # not quoted: the learned reader's best stands
+
+
+def test_streamed_the_model_s_own_phrase_comes_first_then_the_judged_answer_in_every_door(
+    tmp_path: Path, write_jsonl: Writer
+) -> None:
+    from rag.streaming import Piece, reply_stream
+
+    desk = _desk(tmp_path, write_jsonl, ScriptedJudge("Olaf Scholz", own="Kamala Harris"))
+    items = list(desk.ask_stream(ASKED))
+    assert items[:2] == ["Kamala ", "Harris "]  # the draft: the model's own phrase, as it wrote it
+    final = items[-1]
+    assert isinstance(final, Answer) and final.short_answer == "Olaf Scholz"  # not quoted: judged out
+    assert desk.ask(ASKED).short_answer == "Olaf Scholz"  # unstreamed, the same answer
+    shown = list(reply_stream(desk.ask_stream(ASKED)))
+    assert [(p.text, p.draft) for p in shown[:2] if isinstance(p, Piece)] == [
+        ("Kamala ", True),
+        ("Harris ", True),
+    ]
+    assert isinstance(shown[-1], Answer) and shown[-1].short_answer == "Olaf Scholz"
 
 
 def test_under_the_threshold_no_short_answer_is_given_but_the_sentences_still_answer(
@@ -290,6 +319,9 @@ def test_scores_on_the_kept_prompt_equal_a_fresh_evaluation_in_any_order(llama: 
         assert score.total == pytest.approx(_fresh_score(llama, tokens, phrase), rel=0.03, abs=0.1)
         assert score.tokens == len(llama.tokenize(phrase.encode(), add_bos=False, special=False))
     assert forward.own and forward.own_score is not None
+    pieces: list[str] = []
+    streamed = read_phrases(llama, question, SENTENCES, phrases, on_piece=pieces.append)
+    assert streamed.own == forward.own and forward.own in "".join(pieces)
     assert forward.own_score.total == pytest.approx(
         _fresh_score(llama, tokens, forward.own), rel=0.03, abs=0.1
     )
@@ -307,7 +339,7 @@ def test_a_desk_with_a_real_judging_model_answers_with_a_quoted_short_answer(
         tmp_path / "index",
         embedder=HashingEmbedder(),
         generator=LlamaCppGenerator("smollm2"),
-        phrase_model=load_phrase_model(),
+        phrase_model=replace(load_phrase_model(), threshold=0.0),  # SmolLM2 is rarely sure: always choose
         answer_cache_size=0,
     )
     desk.ingest([write_jsonl("talks.jsonl", [article("talks", TALKS)])])
