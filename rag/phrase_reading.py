@@ -20,11 +20,13 @@ from dataclasses import replace
 
 import numpy as np
 
-from rag.answer import ExtractiveAnswerer
+from rag.answer import ExtractiveAnswerer, ScoredSentence
 from rag.answerers import Draft, Evidence, QuotingAnswerer, Weighed, quoted
 from rag.likelihood import PhraseJudge
 from rag.phrase_model import MAX_PHRASES, PhraseModel, phrase_rows
 from rag.short_answer import ShortAnswer
+
+SHOWN_BY_SCORE = False
 
 
 class PhraseReadingAnswerer:
@@ -35,11 +37,15 @@ class PhraseReadingAnswerer:
         model: PhraseModel,
         *,
         weigh_every_sentence: bool = False,
+        shown_by_score: bool = SHOWN_BY_SCORE,
     ) -> None:
-        """`weigh_every_sentence`: as QuotingAnswerer's (newsdesk eval weighs choices with them)."""
+        """`weigh_every_sentence`: as QuotingAnswerer's (newsdesk eval weighs choices with them).
+        `shown_by_score`: the model is shown the sentences the scorer (the learned reader) ranks best,
+        rather than those the candidates were read from (the best by hand support)."""
         self.quoting = QuotingAnswerer(reader, weigh_every_sentence=weigh_every_sentence)
         self.judge = judge
         self.model = model
+        self.shown_by_score = shown_by_score
 
     def answer(self, evidence: Evidence, *, stream: bool = False) -> Iterator[str | Draft]:
         """With `stream`, the phrase the model writes itself comes first, piece by piece, as a draft
@@ -66,39 +72,51 @@ class PhraseReadingAnswerer:
 
     def draft(self, evidence: Evidence, on_piece: Callable[[str], None] | None = None) -> Draft:
         weighed = self.quoting.weigh(evidence)
-        short, judged = self.choose(evidence, weighed, on_piece)
+        if not weighed.read:  # the reader declines, or has no sentence to read a phrase from
+            return self.quoting.draft_from(evidence, weighed, weighed.found)
+        shown = self.shown(weighed)
+        # A lead may be any sentence shown: those the candidates were read from come first, as indexed.
+        weighed = replace(weighed, read=[*weighed.read, *(s for s in shown if s not in weighed.read)])
+        short, judged = self.choose(evidence, weighed, shown, on_piece)
         drafted = self.quoting.draft_from(evidence, weighed, short)
-        if not weighed.read:
-            return drafted
-        # What the model was shown: the sentences read (the extractive reader's evidence is every
-        # sentence that could answer, more than these).
-        shown = tuple(evidence.hits[s.hit_index].passage.text[s.start : s.end] for s in weighed.read)
-        return replace(drafted, phrases=judged, evidence=shown)
+        texts = tuple(_text(evidence, s) for s in shown)  # answer_in_evidence: what the model read
+        return replace(drafted, phrases=judged, evidence=texts)
+
+    def shown(self, weighed: Weighed) -> list[ScoredSentence]:
+        """The sentences the model is shown, as many as the candidates were read from."""
+        if not self.shown_by_score:
+            return list(weighed.read)
+        ranked = sorted(weighed.eligible, key=lambda s: (-s.score, s.hit_index, s.start))
+        return ranked[: len(weighed.read)]
 
     def choose(
-        self, evidence: Evidence, weighed: Weighed, on_piece: Callable[[str], None] | None = None
+        self,
+        evidence: Evidence,
+        weighed: Weighed,
+        shown: list[ScoredSentence],
+        on_piece: Callable[[str], None] | None = None,
     ) -> tuple[ShortAnswer | None, tuple[tuple[str, tuple[float, ...]], ...]]:
         """The short answer and the phrases judged, each with its row of rag.phrase_model features.
-        The phrases are the learned reader's best candidates and, when it is quoted in a sentence read
+        The phrases are the learned reader's best candidates and, when it is quoted in a sentence shown
         and is none of them, the phrase the model writes itself. The extractive short answer stands
         when the combined model agrees with the learned reader's best candidate (it may be a list or
         the newest figure built from it); None when the best chance is under the threshold."""
-        found, read = weighed.found, weighed.read
-        if not read:
-            return found, ()  # the reader declines, or has no sentence to read a phrase from
+        found = weighed.found
         candidates = found.candidates[:MAX_PHRASES] if found else ()
         phrases = [text for text, _ in candidates]
         learned = self.quoting.reader.scorer.candidate_scores([features for _, features in candidates])
-        sentences = [evidence.hits[s.hit_index].passage.text[s.start : s.end] for s in read]
+        sentences = [_text(evidence, s) for s in shown]
         reading = self.judge.read_phrases(evidence.question, sentences, phrases, on_piece)
-        quoting = next((n for n, sentence in enumerate(sentences) if quoted(reading.own, sentence)), None)
+        quoting = next(
+            (s for s, text in zip(shown, sentences, strict=True) if quoted(reading.own, text)), None
+        )
         own_added = quoting is not None and not any(
             quoted(reading.own, p) and quoted(p, reading.own) for p in phrases
         )
         rows = phrase_rows(phrases, learned, reading, own_added=own_added)
-        shown = [*phrases, reading.own][: len(rows)]
+        listed = [*phrases, reading.own][: len(rows)]
         judged = tuple(
-            (phrase, tuple(float(v) for v in row)) for phrase, row in zip(shown, rows, strict=True)
+            (phrase, tuple(float(v) for v in row)) for phrase, row in zip(listed, rows, strict=True)
         )
         if not len(rows):
             return found, judged
@@ -112,4 +130,9 @@ class PhraseReadingAnswerer:
             text, features = candidates[best]
             return replace(found, text=text, sentence=features.best_sentence, earlier=()), judged
         assert quoting is not None  # the last row is the model's own phrase, quoted in that sentence
-        return ShortAnswer(reading.own, quoting, candidates=found.candidates if found else ()), judged
+        lead = weighed.read.index(quoting)
+        return ShortAnswer(reading.own, lead, candidates=found.candidates if found else ()), judged
+
+
+def _text(evidence: Evidence, sentence: ScoredSentence) -> str:
+    return evidence.hits[sentence.hit_index].passage.text[sentence.start : sentence.end]
