@@ -57,6 +57,7 @@ class Evidence:
     history: Sequence[Turn] = ()  # the conversation so far, oldest first (a language model is shown it)
     # Title and text of the top retrieved articles, best first; called only when an answer needs them.
     articles: Callable[[], list[str]] = _no_articles
+    retrieved_as: str | None = None  # a follow-up's standalone form ("Who approved the strikes?")
 
 
 @dataclass(frozen=True, slots=True)

@@ -106,7 +106,9 @@ class PhraseReadingAnswerer:
         phrases = [text for text, _ in candidates]
         learned = self.quoting.reader.scorer.candidate_scores([features for _, features in candidates])
         sentences = [_text(evidence, s) for s in shown]
-        reading = self.judge.read_phrases(evidence.question, sentences, phrases, on_piece)
+        # The model is asked a follow-up in its standalone form: it is not shown the conversation.
+        asked = evidence.retrieved_as or evidence.question
+        reading = self.judge.read_phrases(asked, sentences, phrases, on_piece)
         quoting = next(
             (s for s, text in zip(shown, sentences, strict=True) if quoted(reading.own, text)), None
         )

@@ -345,7 +345,7 @@ class Newsdesk:
         hits = distinct_hits(ranking, k)  # wire copies read once, their outlets kept
         retrieved = time.perf_counter()
         articles = functools.cache(lambda: top_articles(snapshot, ranking))  # read once, when needed
-        evidence = Evidence(question, hits, query_vector, history, articles)
+        evidence = Evidence(question, hits, query_vector, history, articles, retrieved_as=query)
         answerer = self.answerer(snapshot, as_of, weigh_every_sentence=weigh_every_sentence)
         first_piece: float | None = None
         draft: Draft | None = None

@@ -157,6 +157,21 @@ def test_under_the_threshold_no_short_answer_is_given_but_the_sentences_still_an
     assert answer.citations and "Antony Blinken" in answer.answer
 
 
+def test_a_follow_up_is_put_to_the_model_in_its_standalone_form(tmp_path: Path, write_jsonl: Writer) -> None:
+    from rag.conversation import Turn
+
+    judge = ScriptedJudge("Olaf Scholz")
+    desk = _desk(tmp_path, write_jsonl, judge)
+    first = desk.ask(ASKED)
+    history = [Turn("user", ASKED), Turn("assistant", first.answer, first)]
+    followed = desk.ask("Where did he meet Antony Blinken a day later?", history=history)
+    assert (
+        followed.answered
+        and followed.standalone_question == "Where did Olaf Scholz meet Antony Blinken a day later?"
+    )
+    assert judge.calls[-1][0] == followed.standalone_question
+
+
 def test_a_declined_question_is_not_shown_to_the_model(tmp_path: Path, write_jsonl: Writer) -> None:
     judge = ScriptedJudge("Olaf Scholz")
     answer = _desk(tmp_path, write_jsonl, judge).ask("Who won the football league in Portugal?")
