@@ -267,7 +267,10 @@ def test_features_jsonl_carries_the_judged_phrases_with_labels(tmp_path: Path, w
     judge = ScriptedJudge("Olaf Scholz")
     desk = _desk(tmp_path, write_jsonl, judge)
     draft = desk.read(ASKED, 5).draft
-    assert draft.evidence == tuple(judge.calls[0][1])  # answer_in_evidence: what the model was shown
+    assert draft.evidence and draft.evidence == tuple(judge.calls[0][1])  # what the model was shown
+    # … the sentences that could answer, the learned reader's best first (rag.phrase_reading.SHOWN_BY_SCORE)
+    best = sorted((s for s in draft.scored if s.typed and s.matched), key=lambda s: -s.score)
+    assert [TALKS[s.start : s.end] for s in best][: len(draft.evidence)] == list(draft.evidence)
     gold = GoldQuestion(id="g1", question=ASKED, answers=("Sergei Lavrov",), question_date="2015-10-01")
     line = question_features(draft, [], gold)
     assert [(label, text) for label, _, text in line["phrases"]][:3] == [

@@ -136,7 +136,7 @@ def eval_command(
             "as_of": default_date.isoformat() if default_date else None,
             "generator": desk.generator.name if desk.generator else None,
             "reader": desk.scorer.name,  # the learned reader or the hand weights (NEWSDESK_READER)
-            "answered_by": desk.reader_name(),  # which reader answers: extractive, or a model judging or writing
+            "answered_by": desk.reader_name(),  # extractive, or a model judging or writing
         }
         report = build_report(desk, result, config)
         folder = out or Path("newsdesk-eval") / f"{gold.stem}-{datetime.now(UTC):%Y%m%d-%H%M%S}"
