@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from index.lexical import terms
-from rag.answer import ScoredSentence, padded_words
+from rag.answer import ScoredSentence, padded_words, sentence_text
 from rag.features import CandidateFeatures, ChoiceFeatures, hand_score
 from rag.records import Hit
 from rag.scoring import LinearScorer, Scorer
@@ -50,10 +50,7 @@ def choice_evidence(
     """For each choice, the hand support of the best sentence that names it (0 when none does), the
     passages naming it, each counting 1/rank, and that best sentence's cosine. `scored`: the sentences
     of `hits` as the extractive answerer weighed them."""
-    sentence_terms = [
-        (s.support, s.features.cosine, set(terms(hits[s.hit_index].passage.text[s.start : s.end])))
-        for s in scored
-    ]
+    sentence_terms = [(s.support, s.features.cosine, set(terms(sentence_text(s, hits)))) for s in scored]
     passage_terms = [set(terms(f"{h.passage.title} {h.passage.text}")) for h in hits]
     evidence = []
     for choice in choices:

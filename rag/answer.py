@@ -181,7 +181,7 @@ class ExtractiveAnswerer:
             text = padded_words(short)
             chosen = [
                 lead,
-                *(s for s in eligible if not _same(s, lead) and text in padded_words(self._text(s, hits))),
+                *(s for s in eligible if not _same(s, lead) and text in padded_words(sentence_text(s, hits))),
             ]
             chosen = chosen[: self.settings.max_sentences]
         else:
@@ -194,16 +194,12 @@ class ExtractiveAnswerer:
             [s.features for s in eligible], [s.score for s in eligible]
         )
 
-    @staticmethod
-    def _text(sentence: ScoredSentence, hits: Sequence[Hit]) -> str:
-        return hits[sentence.hit_index].passage.text[sentence.start : sentence.end]
-
     def _within_words(self, chosen: Sequence[ScoredSentence], hits: Sequence[Hit]) -> list[ScoredSentence]:
         """The first sentence, then the others in turn while the answer stays within max_answer_words."""
         kept: list[ScoredSentence] = []
         words = 0
         for sentence in chosen:
-            count = len(hits[sentence.hit_index].passage.text[sentence.start : sentence.end].split())
+            count = len(sentence_text(sentence, hits).split())
             if kept and words + count > self.settings.max_answer_words:
                 continue
             kept.append(sentence)
@@ -339,7 +335,7 @@ class ExtractiveAnswerer:
             number = numbers.setdefault(sentence.hit_index, len(numbers) + 1)
             first, last = spans.get(sentence.hit_index, (sentence.start, sentence.end))
             spans[sentence.hit_index] = (min(first, sentence.start), max(last, sentence.end))
-            parts.append(f"{hits[sentence.hit_index].passage.text[sentence.start : sentence.end]} [{number}]")
+            parts.append(f"{sentence_text(sentence, hits)} [{number}]")
         citations = [Citation.from_hit(numbers[i], hits[i], spans[i], support=1.0) for i in numbers]
         answer = " ".join(parts)
         problems = unsupported_claims(answer, citations)
@@ -351,6 +347,11 @@ class ExtractiveAnswerer:
 def _same(one: ScoredSentence, other: ScoredSentence) -> bool:
     """The same sentence of the same passage (scored once or again)."""
     return (one.hit_index, one.start, one.end) == (other.hit_index, other.start, other.end)
+
+
+def sentence_text(sentence: ScoredSentence, hits: Sequence[Hit]) -> str:
+    """The sentence's words, from the passage of the hit it was scored in."""
+    return hits[sentence.hit_index].passage.text[sentence.start : sentence.end]
 
 
 def could_answer(scored: Sequence[ScoredSentence]) -> list[ScoredSentence]:

@@ -33,6 +33,7 @@ from rag.answer import (
     closest_passages,
     could_answer,
     padded_words,
+    sentence_text,
 )
 from rag.conversation import Turn
 from rag.evidence import EVIDENCE_TOKENS, Window, cited_in_passages, select_windows, widened
@@ -148,6 +149,7 @@ class QuotingAnswerer:
         )
         kept = short if short and answered else None
         found = weighed.found
+        texts = [sentence_text(s, hits) for s in eligible]
         return Draft(
             text,
             answered,
@@ -155,9 +157,9 @@ class QuotingAnswerer:
             short_answer=kept.text if kept else None,
             earlier_answers=kept.earlier if kept else (),
             scored=tuple(weighed.scored),
-            sentences=tuple((hits[s.hit_index].passage.text[s.start : s.end], s.features) for s in eligible),
+            sentences=tuple((text, s.features) for text, s in zip(texts, eligible, strict=True)),
             candidates=found.candidates if found else (),
-            evidence=tuple(hits[s.hit_index].passage.text[s.start : s.end] for s in eligible),
+            evidence=tuple(texts),
         )
 
     def short_answer_from(self, evidence: Evidence, eligible: Sequence[ScoredSentence]) -> str | None:
@@ -174,7 +176,7 @@ class QuotingAnswerer:
         if not reader.settings.short_answers or reader.declines(eligible):
             return None, []  # nothing to read it from, or the answer will decline
         scored = sorted(eligible, key=lambda s: (-s.support, s.hit_index, s.start))[:MAX_SENTENCES]
-        sentences = [(hits[s.hit_index].passage.text[s.start : s.end], s.support) for s in scored]
+        sentences = [(sentence_text(s, hits), s.support) for s in scored]
         origins = [(hits[s.hit_index].passage.published_at, hits[s.hit_index].passage.source) for s in scored]
         outlets = [hit.passage.source for hit in hits if hit.passage.source]
         found = short_answer(

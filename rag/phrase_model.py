@@ -6,7 +6,7 @@ gives the features in `FEATURES` order: how the learned reader scores it (rag.re
 the local model does (rag.likelihood), each also against the question's best, and whether the model
 writes the phrase itself. `PhraseModel.chances` is the chance each candidate is an acceptable answer;
 the best is the short answer when its chance reaches `threshold`, else the short answer is withheld
-and the sentences stand alone. `newsdesk train-model-reader` fits it on earlier questions
+and the sentences stand alone. `newsdesk train-phrase-model` fits it on earlier questions
 (eval/phrase_training.py) and writes this file; a file naming other features is refused.
 """
 
@@ -139,7 +139,7 @@ def load_phrase_model(path: Path = SHIPPED_PHRASE_MODEL) -> PhraseModel:
     if tuple(data.get("features", ())) != FEATURES:
         raise PhraseModelError(
             f"{path}: fitted on features {data.get('features')}, but this version computes {list(FEATURES)}:"
-            " refit it with newsdesk train-model-reader"
+            " refit it with newsdesk train-phrase-model"
         )
     try:
         weights = tuple(float(data["weights"][name]) for name in FEATURES)

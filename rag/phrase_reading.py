@@ -3,12 +3,13 @@ model together.
 
 `PhraseReadingAnswerer` weighs the passages as the extractive reader does (rag.answerers.QuotingAnswerer:
 sentences scored, short-answer candidates read from the best of them), then shows a local model the
-sentences the candidates come from and has it judge the candidates (rag.likelihood, one prompt) and
-write its own phrase, which joins them when a sentence read quotes it. rag.phrase_model combines the
-two readers' scores. The chosen phrase leads the answer with the sentence that holds it, so every short
-answer is a quote by construction and every citation is the extractive reader's. When the combined
-chance of the best phrase is under the model's threshold no short answer is given; when the extractive
-reader declines, so does this one, and the model is not asked.
+sentences the learned reader scores best and has it write its own phrase, which joins the candidates
+when a sentence shown quotes it, and judge the candidates (rag.likelihood, one prompt).
+rag.phrase_model combines the two readers' scores. The chosen phrase leads the answer with the
+sentence that holds it, so every short answer is a quote by construction and every citation is the
+extractive reader's. When the combined chance of the best phrase is under the model's threshold no
+short answer is given; when the extractive reader declines, so does this one, and the model is not
+asked.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from rag.answer import ExtractiveAnswerer, ScoredSentence
+from rag.answer import ExtractiveAnswerer, ScoredSentence, sentence_text
 from rag.answerers import Draft, Evidence, QuotingAnswerer, Weighed, quoted
 from rag.likelihood import PhraseJudge
 from rag.phrase_model import MAX_PHRASES, PhraseModel, phrase_rows
@@ -79,7 +80,9 @@ class PhraseReadingAnswerer:
         weighed = replace(weighed, read=[*weighed.read, *(s for s in shown if s not in weighed.read)])
         short, judged = self.choose(evidence, weighed, shown, on_piece)
         drafted = self.quoting.draft_from(evidence, weighed, short)
-        texts = tuple(_text(evidence, s) for s in shown)  # answer_in_evidence: what the model read
+        texts = tuple(
+            sentence_text(s, evidence.hits) for s in shown
+        )  # answer_in_evidence: what the model read
         return replace(drafted, phrases=judged, evidence=texts)
 
     def shown(self, weighed: Weighed) -> list[ScoredSentence]:
@@ -105,7 +108,7 @@ class PhraseReadingAnswerer:
         candidates = found.candidates[:MAX_PHRASES] if found else ()
         phrases = [text for text, _ in candidates]
         learned = self.quoting.reader.scorer.candidate_scores([features for _, features in candidates])
-        sentences = [_text(evidence, s) for s in shown]
+        sentences = [sentence_text(s, evidence.hits) for s in shown]
         # The model is asked a follow-up in its standalone form: it is not shown the conversation.
         asked = evidence.retrieved_as or evidence.question
         reading = self.judge.read_phrases(asked, sentences, phrases, on_piece)
@@ -134,7 +137,3 @@ class PhraseReadingAnswerer:
         assert quoting is not None  # the last row is the model's own phrase, quoted in that sentence
         lead = weighed.read.index(quoting)
         return ShortAnswer(reading.own, lead, candidates=found.candidates if found else ()), judged
-
-
-def _text(evidence: Evidence, sentence: ScoredSentence) -> str:
-    return evidence.hits[sentence.hit_index].passage.text[sentence.start : sentence.end]
