@@ -423,6 +423,14 @@ def _build_version(
 
 
 def _filter_fields(changes: Changes) -> list[FilterFields]:
-    """The date and outlet of each new chunk's article, for a store that filters by them itself."""
-    articles = {a.id: FilterFields(date_part(a.published_at), a.source) for a in changes.articles}
-    return [articles[chunk.article_id] for chunk in changes.chunks]
+    """The date and outlet of each new chunk's article, for a store that filters by them itself, and the
+    chunk's text as BM25 reads it (`Catalog.embedding_inputs`), for a store that runs BM25 itself."""
+    articles = {a.id: a for a in changes.articles}
+    return [
+        FilterFields(
+            date_part(articles[c.article_id].published_at),
+            articles[c.article_id].source,
+            f"{articles[c.article_id].title}\n{c.text}",
+        )
+        for c in changes.chunks
+    ]

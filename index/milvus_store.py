@@ -1,7 +1,7 @@
 """Vectors in a Milvus collection, shared by every version of one index (`--store milvus:PATH_OR_URI`).
 
-PATH is a Milvus Lite file (`news.db`, embedded, one process at a time); URI is a Milvus server or
-cluster (`http://host:19530`). The SQLite catalog and the BM25 index stay in the version folder.
+PATH is a Milvus Lite file (`news.db`, embedded, one process at a time); URI is a Milvus server, cluster
+or the Milvus 2.5 engine (`http://host:19530`). The SQLite catalog stays in the version folder.
 
 One collection holds the rows of every version. Each row is tagged with the generation that added it
 (`born`) and the one that removed it (`died`, ALIVE until then); version g sees the rows with
@@ -10,16 +10,27 @@ version never see a write in progress:
 
     key        generation << 40 | a random byte of the write << 32 | position among the rows it added
     vector     FLOAT_VECTOR, FLAT index, inner product: the scores FAISS gives (cosine on unit vectors)
-    published  the article's day as YYYYMMDD, null when undated  } the filters of a search,
-    source     its outlet, ASCII-lowercased as SQLite's lower(), } applied by Milvus inside it
+    published  the article's day as YYYYMMDD, UNDATED (0) when it has none } the filters of a search,
+    source     its outlet, ASCII-lowercased as SQLite's lower(), "" if none } applied by Milvus inside it
     born, died generations, as above
+    text       the chunk's title and text, which the engine's `english` analyzer feeds to a BM25
+    sparse     function: BM25 search inside the engine (only where the engine has that function, 2.5+)
 
-The version folder holds `milvus.json` (its generation) and `milvus-keys.npy` (the key of each catalog
-row, increasing), both checksummed by the manifest. A write derives the next generation from the live
-one (`successor`): it first deletes what a killed write left (rows born after the live generation) and
-revives what such a write retired, then purges the rows the live version does not see. So the version
-before the live one stays whole until the next write begins, for a reader that opened it just before
-the swap, as an open file of a removed version folder stays readable.
+Only what every engine here has is used: sentinel values instead of nullable fields, a row read and
+written whole instead of a partial upsert, FLAT and INVERTED indexes. A collection is known as newsdesk's
+by its fields, which every engine describes (Milvus Lite 3.2.2 returns no description).
+
+The version folder holds `milvus.json` (its generation, and the timestamp of the write's last change
+where the engine gives one) and `milvus-keys.npy` (the key of each catalog row, increasing), both
+checksummed by the manifest. Readers ask for that timestamp as their guarantee (consistency
+"Customized"): they see the whole version without waiting for the server's time tick on every search
+(Strong), which cost a server ~200 ms a search. An engine that gives no timestamp is read Strong.
+
+A write derives the next generation from the live one (`successor`): it first deletes what a killed
+write left (rows born after the live generation) and revives what such a write retired, then purges the
+rows the live version does not see. So the version before the live one stays whole until the next write
+begins, for a reader that opened it just before the swap, as an open file of a removed version folder
+stays readable.
 """
 
 from __future__ import annotations
@@ -32,31 +43,37 @@ import os
 import re
 import secrets
 import socket
-import string
 from collections.abc import Iterator, Sequence
-from datetime import date
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from index.errors import IndexStateError
+from index.milvus_engine import engine_errors
+from index.milvus_schema import (
+    ALIVE,
+    FIELDS,
+    TEXT_FIELDS,
+    create_collection,
+    field_names,
+    made_by_newsdesk,
+    row_values,
+    where_expression,
+)
 from index.tiered import as_matrix
 from index.vectors import FilterFields, RowFilter
 
 STATE_FILE = "milvus.json"
 KEYS_FILE = "milvus-keys.npy"
-ALIVE = 1 << 62  # `died` of a row that no version has removed
 ROW_BITS = 32  # a key's low bits: the row's position among those its write added
 WRITE_BITS = 8  # then a random byte per write: two writers of one generation (a copied index folder)
 # would otherwise give their rows the same keys, and one could read the other's vectors as its own
 MAX_TOP_K = 16_384  # Milvus returns at most this many hits a query
 TIE_SLACK = 8  # extra hits fetched so that ties at the k-th score are broken by row, as FAISS does
 BATCH = 1_000  # rows per insert, upsert or query
-DESCRIPTION = "newsdesk vectors"  # marks collections this module made (and may drop to start over)
 SERVER_SCHEMES = ("http://", "https://", "tcp://", "unix:")
 _COLLECTION_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,254}")
-_ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
 INSTALL_HINT = "pip install 'newsdesk[scale]'"
 
 
@@ -91,42 +108,6 @@ def split_location(location: str) -> tuple[str, str]:
     return uri, collection
 
 
-def day_number(day: str | None) -> int | None:
-    """2015-09-30 -> 20150930: ordered as the catalog's ISO days are."""
-    if day is None:
-        return None
-    try:
-        parsed = date.fromisoformat(day[:10])
-    except ValueError as error:
-        raise ValueError(f"expected an ISO date, got {day!r}") from error
-    return parsed.year * 10_000 + parsed.month * 100 + parsed.day
-
-
-def _literal(text: str) -> str:
-    """A Milvus string literal. Milvus Lite reads no \\u escapes, so other characters go in as they are."""
-    escaped = text.replace("\\", "\\\\").replace('"', '\\"')
-    return '"' + escaped.replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t") + '"'
-
-
-def _sqlite_lower(text: str | None) -> str | None:
-    """Lowercase as SQLite's lower() does: ASCII letters only."""
-    return None if text is None else text.translate(_ASCII_LOWER)
-
-
-def where_expression(where: RowFilter) -> str:
-    """The Milvus filter that keeps the rows `Catalog.filtered_rows` keeps for the same filters: undated
-    rows fail any date bound (null compares false, as NULL in SQL), and outlets match after lowercasing,
-    the query's with Python's lower() and the stored one with SQLite's (ASCII only), as the catalog does."""
-    clauses = []
-    if where.since:
-        clauses.append(f"published >= {day_number(where.since)}")
-    if where.until:
-        clauses.append(f"published <= {day_number(where.until)}")
-    if where.sources:
-        clauses.append(f"source in [{', '.join(_literal(s.lower()) for s in where.sources)}]")
-    return " and ".join(clauses)
-
-
 @contextlib.contextmanager
 def _quiet(logger: str) -> Iterator[None]:
     """Milvus Lite logs a traceback when it cannot open a file; the error raised says it better."""
@@ -148,6 +129,11 @@ def connect(uri: str) -> Any:
             f"this index keeps its vectors in Milvus, which needs pymilvus and milvus-lite: {INSTALL_HINT}"
         ) from error
     lite = not uri.startswith(SERVER_SCHEMES)
+    # pymilvus logs each failed call with its traceback; the IndexStateError raised says it in one line.
+    # A level the user set is kept.
+    for name in ("pymilvus.decorators", "pymilvus.client.connection_manager"):
+        if logging.getLogger(name).level == logging.NOTSET:
+            logging.getLogger(name).setLevel(logging.CRITICAL)
     if lite:
         Path(uri).parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -160,7 +146,8 @@ def connect(uri: str) -> Any:
             if lite
             else ""
         )
-        raise IndexStateError(f"cannot open Milvus at {uri} ({error}){hint}") from error
+        message = getattr(error, "message", "") or error
+        raise IndexStateError(f"cannot open Milvus at {uri} ({message}){hint}") from error
 
 
 class MilvusStore:
@@ -178,6 +165,8 @@ class MilvusStore:
         client: Any = None,
         writable: bool = False,
         write_id: int = 0,
+        write_ts: int = 0,
+        has_text: bool = False,
     ) -> None:
         self.uri, self.collection = split_location(location)
         self._location = location
@@ -188,6 +177,8 @@ class MilvusStore:
         self._client_handle = client
         self._writable = writable
         self._write_id = write_id
+        self._write_ts = write_ts
+        self.has_text = has_text  # whether the engine runs BM25 over the rows' text
 
     @classmethod
     def empty(cls, location: str, dimension: int) -> MilvusStore:
@@ -203,8 +194,14 @@ class MilvusStore:
         return self._generation
 
     @property
+    def write_timestamp(self) -> int:
+        """The engine's timestamp of this version's last change; 0 where the engine gives none."""
+        return self._write_ts
+
+    @property
     def kind(self) -> str:
-        return f"Milvus exact inner product (FLAT), collection {self.collection} at {self.uri}"
+        bm25 = " and BM25 (english analyzer)" if self.has_text else ""
+        return f"Milvus exact inner product (FLAT){bm25}, collection {self.collection} at {self.uri}"
 
     def __len__(self) -> int:
         return len(self._keys)
@@ -214,9 +211,23 @@ class MilvusStore:
             self._client_handle = connect(self.uri)
         return self._client_handle
 
+    def _errors(self, doing: str) -> contextlib.AbstractContextManager[None]:
+        return engine_errors(self.uri, self.collection, doing)
+
+    def _reading(self) -> dict[str, Any]:
+        """How a read waits for writes: a writer sees all (Strong, rare reads); a reader waits for its
+        version's last change only, never for the server's next time tick."""
+        if self._writable or not self._write_ts:
+            return {"consistency_level": "Strong"}
+        return {"consistency_level": "Customized", "guarantee_timestamp": self._write_ts}
+
     def _visible(self, extra: str = "") -> str:
         g = self._generation
         return f"born <= {g} and died > {g}" + (f" and ({extra})" if extra else "")
+
+    def _stored_fields(self) -> list[str]:
+        """The fields a row is written with (`sparse` the engine derives from `text`)."""
+        return [*FIELDS, "text"] if self.has_text else list(FIELDS)
 
     # Writing: only a successor, before its version is published, takes rows.
 
@@ -224,15 +235,7 @@ class MilvusStore:
         kept = np.asarray(kept_rows, dtype=np.int64)
         if len(kept) and (kept.min() < 0 or kept.max() >= len(self)):
             raise ValueError(f"kept rows must lie in 0..{len(self) - 1}")
-        if self._generation == 0:
-            if len(kept):
-                raise ValueError("a new collection keeps no rows")
-            self._start_over()
-        else:
-            self._undo_unpublished()
-            self._client().delete(self.collection, filter=f"died <= {self._generation}")
-        self._set_died(np.setdiff1d(self._keys, self._keys[kept]), self._generation + 1)
-        return MilvusStore(
+        next_store = MilvusStore(
             self._location,
             self._dimension,
             self._generation + 1,
@@ -240,48 +243,63 @@ class MilvusStore:
             client=self._client(),
             writable=True,
             write_id=secrets.randbelow(1 << WRITE_BITS),
+            has_text=self.has_text,
         )
+        with self._errors("prepare the next version"):
+            if self._generation == 0:
+                if len(kept):
+                    raise ValueError("a new collection keeps no rows")
+                next_store.has_text = self._start_over()
+            else:
+                next_store.has_text = self._described_text()
+                next_store._undo_unpublished(self._generation)
+                self._client().delete(self.collection, filter=f"died <= {self._generation}")
+            next_store._set_died(np.setdiff1d(self._keys, self._keys[kept]), self._generation + 1)
+        return next_store
 
-    def _start_over(self) -> None:
-        """An empty collection for a new index or a rebuild. Only a collection this module made is
-        dropped: a name that holds someone else's data is refused."""
-        from pymilvus import DataType, MilvusClient
-
+    def _start_over(self) -> bool:
+        """An empty collection for a new index or a rebuild; True if the engine runs BM25 in it. Only a
+        collection this module made is dropped: a name that holds someone else's data is refused."""
         client = self._client()
         if client.has_collection(self.collection):
-            if client.describe_collection(self.collection).get("description") != DESCRIPTION:
+            if not made_by_newsdesk(client.describe_collection(self.collection)):
                 raise IndexStateError(
                     f"Milvus at {self.uri} already holds a collection {self.collection!r} that newsdesk "
                     f"did not make; name another: --store milvus:{self.uri}#OTHER_NAME"
                 )
             client.drop_collection(self.collection)
-        schema = MilvusClient.create_schema(
-            auto_id=False, enable_dynamic_field=False, description=DESCRIPTION
-        )
-        schema.add_field("key", DataType.INT64, is_primary=True)
-        schema.add_field("vector", DataType.FLOAT_VECTOR, dim=self._dimension)
-        schema.add_field("published", DataType.INT64, nullable=True)
-        schema.add_field("source", DataType.VARCHAR, max_length=65_535, nullable=True)
-        schema.add_field("born", DataType.INT64)
-        schema.add_field("died", DataType.INT64)
-        indexes = client.prepare_index_params()
-        indexes.add_index(field_name="vector", index_type="FLAT", metric_type="IP")
-        for field in ("published", "source", "born", "died"):
-            indexes.add_index(field_name=field, index_type="INVERTED")
-        # Strong: a reader that opens a version just published must see every row the write added.
-        client.create_collection(self.collection, schema=schema, consistency_level="Strong")
-        # Not waited for: the collection is empty, and Milvus Lite lacks the call pymilvus waits with
-        # (each index then cost 0.5 s of retries).
-        client.create_index(self.collection, indexes, sync=False)
-        client.load_collection(self.collection)
+        try:
+            create_collection(client, self.collection, self._dimension, with_text=True)
+            return True
+        except Exception as error:  # an engine without the BM25 function or the english analyzer
+            logging.getLogger(__name__).info(
+                "Milvus at %s runs no BM25 (%s); newsdesk's own BM25 serves this index", self.uri, error
+            )
+            if client.has_collection(self.collection):
+                client.drop_collection(self.collection)
+        create_collection(client, self.collection, self._dimension, with_text=False)
+        return False
 
-    def _undo_unpublished(self) -> None:
+    def _described_text(self) -> bool:
+        client = self._client()
+        if not client.has_collection(self.collection):
+            raise IndexStateError(
+                f"Milvus at {self.uri} has no collection {self.collection!r}, which holds this index's "
+                "vectors; `newsdesk check --repair` rebuilds it from the catalog"
+            )
+        return field_names(client.describe_collection(self.collection))[len(FIELDS) :] == TEXT_FIELDS
+
+    def _undo_unpublished(self, live: int) -> None:
         """Remove what a write that never published (killed, or failed) did to the collection."""
-        client, g = self._client(), self._generation
-        client.delete(self.collection, filter=f"born > {g}")
+        client = self._client()
+        client.delete(self.collection, filter=f"born > {live}")
         revived: set[int] = set()
         while retired := client.query(
-            self.collection, filter=f"died > {g} and died < {ALIVE}", output_fields=["key"], limit=BATCH
+            self.collection,
+            filter=f"died > {live} and died < {ALIVE}",
+            output_fields=["key"],
+            limit=BATCH,
+            consistency_level="Strong",
         ):
             keys = {int(row["key"]) for row in retired}
             if keys <= revived:
@@ -292,13 +310,20 @@ class MilvusStore:
             self._set_died(np.array(sorted(keys), np.int64), ALIVE)
 
     def _set_died(self, keys: np.ndarray, generation: int) -> None:
-        client = self._client()
+        """Each row read whole and written back with `died` changed: no engine here takes a partial
+        upsert."""
+        client, fields = self._client(), self._stored_fields()
         for start in range(0, len(keys), BATCH):
-            batch = [{"key": int(key), "died": generation} for key in keys[start : start + BATCH]]
-            client.upsert(self.collection, batch, partial_update=True)
+            batch = [int(key) for key in keys[start : start + BATCH]]
+            rows = client.query(self.collection, ids=batch, output_fields=fields, consistency_level="Strong")
+            if len(rows) != len(batch):
+                found = {int(row["key"]) for row in rows}
+                lost = next(key for key in batch if key not in found)
+                raise IndexStateError(f"Milvus collection {self.collection!r} lost the row with key {lost}")
+            client.upsert(self.collection, [{**_plain(row, fields), "died": generation} for row in rows])
 
     def add(self, vectors: np.ndarray) -> None:
-        """Rows with no date or outlet: a filtered search never returns them."""
+        """Rows with no date, outlet or text: a filtered search never returns them."""
         self.add_rows(vectors, [FilterFields(None, None)] * len(vectors))
 
     def add_rows(self, vectors: np.ndarray, fields: Sequence[FilterFields]) -> None:
@@ -314,20 +339,17 @@ class MilvusStore:
             raise ValueError(f"one write takes at most {(1 << ROW_BITS) - 1:,} rows")
         first = (self._generation << (ROW_BITS + WRITE_BITS)) | (self._write_id << ROW_BITS) | self._added
         keys = np.arange(first, first + len(matrix), dtype=np.int64)
-        rows = [
-            {
-                "key": int(key),
-                "vector": vector,
-                "published": day_number(field.published_date),
-                "source": _sqlite_lower(field.source),
-                "born": self._generation,
-                "died": ALIVE,
-            }
-            for key, vector, field in zip(keys, matrix, fields, strict=True)
-        ]
+        rows = []
+        for key, vector, field in zip(keys, matrix, fields, strict=True):
+            row = {"key": int(key), "vector": vector, **row_values(field)}
+            row.update(born=self._generation, died=ALIVE)
+            if not self.has_text:
+                del row["text"]
+            rows.append(row)
         client = self._client()
-        for start in range(0, len(rows), BATCH):
-            client.insert(self.collection, rows[start : start + BATCH])
+        with self._errors(f"insert {len(rows)} rows"):
+            for start in range(0, len(rows), BATCH):
+                client.insert(self.collection, rows[start : start + BATCH])
         self._keys = np.concatenate([self._keys, keys])
         self._added += len(matrix)
 
@@ -336,8 +358,15 @@ class MilvusStore:
         one by one in Python: 20,000 took 1.3 s a query before a flush, 65 ms after (a server builds
         the index of a sealed segment). A published version's rows then stay as they are."""
         if self._writable:
-            self._client().flush(self.collection)
-        state = {"generation": self._generation, "rows": len(self._keys)}
+            with self._errors("flush the version's rows"):
+                self._client().flush(self.collection)
+            self._write_ts = max(self._write_ts, _last_change(self._client(), self.collection))
+        state = {
+            "generation": self._generation,
+            "rows": len(self._keys),
+            "write_timestamp": self._write_ts,
+            "bm25_in_engine": self.has_text,
+        }
         with open(path, "w", encoding="utf-8") as handle:
             json.dump(state, handle, indent=2)
             handle.write("\n")
@@ -356,23 +385,21 @@ class MilvusStore:
         try:
             state = json.loads(path.read_text(encoding="utf-8"))
             generation, rows = int(state["generation"]), int(state["rows"])
+            write_ts = int(state.get("write_timestamp", 0))
             keys = np.load(keys_path, allow_pickle=False)
-        except (OSError, ValueError, KeyError, TypeError) as error:
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
             raise IndexStateError(f"{path}: cannot read this version's Milvus state ({error})") from error
         if keys.ndim != 1 or keys.dtype != np.int64 or len(keys) != rows or np.any(np.diff(keys) <= 0):
             raise IndexStateError(f"{keys_path}: is not {rows} increasing int64 keys; the index is damaged")
-        store = cls(location, dimension, generation, keys)
-        store._verify()
+        store = cls(location, dimension, generation, keys, write_ts=write_ts)
+        with store._errors("check this version's rows"):
+            store._verify()
         return store
 
     def _verify(self) -> None:
         client = self._client()
         repair = "`newsdesk check --repair` rebuilds it from the catalog"
-        if not client.has_collection(self.collection):
-            raise IndexStateError(
-                f"Milvus at {self.uri} has no collection {self.collection!r}, which holds this index's "
-                f"vectors; {repair}"
-            )
+        self.has_text = self._described_text()
         fields = client.describe_collection(self.collection)["fields"]
         stored = next((f["params"].get("dim") for f in fields if f["name"] == "vector"), None)
         if stored is None or int(stored) != self._dimension:
@@ -381,11 +408,17 @@ class MilvusStore:
                 f"the manifest says {self._dimension}"
             )
         client.load_collection(self.collection)
-        counted = client.query(self.collection, filter=self._visible(), output_fields=["count(*)"])
+        counted = client.query(
+            self.collection, filter=self._visible(), output_fields=["count(*)"], **self._reading()
+        )
         found = int(counted[0]["count(*)"])
         ends = [int(self._keys[0]), int(self._keys[-1])] if len(self._keys) else []
         at_ends = self._visible(f"key in [{', '.join(map(str, ends))}]")
-        visible = client.query(self.collection, filter=at_ends, output_fields=["key"]) if ends else []
+        visible = (
+            client.query(self.collection, filter=at_ends, output_fields=["key"], **self._reading())
+            if ends
+            else []
+        )
         if found != len(self._keys) or {int(row["key"]) for row in visible} != set(ends):
             raise IndexStateError(
                 f"Milvus collection {self.collection!r} at {self.uri} shows generation {self._generation} "
@@ -402,10 +435,13 @@ class MilvusStore:
         found: dict[int, Any] = {}
         client = self._client()
         unique = np.unique(keys)
-        for start in range(0, len(unique), BATCH):
-            batch = [int(key) for key in unique[start : start + BATCH]]
-            for row in client.query(self.collection, ids=batch, output_fields=["vector"]):
-                found[int(row["key"])] = row["vector"]
+        with self._errors("read vectors"):
+            for start in range(0, len(unique), BATCH):
+                batch = [int(key) for key in unique[start : start + BATCH]]
+                for row in client.query(
+                    self.collection, ids=batch, output_fields=["vector"], **self._reading()
+                ):
+                    found[int(row["key"])] = row["vector"]
         out = np.zeros((len(keys), self._dimension), np.float32)
         for i, key in enumerate(keys.tolist()):
             if key not in found:
@@ -418,46 +454,54 @@ class MilvusStore:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Top-k (scores, rows) per query; `allowed` rows become a filter on their keys, fine for a few
         thousand (the retriever filters by date and outlet with `search_where` instead)."""
+        queries = as_matrix(queries, self._dimension)
         if allowed is None:
-            return self._search(queries, k, "")
+            return self._search(list(queries), "vector", k, "")
         rows = np.unique(np.asarray(allowed, dtype=np.int64))
         if len(rows) and (rows[0] < 0 or rows[-1] >= len(self)):
             raise ValueError(f"allowed rows must lie in 0..{len(self) - 1}")
         if len(rows) == 0:
-            return self._search(queries, k, "", nothing=True)
-        return self._search(queries, k, f"key in [{','.join(str(key) for key in self._keys[rows].tolist())}]")
+            return self._search(list(queries), "vector", k, "", nothing=True)
+        keys = ",".join(str(key) for key in self._keys[rows].tolist())
+        return self._search(list(queries), "vector", k, f"key in [{keys}]")
 
     def search_where(self, queries: np.ndarray, k: int, where: RowFilter) -> tuple[np.ndarray, np.ndarray]:
-        return self._search(queries, k, where_expression(where))
+        return self._search(list(as_matrix(queries, self._dimension)), "vector", k, where_expression(where))
+
+    def search_text_where(
+        self, texts: Sequence[str], k: int, where: RowFilter
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """BM25 top-k (scores, rows) per text, by the engine, over the rows whose fields pass `where`."""
+        if not self.has_text:
+            raise IndexStateError(f"Milvus collection {self.collection!r} runs no BM25 (made without text)")
+        return self._search(list(texts), "sparse", k, where_expression(where))
 
     def _search(
-        self, queries: np.ndarray, k: int, expression: str, nothing: bool = False
+        self, data: list[Any], field: str, k: int, expression: str, nothing: bool = False
     ) -> tuple[np.ndarray, np.ndarray]:
         """Milvus orders equal scores as it likes; FAISS by row. A few more hits than k are fetched, more
         while the last one still ties the k-th, and the hits are sorted by score, then row."""
-        queries = as_matrix(queries, self._dimension)
         if not 1 <= k <= MAX_TOP_K:
             raise ValueError(f"k must be in 1..{MAX_TOP_K} for a Milvus search, got {k}")
-        out_scores = np.full((len(queries), k), -np.inf, dtype=np.float32)
-        out_rows = np.full((len(queries), k), -1, dtype=np.int64)
-        if nothing or len(self) == 0 or len(queries) == 0:
+        out_scores = np.full((len(data), k), -np.inf, dtype=np.float32)
+        out_rows = np.full((len(data), k), -1, dtype=np.int64)
+        if nothing or len(self) == 0 or len(data) == 0:
             return out_scores, out_rows
         limit = min(k + TIE_SLACK, MAX_TOP_K)
+        metric = "BM25" if field == "sparse" else "IP"
         while True:
-            results = self._client().search(
-                self.collection,
-                data=queries,
-                limit=limit,
-                filter=self._visible(expression),
-                output_fields=["key"],
-                anns_field="vector",
-                search_params={"metric_type": "IP"},
-            )
-            unsettled = any(
-                len(hits) == limit and len(hits) > k and hits[-1]["distance"] == hits[k - 1]["distance"]
-                for hits in results
-            )
-            if not unsettled or limit == MAX_TOP_K:
+            with self._errors(f"search {field}"):
+                results = self._client().search(
+                    self.collection,
+                    data=data,
+                    limit=limit,
+                    filter=self._visible(expression),
+                    output_fields=["key"],
+                    anns_field=field,
+                    search_params={"metric_type": metric},
+                    **self._reading(),
+                )
+            if not _ties_at_limit(results, k, limit) or limit == MAX_TOP_K:
                 break
             limit = min(2 * limit, MAX_TOP_K)
         for q, hits in enumerate(results):
@@ -477,3 +521,32 @@ class MilvusStore:
                 "does not list; the index is damaged (`newsdesk check --repair` rebuilds it)"
             )
         return positions.astype(np.int64)
+
+
+def _ties_at_limit(results: Any, k: int, limit: int) -> bool:
+    return any(
+        len(hits) == limit and len(hits) > k and hits[-1]["distance"] == hits[k - 1]["distance"]
+        for hits in results
+    )
+
+
+def _plain(row: Any, fields: Sequence[str]) -> dict[str, Any]:
+    """A queried row as an insert takes it: its stored fields only, vectors as plain lists."""
+    out = {}
+    for name in fields:
+        value = row[name]
+        out[name] = value.tolist() if isinstance(value, np.ndarray) else value
+    return out
+
+
+def _last_change(client: Any, collection: str) -> int:
+    """The engine's timestamp of this client's last change to `collection`, as pymilvus keeps it for
+    Session reads; 0 where the engine gives none (the 2.5 engine in milvus-lite, which serves every read
+    after the writes before it)."""
+    try:
+        from pymilvus.client import ts_utils
+
+        address = client._get_connection().server_address
+        return int(ts_utils.get_collection_ts(collection, address, ""))
+    except Exception:  # Milvus Lite 3.2.2 keeps no timestamps
+        return 0

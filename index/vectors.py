@@ -48,10 +48,12 @@ class VectorStore(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class FilterFields:
-    """What a row's article holds that searches filter by: its publication day (ISO) and outlet."""
+    """What a row's article holds that searches filter by: its publication day (ISO) and outlet; and the
+    row's title and text, for a store that runs BM25 itself."""
 
     published_date: str | None
     source: str | None
+    text: str = ""
 
 
 @dataclass(frozen=True, slots=True)

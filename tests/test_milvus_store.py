@@ -1,5 +1,6 @@
-"""The Milvus store (index.milvus_store) on Milvus Lite, a file in tmp_path: the same results as the
-exact NumPy and FAISS stores, filters run by Milvus, the article lifecycle, crash safety and the CLI."""
+"""The Milvus store (index.milvus_store) on the real Milvus 2.5 engine, started by each test on 127.0.0.1
+with a fresh file, and on Milvus Lite 3.2.2, a file in tmp_path: the same results as the exact NumPy and
+FAISS stores, filters run by Milvus, the article lifecycle, crash safety and the CLI."""
 
 from __future__ import annotations
 
@@ -33,7 +34,9 @@ from index.archive import IndexDirectory
 from index.embedding import HashingEmbedder
 from index.errors import IndexStateError
 from index.ingest import IngestAborted, IngestOptions
-from index.milvus_store import ALIVE, MilvusStore, connect, resolve_location, where_expression
+from index.milvus_engine import LocalEngine, engine_binary, engine_folder
+from index.milvus_schema import ALIVE, where_expression
+from index.milvus_store import MilvusStore, connect, resolve_location
 from index.vectors import FaissStore, FilterFields, NumpyStore, RowFilter, filtered_search
 from newsdesk_app.cli.main import main
 from rag.records import SearchFilters
@@ -44,21 +47,28 @@ from tests.test_vectors import unit_rows
 Writer = Callable[[str, Iterable[dict[str, Any]]], Path]
 
 
-@pytest.fixture
-def lite(tmp_path: Path) -> Iterator[Path]:
-    """A Milvus Lite file, released afterwards: Lite serves a file from one process at a time and keeps
-    it open until told, and later tests run other processes on their own files."""
+@pytest.fixture(params=["engine", "lite"])
+def milvus_at(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Where the store keeps its collection: the Milvus 2.5 engine, started on 127.0.0.1 with a fresh file
+    and stopped afterwards, or a Milvus Lite 3.2.2 file (the embedded stand-in `milvus:FILE.db` opens),
+    released afterwards: Lite serves a file from one process at a time and keeps it open until told."""
+    if request.param == "engine":
+        if engine_binary() is None:
+            pytest.skip(f"the Milvus 2.5 engine is not installed in {engine_folder()} (scripts/install.sh)")
+        with LocalEngine(tmp_path / "engine" / "milvus.db") as engine:
+            yield engine.uri
+        return
     path = tmp_path / "milvus" / "news.db"
-    yield path
+    yield str(path)
     server_manager_instance.release_server(str(path))
 
 
-def fresh_store(lite: Path, dimension: int, collection: str = "vectors") -> MilvusStore:
-    return MilvusStore.empty(f"{lite}#{collection}", dimension).successor(np.zeros(0, np.int64))
+def fresh_store(milvus_at: str, dimension: int, collection: str = "vectors") -> MilvusStore:
+    return MilvusStore.empty(f"{milvus_at}#{collection}", dimension).successor(np.zeros(0, np.int64))
 
 
-def milvus_desk(root: Path, lite: Path) -> tuple[Newsdesk, IngestOptions]:
-    return Newsdesk(root, embedder=HashingEmbedder()), IngestOptions(vector_backend=f"milvus:{lite}")
+def milvus_desk(root: Path, milvus_at: str) -> tuple[Newsdesk, IngestOptions]:
+    return Newsdesk(root, embedder=HashingEmbedder()), IngestOptions(vector_backend=f"milvus:{milvus_at}")
 
 
 def collection_rows(desk: Newsdesk) -> int:
@@ -69,9 +79,9 @@ def collection_rows(desk: Newsdesk) -> int:
     return int(counted[0]["count(*)"])
 
 
-def test_search_scores_and_rows_equal_the_exact_stores_on_the_same_vectors(lite: Path) -> None:
+def test_search_scores_and_rows_equal_the_exact_stores_on_the_same_vectors(milvus_at: str) -> None:
     data, queries = unit_rows(600, 48, 0), unit_rows(12, 48, 100)
-    store = fresh_store(lite, 48)
+    store = fresh_store(milvus_at, 48)
     store.add(data[:350])
     store.add(data[350:])
     faiss_store, numpy_store = FaissStore(48), NumpyStore(48, data)
@@ -90,10 +100,10 @@ def test_search_scores_and_rows_equal_the_exact_stores_on_the_same_vectors(lite:
     np.testing.assert_allclose(store.vectors(), data, atol=1e-6)
 
 
-def test_equal_scores_are_ordered_by_row_as_faiss_orders_them(lite: Path) -> None:
+def test_equal_scores_are_ordered_by_row_as_faiss_orders_them(milvus_at: str) -> None:
     rows = unit_rows(40, 16, 1)
     data = np.vstack([rows, rows, rows])  # every vector three times, as wire copies are
-    store = fresh_store(lite, 16)
+    store = fresh_store(milvus_at, 16)
     store.add(data)
     want = NumpyStore(16, data).search(rows[:5], 4)
     got = store.search(rows[:5], 4)
@@ -101,11 +111,11 @@ def test_equal_scores_are_ordered_by_row_as_faiss_orders_them(lite: Path) -> Non
     np.testing.assert_allclose(got[0], want[0], atol=1e-5)
 
 
-def test_a_published_version_takes_no_rows(lite: Path, tmp_path: Path) -> None:
-    store = fresh_store(lite, 8)
+def test_a_published_version_takes_no_rows(milvus_at: str, tmp_path: Path) -> None:
+    store = fresh_store(milvus_at, 8)
     store.add(unit_rows(3, 8, 2))
     store.save(tmp_path / "milvus.json")
-    loaded = MilvusStore.load(tmp_path / "milvus.json", 8, f"{lite}#vectors")
+    loaded = MilvusStore.load(tmp_path / "milvus.json", 8, f"{milvus_at}#vectors")
     assert len(loaded) == 3
     with pytest.raises(IndexStateError, match="read-only"):
         loaded.add(unit_rows(1, 8, 3))
@@ -151,9 +161,9 @@ FILTERS = [
 
 @pytest.mark.parametrize("where", FILTERS, ids=lambda w: where_expression(w) or "none")
 def test_date_and_outlet_filters_run_in_milvus_and_keep_the_rows_the_catalog_keeps(
-    tmp_path: Path, lite: Path, write_jsonl: Writer, where: RowFilter, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, milvus_at: str, write_jsonl: Writer, where: RowFilter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    desk, options = milvus_desk(tmp_path / "index", lite)
+    desk, options = milvus_desk(tmp_path / "index", milvus_at)
     desk.ingest([write_jsonl("news.jsonl", CORPUS)], options)
     snapshot = desk.snapshot()
     allowed = np.asarray(snapshot.catalog.filtered_rows(where.since, where.until, where.sources), np.int64)
@@ -177,9 +187,9 @@ def test_date_and_outlet_filters_run_in_milvus_and_keep_the_rows_the_catalog_kee
 
 
 def test_an_updated_article_replaces_its_rows_and_a_deleted_one_vanishes(
-    tmp_path: Path, lite: Path, write_jsonl: Writer
+    tmp_path: Path, milvus_at: str, write_jsonl: Writer
 ) -> None:
-    desk, options = milvus_desk(tmp_path / "index", lite)
+    desk, options = milvus_desk(tmp_path / "index", milvus_at)
     desk.ingest([write_jsonl("news.jsonl", CORPUS)], options)
     before = desk.snapshot()
     old_chunk = desk.search("Hama Homs Latakia", k=1)[0].passage.chunk_id
@@ -211,9 +221,9 @@ def test_an_updated_article_replaces_its_rows_and_a_deleted_one_vanishes(
 
 
 def test_a_failed_write_leaves_the_previous_version_whole_and_the_next_write_cleans_up(
-    tmp_path: Path, lite: Path, write_jsonl: Writer, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, milvus_at: str, write_jsonl: Writer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    desk, options = milvus_desk(tmp_path / "index", lite)
+    desk, options = milvus_desk(tmp_path / "index", milvus_at)
     desk.ingest([write_jsonl("news.jsonl", CORPUS)], options)
     version = desk.directory.current_version()
     expected = [h.passage.chunk_id for h in desk.search("provinces struck", k=5)]
@@ -244,10 +254,10 @@ def test_a_failed_write_leaves_the_previous_version_whole_and_the_next_write_cle
 
 
 def test_ask_answers_with_the_same_citations_from_the_milvus_index_as_from_the_default(
-    tmp_path: Path, lite: Path, write_jsonl: Writer
+    tmp_path: Path, milvus_at: str, write_jsonl: Writer
 ) -> None:
     corpus = write_jsonl("news.jsonl", CORPUS)
-    desk, options = milvus_desk(tmp_path / "index", lite)
+    desk, options = milvus_desk(tmp_path / "index", milvus_at)
     desk.ingest([corpus], options)
     default = Newsdesk(tmp_path / "default", embedder=HashingEmbedder())
     default.ingest([corpus])
@@ -265,14 +275,19 @@ def run(*args: str | Path) -> Result:
 
 
 def test_the_store_flag_is_recorded_and_later_commands_use_it(
-    tmp_path: Path, lite: Path, write_jsonl: Writer
+    tmp_path: Path, milvus_at: str, write_jsonl: Writer
 ) -> None:
     index_dir, corpus = tmp_path / "index", write_jsonl("news.jsonl", CORPUS)
-    result = run("ingest", corpus, "--index", index_dir, "--model", "hashing", "--store", f"milvus:{lite}")
+    result = run(
+        "ingest", corpus, "--index", index_dir, "--model", "hashing", "--store", f"milvus:{milvus_at}"
+    )
     assert result.exit_code == 0, result.output
     info = json.loads(run("info", "--index", index_dir, "--json").output)
-    assert info["vector_backend"].startswith(f"milvus:{lite}#newsdesk_") and "Milvus" in info["vector_search"]
-    assert (lite.parent / "news.db").exists() and not any(index_dir.rglob("vectors.*"))
+    assert (
+        info["vector_backend"].startswith(f"milvus:{milvus_at}#newsdesk_")
+        and "Milvus" in info["vector_search"]
+    )
+    assert not any(index_dir.rglob("vectors.*"))
     hits = json.loads(
         run("search", "Hama Homs", "--index", index_dir, "--json", "--source", "harbor ledger").output
     )
@@ -284,17 +299,17 @@ def test_the_store_flag_is_recorded_and_later_commands_use_it(
     assert run("check", "--index", index_dir).exit_code == 0
     refused = run("ingest", corpus, "--index", index_dir, "--store", "tiered")
     assert refused.exit_code == 1 and "keeps its vectors in 'milvus:" in refused.output
-    same = run("ingest", corpus, "--index", index_dir, "--store", f"milvus:{lite}")
+    same = run("ingest", corpus, "--index", index_dir, "--store", f"milvus:{milvus_at}")
     assert same.exit_code == 0 and "unchanged 5" in same.output
     bad = run("ingest", corpus, "--index", tmp_path / "other", "--model", "hashing", "--store", "milvus:news")
     assert bad.exit_code == 1 and "must end in .db" in bad.output
 
 
 def test_check_names_a_lost_collection_and_repair_rebuilds_it(
-    tmp_path: Path, lite: Path, write_jsonl: Writer
+    tmp_path: Path, milvus_at: str, write_jsonl: Writer
 ) -> None:
     index_dir = tmp_path / "index"
-    desk, options = milvus_desk(index_dir, lite)
+    desk, options = milvus_desk(index_dir, milvus_at)
     desk.ingest([write_jsonl("news.jsonl", CORPUS)], options)
     store = desk.snapshot().vectors
     assert isinstance(store, MilvusStore)
@@ -312,24 +327,24 @@ def test_check_names_a_lost_collection_and_repair_rebuilds_it(
 
 
 def test_a_collection_newsdesk_did_not_make_is_never_dropped(
-    tmp_path: Path, lite: Path, write_jsonl: Writer
+    tmp_path: Path, milvus_at: str, write_jsonl: Writer
 ) -> None:
-    client = connect(str(lite))
+    client = connect(milvus_at)
     client.create_collection("theirs", dimension=4)
     desk = Newsdesk(tmp_path / "index", embedder=HashingEmbedder())
     with pytest.raises(IndexStateError, match="newsdesk did not make"):
         desk.ingest(
-            [write_jsonl("news.jsonl", CORPUS)], IngestOptions(vector_backend=f"milvus:{lite}#theirs")
+            [write_jsonl("news.jsonl", CORPUS)], IngestOptions(vector_backend=f"milvus:{milvus_at}#theirs")
         )
     assert client.has_collection("theirs")
 
 
 def test_a_copied_index_folder_written_apart_from_its_original_is_refused_by_name(
-    tmp_path: Path, lite: Path, write_jsonl: Writer, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, milvus_at: str, write_jsonl: Writer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Both copies point at one collection. The original's next write undoes the copy's as a killed
     write's leftovers, and its rows take the copy's generation: the copy must not read them as its own."""
-    original, options = milvus_desk(tmp_path / "original", lite)
+    original, options = milvus_desk(tmp_path / "original", milvus_at)
     original.ingest([write_jsonl("news.jsonl", CORPUS)], options)
     shutil.copytree(tmp_path / "original", tmp_path / "copy")
     writes = iter([7, 9])  # the random byte each write puts in its keys, fixed for the test
@@ -373,7 +388,7 @@ def _cli(*args: str | Path, crash_at: str | None = None) -> subprocess.Completed
 
 
 def test_a_write_killed_after_milvus_took_its_rows_leaves_the_previous_version(
-    tmp_path: Path, lite: Path, write_jsonl: Writer
+    tmp_path: Path, milvus_at: str, write_jsonl: Writer
 ) -> None:
     index_dir = tmp_path / "index"
     first = _cli(
@@ -384,7 +399,7 @@ def test_a_write_killed_after_milvus_took_its_rows_leaves_the_previous_version(
         "--model",
         "hashing",
         "--store",
-        f"milvus:{lite}",
+        f"milvus:{milvus_at}",
     )
     assert first.returncode == 0, first.stderr
     update = write_jsonl(
@@ -412,12 +427,12 @@ GOLD_SETS = [
 @pytest.mark.model
 @pytest.mark.parametrize(("gold", "articles"), GOLD_SETS)
 def test_eval_gives_the_same_figures_with_the_default_store_and_milvus_lite(
-    tmp_path: Path, lite: Path, gold: Path, articles: Path
+    tmp_path: Path, milvus_at: str, gold: Path, articles: Path
 ) -> None:
     """`newsdesk eval` with the bundled model: every retrieval, answer, citation and refusal figure, and
     every question's ranking, answer and citations, the same on both stores (only timings differ)."""
     reports = {}
-    for name, store in (("default", []), ("milvus", ["--store", f"milvus:{lite}"])):
+    for name, store in (("default", []), ("milvus", ["--store", f"milvus:{milvus_at}"])):
         index_dir, out = tmp_path / name, tmp_path / f"report-{name}"
         ingested = run("ingest", articles, "--index", index_dir, *store)
         assert ingested.exit_code == 0, ingested.output
@@ -467,3 +482,87 @@ def test_the_store_benchmark_reports_every_store_against_the_default(tmp_path: P
     assert all(row["chunks"] == archive[0]["chunks"] > 0 and row["dense_p50_ms"] > 0 for row in archive)
     assert [row["rows"] for row in at_scale] == [300, 300] and at_scale[1]["filtered_p50_ms"] > 0
     assert "| milvus (Milvus Lite) |" in result.stdout
+
+
+def test_an_index_removed_and_ingested_again_at_the_same_path_starts_its_collection_over(
+    tmp_path: Path, milvus_at: str, write_jsonl: Writer
+) -> None:
+    """The collection keeps the removed index's name (from its path); newsdesk knows it by its fields
+    on every engine (Milvus Lite 3.2.2 returns no description), so it drops it and starts over."""
+    index_dir = tmp_path / "index"
+    desk, options = milvus_desk(index_dir, milvus_at)
+    desk.ingest([write_jsonl("news.jsonl", CORPUS)], options)
+    shutil.rmtree(index_dir)
+    again, options = milvus_desk(index_dir, milvus_at)
+    report = again.ingest([write_jsonl("less.jsonl", CORPUS[:2])], options)
+    assert sorted(report.added) == ["quake", "strikes"]
+    assert collection_rows(again) == again.info()["chunks"] == 2
+    assert run("check", "--index", index_dir).exit_code == 0
+
+
+def test_readers_wait_for_their_version_s_write_not_for_every_write(
+    tmp_path: Path, milvus_at: str, write_jsonl: Writer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A version records the engine's timestamp of its write's last change, and its readers pass it as
+    their guarantee instead of reading Strong (the server's time tick on every search)."""
+    monkeypatch.setattr("index.milvus_store._last_change", lambda client, collection: 1)
+    desk, options = milvus_desk(tmp_path / "index", milvus_at)
+    desk.ingest([write_jsonl("news.jsonl", CORPUS)], options)
+    state = json.loads(next((tmp_path / "index").rglob("milvus.json")).read_text(encoding="utf-8"))
+    assert state["write_timestamp"] == 1
+    store = desk.snapshot().vectors
+    assert isinstance(store, MilvusStore) and store.write_timestamp == 1
+    sent: list[dict[str, Any]] = []
+    client = store._client()
+    search = client.search
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        sent.append(kwargs)
+        return search(*args, **kwargs)
+
+    monkeypatch.setattr(client, "search", spy)
+    assert desk.search("Hama Homs Latakia", k=1)[0].passage.article_id == "strikes"
+    assert sent and all((s["consistency_level"], s["guarantee_timestamp"]) == ("Customized", 1) for s in sent)
+
+
+def test_the_engine_runs_bm25_where_it_can_and_says_so(
+    tmp_path: Path, milvus_at: str, write_jsonl: Writer
+) -> None:
+    desk, options = milvus_desk(tmp_path / "index", milvus_at)
+    desk.ingest([write_jsonl("news.jsonl", CORPUS)], options)
+    store = desk.snapshot().vectors
+    assert isinstance(store, MilvusStore)
+    in_engine = milvus_at.startswith("http://")  # the 2.5 engine; Milvus Lite 3.2.2 has no english analyzer
+    assert store.has_text == in_engine and ("BM25" in desk.info()["vector_search"]) == in_engine
+    if not in_engine:
+        with pytest.raises(IndexStateError, match="runs no BM25"):
+            store.search_text_where(["provinces"], 3, RowFilter())
+        return
+    # A date filter runs inside the engine's BM25 search, which lowercases ("Provinces") and stems.
+    _, rows = store.search_text_where(["Latakia provinces"], 5, RowFilter(since="2016-01-01"))
+    found = [p.article_id for p in desk.snapshot().catalog.passages(rows[0][rows[0] >= 0].tolist())]
+    assert found and "strikes" not in found and set(found) <= {"quake", "budget", "anonymous"}
+    _, rows = store.search_text_where(["Latakia"], 5, RowFilter())
+    assert desk.snapshot().catalog.passages([int(rows[0][0])])[0].article_id == "strikes" and rows[0][1] == -1
+
+
+def test_an_engine_that_stops_answering_is_named_in_one_line(tmp_path: Path, write_jsonl: Writer) -> None:
+    if engine_binary() is None:
+        pytest.skip(f"the Milvus 2.5 engine is not installed in {engine_folder()} (scripts/install.sh)")
+    index_dir = tmp_path / "index"
+    with LocalEngine(tmp_path / "engine" / "milvus.db") as engine:
+        store = f"milvus:{engine.uri}"
+        ingested = _cli(
+            "ingest",
+            write_jsonl("a.jsonl", CORPUS),
+            "--index",
+            index_dir,
+            "--model",
+            "hashing",
+            "--store",
+            store,
+        )
+        assert ingested.returncode == 0, ingested.stderr
+    searched = _cli("search", "Hama", "--index", index_dir)
+    assert searched.returncode == 1 and "Traceback" not in searched.stderr
+    assert f"Milvus at {engine.uri} (Fail connecting to server" in searched.stderr
