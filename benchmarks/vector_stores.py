@@ -10,8 +10,16 @@ for all, and not the model's. Search latency is taken per question over the gold
 vectors embedded once beforehand:
   dense           the store's search alone, 100 deep (what the retriever asks for);
   dense, filtered the same under a date filter (FAISS: the catalog's rows; Milvus: a scalar filter);
-  hybrid          Newsdesk.search, k=5: query embedding, BM25 and dense in parallel, rank fusion.
-Ratios are against the default store (tiered: exact FAISS search) measured in the same run.
+  bm25            BM25 alone, 100 deep: newsdesk's index, or the engine's where it runs BM25;
+  hybrid          Newsdesk.search, k=5, under the date filter: query embedding, BM25 and dense, rank
+                  fusion (with the engine's BM25 where it has one).
+Ratios are against the default store (tiered: exact FAISS search) measured in the same run. Milvus runs as
+Milvus Lite 3.2.2 (the embedded file) and, when it is installed (index.milvus_engine), as the Milvus 2.5
+engine started here on 127.0.0.1 and reached over TCP, as a server is.
+
+--cache PATH reads the vectors from that embedding cache (e.g. the user's, filled by an earlier ingest)
+instead of filling a private one: for a large archive such as the RealTime QA dev corpus, whose embedding
+would take half an hour. --questions N times the first N questions only.
 
 The demo is 62 chunks. --synthetic N adds dense searches over N random 384-d unit rows, dated over ten
 years, with a date filter that about a tenth of them pass: the tiered store is given the allowed rows
@@ -22,6 +30,7 @@ includes the flush that seals the rows, as a write does before it publishes.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -35,7 +44,9 @@ from typing import Any
 import numpy as np
 
 from eval.bench.measure import percentile
+from index.archive import Snapshot
 from index.ingest import IngestOptions
+from index.milvus_engine import LocalEngine, engine_binary
 from index.milvus_store import MilvusStore
 from index.tiered import TieredStore
 from index.vectors import DEFAULT_BACKEND, FilterFields, RowFilter, VectorStore, filtered_search
@@ -47,6 +58,7 @@ DEPTH = 100
 SINCE = "2020-01-01"
 SYNTHETIC_DIMENSION = 384
 SYNTHETIC_SINCE = "2024-01-01"
+ENGINE_LABEL = "milvus (2.5 engine, TCP)"
 
 
 def questions_from(path: Path) -> list[str]:
@@ -99,12 +111,23 @@ def measure(
         "filtered_p50_ms": p50_ms(
             lambda v: filtered_search(snapshot.vectors, v, DEPTH, allowed, where), vectors, repeat
         ),
+        "bm25_p50_ms": p50_ms(bm25_search(snapshot), questions, repeat),
         "hybrid_p50_ms": p50_ms(lambda q: desk.search(q, 5, filters=filters), questions, repeat),
     }
 
 
-def synthetic(rows: int, work: Path, repeat: int, seed: int = 0) -> list[dict[str, Any]]:
-    """Dense search p50 over `rows` random rows in the tiered store and in Milvus Lite."""
+def bm25_search(snapshot: Snapshot) -> Callable[[str], object]:
+    """BM25 alone, DEPTH deep: in the engine where it runs BM25, else newsdesk's own index."""
+    store = snapshot.vectors
+    if isinstance(store, MilvusStore) and store.has_text:
+        return lambda question: store.search_text_where([question], DEPTH, RowFilter())
+    return lambda question: snapshot.lexical.search(question, DEPTH)
+
+
+def synthetic(
+    rows: int, work: Path, repeat: int, milvus_uris: dict[str, str], seed: int = 0
+) -> list[dict[str, Any]]:
+    """Dense search p50 over `rows` random rows in the tiered store and in each Milvus (label: URI)."""
     rng = np.random.default_rng(seed)
     data = rng.normal(size=(rows, SYNTHETIC_DIMENSION)).astype(np.float32)
     data /= np.linalg.norm(data, axis=1, keepdims=True)
@@ -116,16 +139,15 @@ def synthetic(rows: int, work: Path, repeat: int, seed: int = 0) -> list[dict[st
     fields = [FilterFields(str(day), f"Outlet {i % 6}") for i, day in enumerate(days)]
     allowed = np.flatnonzero(days >= np.datetime64(SYNTHETIC_SINCE))
     where = RowFilter(since=SYNTHETIC_SINCE)
-    began = time.perf_counter()
-    empty = MilvusStore.empty(f"{work / 'synthetic.db'}#synthetic", SYNTHETIC_DIMENSION)
-    milvus = empty.successor(np.zeros(0, np.int64))
-    milvus.add_rows(data, fields)
-    milvus.save(work / "synthetic.json")  # as a write publishes it: the rows sealed
-    inserted = time.perf_counter() - began
     stores: list[tuple[str, VectorStore, float | None]] = [
-        (f"{DEFAULT_BACKEND} (exact FAISS)", TieredStore(SYNTHETIC_DIMENSION, data), None),
-        ("milvus (Milvus Lite)", milvus, inserted),
+        (f"{DEFAULT_BACKEND} (exact FAISS)", TieredStore(SYNTHETIC_DIMENSION, data), None)
     ]
+    for label, uri in milvus_uris.items():
+        began = time.perf_counter()
+        milvus = MilvusStore.empty(f"{uri}#synthetic", SYNTHETIC_DIMENSION).successor(np.zeros(0, np.int64))
+        milvus.add_rows(data, fields)
+        milvus.save(work / "synthetic.json")  # as a write publishes it: the rows sealed
+        stores.append((label, milvus, time.perf_counter() - began))
     figures = []
     for label, store, insert_s in stores:
         store.search(queries[0], DEPTH)  # warm
@@ -168,19 +190,25 @@ def main(argv: Sequence[str] | None = None) -> dict[str, list[dict[str, Any]]]:
     parser.add_argument("--repeat", type=int, default=5, help="Passes over the questions per search.")
     parser.add_argument("--synthetic", type=int, default=0, help="Also search N random rows (see above).")
     parser.add_argument("--json", type=Path, default=None, help="Also write the figures here.")
+    parser.add_argument("--cache", type=Path, default=None, help="An embedding cache that holds the vectors.")
+    parser.add_argument("--questions", type=int, default=0, help="Time the first N questions only.")
     args = parser.parse_args(argv)
-    questions = questions_from(args.gold)
+    questions = questions_from(args.gold)[: args.questions or None]
     previous_cache = os.environ.get("NEWSDESK_EMBEDDING_CACHE")
-    with tempfile.TemporaryDirectory(prefix="newsdesk-stores-") as folder:
+    with tempfile.TemporaryDirectory(prefix="newsdesk-stores-") as folder, contextlib.ExitStack() as engines:
         work = Path(folder)
-        os.environ["NEWSDESK_EMBEDDING_CACHE"] = str(work / "embeddings.sqlite")
+        os.environ["NEWSDESK_EMBEDDING_CACHE"] = str(args.cache or work / "embeddings.sqlite")
         try:
-            # One untimed ingest fills the cache: the timed ones then embed nothing.
-            Newsdesk(work / "warm").ingest([args.articles], IngestOptions(model=args.model))
+            if args.cache is None:  # one untimed ingest fills the cache: the timed ones then embed nothing
+                Newsdesk(work / "warm").ingest([args.articles], IngestOptions(model=args.model))
+            milvus = {"milvus (Milvus Lite)": str(work / "milvus.db")}
+            if engine_binary() is not None:
+                engine = engines.enter_context(LocalEngine(work / "engine" / "milvus.db"))
+                milvus[ENGINE_LABEL] = engine.uri
             stores = {
                 f"{DEFAULT_BACKEND} (exact FAISS)": DEFAULT_BACKEND,
                 "faiss-flat-ip": "faiss-flat-ip",
-                "milvus (Milvus Lite)": f"milvus:{work / 'milvus.db'}",
+                **{label: f"milvus:{uri}" for label, uri in milvus.items()},
             }
             archive = []
             for n, (label, store) in enumerate(stores.items()):
@@ -197,7 +225,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, list[dict[str, Any]]]:
                         args.repeat,
                     )
                 )
-            at_scale = synthetic(args.synthetic, work, args.repeat) if args.synthetic else []
+            at_scale = synthetic(args.synthetic, work, args.repeat, milvus) if args.synthetic else []
         finally:
             if previous_cache is None:
                 os.environ.pop("NEWSDESK_EMBEDDING_CACHE", None)
@@ -214,10 +242,13 @@ def main(argv: Sequence[str] | None = None) -> dict[str, list[dict[str, Any]]]:
         "×",
         "dense, filtered p50 ms",
         "×",
+        "BM25 p50 ms",
+        "×",
         "hybrid search p50 ms",
         "×",
     ]
-    print_table(header, archive, ["ingest_s", "dense_p50_ms", "filtered_p50_ms", "hybrid_p50_ms"], ["store"])
+    keys = ["ingest_s", "dense_p50_ms", "filtered_p50_ms", "bm25_p50_ms", "hybrid_p50_ms"]
+    print_table(header, archive, keys, ["store"])
     if at_scale:
         print(f"\n{args.synthetic:,} random {SYNTHETIC_DIMENSION}-d rows, 50 queries, {DEPTH} deep")
         header = ["store", "insert s", "dense p50 ms", "×", "dense, filtered p50 ms", "×"]

@@ -476,6 +476,42 @@ class MilvusStore:
             raise IndexStateError(f"Milvus collection {self.collection!r} runs no BM25 (made without text)")
         return self._search(list(texts), "sparse", k, where_expression(where))
 
+    def hybrid_where(
+        self, queries: np.ndarray, texts: Sequence[str], k: int, where: RowFilter, rrf_k: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """One request: the engine ranks each query by inner product and its text by BM25, both
+        filtered, and fuses them by reciprocal rank (RRFRanker(rrf_k)); ties are ordered by row."""
+        from pymilvus import AnnSearchRequest, RRFRanker
+
+        if not self.has_text:
+            raise IndexStateError(f"Milvus collection {self.collection!r} runs no BM25 (made without text)")
+        queries = as_matrix(queries, self._dimension)
+        if not 1 <= k <= MAX_TOP_K or len(queries) != len(texts):
+            raise ValueError(f"k must be in 1..{MAX_TOP_K} and each query needs its text")
+        out_scores = np.full((len(queries), k), -np.inf, dtype=np.float32)
+        out_rows = np.full((len(queries), k), -1, dtype=np.int64)
+        expression = self._visible(where_expression(where))
+        for q, (vector, text) in enumerate(zip(queries, texts, strict=True)):
+            requests = [
+                AnnSearchRequest([vector], "vector", {"metric_type": "IP"}, k, expr=expression),
+                AnnSearchRequest([text], "sparse", {"metric_type": "BM25"}, k, expr=expression),
+            ]
+            with self._errors("run a hybrid search"):
+                hits = self._client().hybrid_search(
+                    self.collection,
+                    requests,
+                    RRFRanker(rrf_k),
+                    limit=k,
+                    output_fields=["key"],
+                    **self._reading(),
+                )[0]
+            scores = np.array([hit["distance"] for hit in hits], dtype=np.float32)
+            rows = self._rows_of(np.array([hit["key"] for hit in hits], dtype=np.int64))
+            order = np.lexsort((rows, -scores))[:k]
+            out_scores[q, : len(order)] = scores[order]
+            out_rows[q, : len(order)] = rows[order]
+        return out_scores, out_rows
+
     def _search(
         self, data: list[Any], field: str, k: int, expression: str, nothing: bool = False
     ) -> tuple[np.ndarray, np.ndarray]:

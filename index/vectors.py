@@ -87,6 +87,29 @@ class SharedStore(VectorStore, Protocol):
         ...
 
 
+@runtime_checkable
+class EngineTextSearch(Protocol):
+    """A store that may also run BM25 over its rows' text, inside its own engine (Milvus 2.5+)."""
+
+    has_text: bool
+
+    def search_where(
+        self, queries: np.ndarray, k: int, where: RowFilter
+    ) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def search_text_where(
+        self, texts: Sequence[str], k: int, where: RowFilter
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """BM25 top-k (scores, rows) per text over the rows whose fields pass `where`; -1 pads."""
+        ...
+
+    def hybrid_where(
+        self, queries: np.ndarray, texts: Sequence[str], k: int, where: RowFilter, rrf_k: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The dense and BM25 rankings of each (query, text), fused by the engine's reciprocal rank."""
+        ...
+
+
 class NumpyStore:
     """Exact search with NumPy: the reference the FAISS store is tested against."""
 

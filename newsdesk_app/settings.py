@@ -8,7 +8,9 @@ how many answers are kept for questions asked again (0: none; benchmarks measure
 NEWSDESK_LLM_EVIDENCE: `passages` (default) or `windows`, what a language model is shown (rag.evidence).
 NEWSDESK_LLM_READING: `judge` (default) or `write`: a local model judges the extractive reader's answer
 phrases (rag.phrase_reading, with the phrase model NEWSDESK_PHRASE_MODEL, default the shipped one), or
-writes the answer itself; a model behind an endpoint always writes.
+writes the answer itself; a model behind an endpoint always writes. NEWSDESK_BM25: where BM25 runs for an
+index in a Milvus engine that runs it (rag.retrieval.RetrievalSettings.bm25): `engine` (default), `engine-rrf`
+or `newsdesk`.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from rag.answer import AnswerSettings
 from rag.generators import generator_from_env
 from rag.likelihood import PhraseJudge
 from rag.phrase_model import PhraseModel, load_phrase_model
+from rag.retrieval import BM25_PLACES, RetrievalSettings
 from rag.scoring import scorer_from_env
 from rag.service import ANSWER_CACHE_SIZE, Newsdesk, user_index_dir
 
@@ -50,6 +53,16 @@ def model_windows_from_env() -> bool:
     return configured == "windows"
 
 
+def retrieval_from_env() -> RetrievalSettings:
+    """NEWSDESK_BM25: where BM25 runs when the index's Milvus engine runs it too (unset: the default)."""
+    configured = os.environ.get("NEWSDESK_BM25", "").strip().lower()
+    if not configured:
+        return RetrievalSettings()
+    if configured not in BM25_PLACES:
+        raise ValueError(f"NEWSDESK_BM25 must be one of {', '.join(BM25_PLACES)}, got {configured!r}")
+    return RetrievalSettings(bm25=configured)
+
+
 def phrase_model_from_env() -> PhraseModel | None:
     """NEWSDESK_LLM_READING: `judge` (or unset) gives the phrase model a judging model uses
     (NEWSDESK_PHRASE_MODEL, else the shipped one); `write` none, so the model writes its answers."""
@@ -75,6 +88,8 @@ def desk_from_environment(index_dir: Path | str | None = None, **overrides: Any)
         overrides["model_windows"] = model_windows_from_env()
     if "phrase_model" not in overrides and isinstance(overrides["generator"], PhraseJudge):
         overrides["phrase_model"] = phrase_model_from_env()
+    if overrides.get("retrieval") is None:
+        overrides["retrieval"] = retrieval_from_env()
     if "answer_cache_size" not in overrides:
         overrides["answer_cache_size"] = answer_cache_size_from_env()
     return Newsdesk(index_dir or default_index_dir(), **overrides)

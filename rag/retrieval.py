@@ -15,12 +15,16 @@ import numpy as np
 
 from index.archive import Snapshot
 from index.embedding import Embedder, embed_queries
-from index.vectors import RowFilter, filtered_search
+from index.vectors import EngineTextSearch, RowFilter, filtered_search
 from rag.records import Hit, SearchFilters
 from rag.when import TimeScope, read_time
 
 # BM25 searches run here, beside the query's embedding in the caller's thread.
 _LEXICAL_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="newsdesk-bm25")
+
+
+ENGINE_BM25, ENGINE_RRF, OWN_BM25 = "engine", "engine-rrf", "newsdesk"
+BM25_PLACES = (ENGINE_BM25, ENGINE_RRF, OWN_BM25)
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,12 +34,18 @@ class RetrievalSettings:
     time_weight: float = 0.7  # the time ranking; only when the question has an as-of date or a period
     rrf_k: int = 10
     candidates: int = 100
+    # Where BM25 runs when the vector store runs it too (Milvus 2.5+, see index.milvus_schema): ENGINE_BM25
+    # (the engine's ranking, fused here), ENGINE_RRF (the engine fuses dense and BM25 by plain RRF; only
+    # the time ranking is fused here) or OWN_BM25 (newsdesk's index in the version folder, as elsewhere).
+    bm25: str = "engine"
 
     def __post_init__(self) -> None:
         if min(self.dense_weight, self.lexical_weight, self.time_weight) < 0:
             raise ValueError("retrieval weights must be non-negative")
         if self.dense_weight + self.lexical_weight == 0:
             raise ValueError("the dense and BM25 weights must not both be zero")
+        if self.bm25 not in BM25_PLACES:
+            raise ValueError(f"bm25 must be one of {', '.join(BM25_PLACES)}, got {self.bm25!r}")
 
 
 def time_order(rows: Sequence[int], dates: dict[int, str | None], as_of: date, scope: TimeScope) -> list[int]:
@@ -120,6 +130,12 @@ class HybridRetriever:
         if total == 0 or not query.strip():
             return [], query_vector
         depth = min(max(self.settings.candidates, k), total)
+        scope = read_time(query, as_of or date.today())
+        engine = self._engine_text()
+        if engine is not None:
+            return self._search_in_engine(
+                engine, query, k, depth, where or RowFilter(), query_vector, as_of, scope
+            )
         pending: Future[tuple[np.ndarray, np.ndarray]] | None = None
         if self.settings.lexical_weight > 0:
             pending = _LEXICAL_POOL.submit(self.snapshot.lexical.search, query, depth, allowed)
@@ -133,7 +149,42 @@ class HybridRetriever:
                 dense = _ranked(scores[0], rows[0])
         finally:
             lexical = _ranked(*pending.result()) if pending is not None else []
-        return self._fuse(dense, lexical, k, as_of, read_time(query, as_of or date.today())), query_vector
+        return self._fuse(dense, lexical, k, as_of, scope), query_vector
+
+    def _engine_text(self) -> EngineTextSearch | None:
+        """The store, when it runs BM25 itself and the settings ask for its BM25."""
+        store = self.snapshot.vectors
+        if self.settings.bm25 == OWN_BM25 or not isinstance(store, EngineTextSearch) or not store.has_text:
+            return None
+        return store
+
+    def _search_in_engine(
+        self,
+        store: EngineTextSearch,
+        query: str,
+        k: int,
+        depth: int,
+        where: RowFilter,
+        query_vector: np.ndarray | None,
+        as_of: date | None,
+        scope: TimeScope,
+    ) -> tuple[list[Hit], np.ndarray | None]:
+        """Both rankings from the engine, each filtered inside its search: fused here with the weights
+        (ENGINE_BM25) or by the engine's RRF (ENGINE_RRF)."""
+        s = self.settings
+        if s.dense_weight > 0 and query_vector is None:
+            query_vector = self.embed_query(query)
+        if s.bm25 == ENGINE_RRF and s.dense_weight > 0 and s.lexical_weight > 0:
+            assert query_vector is not None
+            scores, rows = store.hybrid_where(query_vector[None, :], [query], depth, where, s.rrf_k)
+            return self._fuse([], [], k, as_of, scope, engine_fused=_ranked(scores[0], rows[0])), query_vector
+        dense = lexical = []
+        if s.dense_weight > 0:
+            assert query_vector is not None
+            dense = _ranked(*(part[0] for part in store.search_where(query_vector[None, :], depth, where)))
+        if s.lexical_weight > 0:
+            lexical = _ranked(*(part[0] for part in store.search_text_where([query], depth, where)))
+        return self._fuse(dense, lexical, k, as_of, scope), query_vector
 
     def _fuse(
         self,
@@ -142,10 +193,18 @@ class HybridRetriever:
         k: int,
         as_of: date | None,
         scope: TimeScope,
+        engine_fused: Sequence[tuple[int, float]] = (),
     ) -> list[Hit]:
+        """Weighted reciprocal-rank fusion of the dense, BM25 and (engine_fused) engine's fused rankings,
+        and of the time ranking of what they found."""
         s = self.settings
         fused: dict[int, float] = {}
-        for weight, ranking in ((s.dense_weight, dense), (s.lexical_weight, lexical)):
+        rankings = (
+            (s.dense_weight, dense),
+            (s.lexical_weight, lexical),
+            (s.dense_weight + s.lexical_weight, engine_fused),
+        )
+        for weight, ranking in rankings:
             for (row, _), rank in zip(ranking, shared_ranks([score for _, score in ranking]), strict=True):
                 fused[row] = fused.get(row, 0.0) + weight / (s.rrf_k + rank + 1)
         # Asked as of a given date, the newest articles before it are preferred; with no date, only

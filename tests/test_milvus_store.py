@@ -4,16 +4,19 @@ FAISS stores, filters run by Milvus, the article lifecycle, crash safety and the
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 import pytest
 from click.testing import CliRunner, Result
@@ -39,9 +42,11 @@ from index.milvus_schema import ALIVE, where_expression
 from index.milvus_store import MilvusStore, connect, resolve_location
 from index.vectors import FaissStore, FilterFields, NumpyStore, RowFilter, filtered_search
 from newsdesk_app.cli.main import main
+from newsdesk_app.settings import desk_from_environment, retrieval_from_env
 from rag.records import SearchFilters
 from rag.service import Newsdesk
 from tests.conftest import DEMO_DIR, SEED_ARTICLES, SEED_GOLD, article
+from tests.servers import free_port
 from tests.test_vectors import unit_rows
 
 Writer = Callable[[str, Iterable[dict[str, Any]]], Path]
@@ -429,14 +434,15 @@ GOLD_SETS = [
 def test_eval_gives_the_same_figures_with_the_default_store_and_milvus_lite(
     tmp_path: Path, milvus_at: str, gold: Path, articles: Path
 ) -> None:
-    """`newsdesk eval` with the bundled model: every retrieval, answer, citation and refusal figure, and
-    every question's ranking, answer and citations, the same on both stores (only timings differ)."""
+    """`newsdesk eval` with the bundled model and newsdesk's own BM25: every retrieval, answer, citation
+    and refusal figure, and every question's ranking, answer and citations, the same on both stores (only
+    timings differ). The engine's BM25 ranks otherwise (tests below)."""
     reports = {}
     for name, store in (("default", []), ("milvus", ["--store", f"milvus:{milvus_at}"])):
         index_dir, out = tmp_path / name, tmp_path / f"report-{name}"
         ingested = run("ingest", articles, "--index", index_dir, *store)
         assert ingested.exit_code == 0, ingested.output
-        evaluated = run("eval", gold, "--index", index_dir, "--out", out)
+        evaluated = run("eval", gold, "--index", index_dir, "--out", out, "--retrieval", "hybrid-own-bm25")
         assert evaluated.exit_code == 0, evaluated.output
         reports[name] = json.loads((out / "report.json").read_text(encoding="utf-8"))
     assert reports["milvus"]["manifest"]["vector_backend"].startswith("milvus:")
@@ -474,14 +480,16 @@ def test_the_store_benchmark_reports_every_store_against_the_default(tmp_path: P
     assert result.returncode == 0, result.stderr[-3000:]
     figures = json.loads(out.read_text(encoding="utf-8"))
     archive, at_scale = figures["archive"], figures["synthetic"]
-    assert [row["store"] for row in archive] == [
-        "tiered (exact FAISS)",
-        "faiss-flat-ip",
-        "milvus (Milvus Lite)",
-    ]
-    assert all(row["chunks"] == archive[0]["chunks"] > 0 and row["dense_p50_ms"] > 0 for row in archive)
-    assert [row["rows"] for row in at_scale] == [300, 300] and at_scale[1]["filtered_p50_ms"] > 0
-    assert "| milvus (Milvus Lite) |" in result.stdout
+    engines = ["milvus (2.5 engine, TCP)"] if engine_binary() else []
+    stores = ["tiered (exact FAISS)", "faiss-flat-ip", "milvus (Milvus Lite)", *engines]
+    assert [row["store"] for row in archive] == stores
+    assert all(
+        row["chunks"] == archive[0]["chunks"] > 0 and row["dense_p50_ms"] > 0 and row["bm25_p50_ms"] > 0
+        for row in archive
+    )
+    assert [row["store"] for row in at_scale] == [stores[0], *stores[2:]]
+    assert all(row["rows"] == 300 and row["filtered_p50_ms"] > 0 for row in at_scale)
+    assert all(f"| {store} |" in result.stdout for store in stores)
 
 
 def test_an_index_removed_and_ingested_again_at_the_same_path_starts_its_collection_over(
@@ -566,3 +574,94 @@ def test_an_engine_that_stops_answering_is_named_in_one_line(tmp_path: Path, wri
     searched = _cli("search", "Hama", "--index", index_dir)
     assert searched.returncode == 1 and "Traceback" not in searched.stderr
     assert f"Milvus at {engine.uri} (Fail connecting to server" in searched.stderr
+
+
+@pytest.mark.parametrize("place", ["engine", "engine-rrf", "newsdesk"])
+def test_where_bm25_runs_is_chosen_and_each_place_finds_names_inside_the_filters(
+    tmp_path: Path, write_jsonl: Writer, place: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On the 2.5 engine BM25 runs inside it, fused here by weight (`engine`) or by the engine's RRF
+    (`engine-rrf`), or in newsdesk's own index (`newsdesk`); newsdesk's index is read only then."""
+    if engine_binary() is None:
+        pytest.skip(f"the Milvus 2.5 engine is not installed in {engine_folder()} (scripts/install.sh)")
+    monkeypatch.setenv("NEWSDESK_BM25", place)
+    with LocalEngine(tmp_path / "engine" / "milvus.db") as engine:
+        desk, options = milvus_desk(tmp_path / "index", engine.uri)
+        desk.ingest([write_jsonl("news.jsonl", CORPUS)], options)
+        desk = desk_from_environment(tmp_path / "index", embedder=HashingEmbedder())
+        snapshot = desk.snapshot()
+        own_searches: list[str] = []
+        own_search = snapshot.lexical.search
+        monkeypatch.setattr(
+            snapshot.lexical,
+            "search",
+            lambda query, *rest: own_searches.append(query) or own_search(query, *rest),
+        )
+        hits = desk.search("Latakia", k=3)
+        assert hits and hits[0].passage.article_id == "strikes"
+        filtered = desk.search("Latakia provinces", k=5, filters=SearchFilters(since="2016-01-01"))
+        assert filtered and all(h.passage.published_at and h.passage.published_at >= "2016" for h in filtered)
+        assert bool(own_searches) == (place == "newsdesk")
+        if place == "engine":  # both rankings, each with its own score
+            assert hits[0].lexical_score is not None and hits[0].dense_score is not None
+
+
+def test_a_wrong_bm25_setting_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NEWSDESK_BM25", "elastic")
+    with pytest.raises(ValueError, match="NEWSDESK_BM25 must be one of engine, engine-rrf, newsdesk"):
+        retrieval_from_env()
+
+
+def _serve(index_dir: Path, port: int) -> subprocess.Popen[bytes]:
+    command = [sys.executable, "-m", "newsdesk_app.cli", "serve", "--index", str(index_dir), "--no-ui"]
+    command += ["--port", str(port)]
+    env = {**os.environ, "NEWSDESK_ANSWER_CACHE": "0"}
+    return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def _serving_version(base: str, wanted: str | None = None, limit_s: float = 60) -> str:
+    """The version a server answers from, once it is ready (and serves `wanted`, if given)."""
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx.HTTPError):
+            health = httpx.get(f"{base}/health", timeout=5).json()
+            if health["status"] == "ready" and wanted in (None, health["version"]):
+                return str(health["version"])
+        time.sleep(0.05)
+    raise AssertionError(f"{base} did not serve {wanted or 'any version'} in {limit_s:.0f} s")
+
+
+def test_two_servers_share_one_engine_answer_alike_and_both_see_a_third_process_ingest(
+    tmp_path: Path, write_jsonl: Writer
+) -> None:
+    if engine_binary() is None:
+        pytest.skip(f"the Milvus 2.5 engine is not installed in {engine_folder()} (scripts/install.sh)")
+    index_dir = tmp_path / "index"
+    with LocalEngine(tmp_path / "engine" / "milvus.db") as engine:
+        store = ("--model", "hashing", "--store", f"milvus:{engine.uri}")
+        first = _cli("ingest", write_jsonl("a.jsonl", CORPUS), "--index", index_dir, *store)
+        assert first.returncode == 0, first.stderr
+        ports = [free_port(), free_port()]
+        servers = [_serve(index_dir, port) for port in ports]
+        try:
+            bases = [f"http://127.0.0.1:{port}" for port in ports]
+            assert {_serving_version(base) for base in bases} == {"v000001"}
+            question = {"question": "Which provinces were struck by Russian jets?"}
+            answers = [httpx.post(f"{base}/api/ask", json=question, timeout=60).json() for base in bases]
+            assert "Hama" in answers[0]["answer"] and answers[0]["citations"]
+            assert [(a["answer"], a["citations"]) for a in answers[1:]] == [
+                (answers[0]["answer"], answers[0]["citations"])
+            ]
+            cranes = [article("cranes", "Harbour cranes taller than any before arrived in Rotterdam.")]
+            third = _cli("ingest", write_jsonl("b.jsonl", cranes), "--index", index_dir)  # a third process
+            assert third.returncode == 0, third.stderr
+            for base in bases:
+                _serving_version(base, "v000002")
+                hits = httpx.post(
+                    f"{base}/api/search", json={"query": "harbour cranes Rotterdam"}, timeout=30
+                )
+                assert hits.json()["hits"][0]["article_id"] == "cranes"
+        finally:
+            for server in servers:
+                server.terminate()
+                server.wait(timeout=20)

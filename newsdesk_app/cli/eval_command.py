@@ -26,11 +26,15 @@ from newsdesk_app.cli.options import (
 )
 from newsdesk_app.cli.progress import IngestProgress
 from newsdesk_app.settings import default_index_dir, desk_from_environment
-from rag.retrieval import RetrievalSettings
+from rag.retrieval import ENGINE_RRF, OWN_BM25, RetrievalSettings
 from rag.when import parse_as_of
 
 RETRIEVAL = {
     "hybrid": RetrievalSettings(),
+    # On a Milvus index whose engine runs BM25 (elsewhere these are "hybrid"): newsdesk's own BM25 index
+    # instead of the engine's, or the engine's own fusion (plain RRF) instead of the weighted one here.
+    "hybrid-own-bm25": RetrievalSettings(bm25=OWN_BM25),
+    "hybrid-engine-rrf": RetrievalSettings(bm25=ENGINE_RRF),
     "hybrid-untimed": RetrievalSettings(time_weight=0.0),  # the default before time-aware ranking
     "bm25": RetrievalSettings(dense_weight=0.0, time_weight=0.0),
     "dense": RetrievalSettings(lexical_weight=0.0, time_weight=0.0),
