@@ -20,6 +20,8 @@ from click.testing import CliRunner, Result
 from index.archive import IndexDirectory
 from index.embedding import HashingEmbedder
 from index.ingest import IngestAborted, IngestOptions, ingest
+from index.milvus_engine import LocalEngine, engine_binary, engine_folder
+from index.milvus_store import MilvusStore
 from index.ray_engine import INSTALL_HINT, RayEngine, RayEngineError
 from index.records import Chunk
 from newsdesk_app.cli.main import main
@@ -209,3 +211,32 @@ def test_a_cluster_address_nothing_answers_at_is_named_at_once(tmp_path: Path) -
         )
     assert result.exit_code == 1 and f"cannot reach the Ray cluster at {address}" in result.output
     assert not IndexDirectory(tmp_path).exists()
+
+
+@needs_ray
+@pytest.mark.usefixtures("cluster")
+def test_ray_ingest_writes_straight_into_the_milvus_engine(tmp_path: Path) -> None:
+    """Ray workers embed; the write puts the rows, their filter fields and text in the Milvus 2.5 engine,
+    and the index answers from it as the local engine's does."""
+    if engine_binary() is None:
+        pytest.skip(f"the Milvus 2.5 engine is not installed in {engine_folder()} (scripts/install.sh)")
+    with LocalEngine(tmp_path / "engine" / "milvus.db") as engine:
+        for name, options in (("local", []), ("ray", ["--engine", "ray", "--ray-workers", "2"])):
+            result = run(
+                "ingest", DEMO, "--index", tmp_path / name, "--model", "hashing",
+                "--store", f"milvus:{engine.uri}", *options,
+            )  # fmt: skip
+            assert result.exit_code == 0, result.output
+        assert_same_index(tmp_path / "local", tmp_path / "ray")
+        snapshot = IndexDirectory(tmp_path / "ray").open()
+        assert isinstance(snapshot.vectors, MilvusStore) and snapshot.vectors.has_text
+        snapshot.close()
+        answers = [
+            json.loads(run("ask", QUESTION, "--index", tmp_path / n, "--json").output)
+            for n in ("local", "ray")
+        ]
+        assert answers[0]["answered"] and answers[0]["citations"]
+        assert (
+            answers[1]["answer"] == answers[0]["answer"]
+            and answers[1]["citations"] == answers[0]["citations"]
+        )
