@@ -118,10 +118,11 @@ class HybridRetriever:
         if k < 1:
             raise ValueError(f"k must be at least 1, got {k}")
         filters = filters or SearchFilters()
+        where = RowFilter(filters.since, filters.until, tuple(filters.sources)) if filters.active else None
+        scope = read_time(query, as_of or date.today())
+        engine = self._engine_text()
         allowed: np.ndarray | None = None
-        where: RowFilter | None = None
-        if filters.active:
-            where = RowFilter(filters.since, filters.until, tuple(filters.sources))
+        if where is not None and engine is None:  # the engine filters inside its searches
             allowed = np.asarray(
                 self.snapshot.catalog.filtered_rows(filters.since, filters.until, filters.sources),
                 dtype=np.int64,
@@ -130,8 +131,6 @@ class HybridRetriever:
         if total == 0 or not query.strip():
             return [], query_vector
         depth = min(max(self.settings.candidates, k), total)
-        scope = read_time(query, as_of or date.today())
-        engine = self._engine_text()
         if engine is not None:
             return self._search_in_engine(
                 engine, query, k, depth, where or RowFilter(), query_vector, as_of, scope
@@ -170,20 +169,24 @@ class HybridRetriever:
         scope: TimeScope,
     ) -> tuple[list[Hit], np.ndarray | None]:
         """Both rankings from the engine, each filtered inside its search: fused here with the weights
-        (ENGINE_BM25) or by the engine's RRF (ENGINE_RRF)."""
+        (ENGINE_BM25; the BM25 search waits on the engine while the query is embedded) or by the engine's
+        RRF (ENGINE_RRF)."""
         s = self.settings
-        if s.dense_weight > 0 and query_vector is None:
-            query_vector = self.embed_query(query)
         if s.bm25 == ENGINE_RRF and s.dense_weight > 0 and s.lexical_weight > 0:
-            assert query_vector is not None
+            query_vector = self.embed_query(query) if query_vector is None else query_vector
             scores, rows = store.hybrid_where(query_vector[None, :], [query], depth, where, s.rrf_k)
             return self._fuse([], [], k, as_of, scope, engine_fused=_ranked(scores[0], rows[0])), query_vector
-        dense = lexical = []
-        if s.dense_weight > 0:
-            assert query_vector is not None
-            dense = _ranked(*(part[0] for part in store.search_where(query_vector[None, :], depth, where)))
+        pending: Future[tuple[np.ndarray, np.ndarray]] | None = None
         if s.lexical_weight > 0:
-            lexical = _ranked(*(part[0] for part in store.search_text_where([query], depth, where)))
+            pending = _LEXICAL_POOL.submit(store.search_text_where, [query], depth, where)
+        dense: list[tuple[int, float]] = []
+        try:
+            if s.dense_weight > 0:
+                query_vector = self.embed_query(query) if query_vector is None else query_vector
+                scores, rows = store.search_where(query_vector[None, :], depth, where)
+                dense = _ranked(scores[0], rows[0])
+        finally:
+            lexical = _ranked(*(part[0] for part in pending.result())) if pending is not None else []
         return self._fuse(dense, lexical, k, as_of, scope), query_vector
 
     def _fuse(
