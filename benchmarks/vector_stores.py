@@ -49,7 +49,7 @@ from index.ingest import IngestOptions
 from index.milvus_engine import LocalEngine, engine_binary
 from index.milvus_store import MilvusStore
 from index.tiered import TieredStore
-from index.vectors import DEFAULT_BACKEND, FilterFields, RowFilter, VectorStore, filtered_search
+from index.vectors import DEFAULT_BACKEND, RowFields, RowFilter, VectorStore, filtered_search
 from rag.records import SearchFilters
 from rag.service import Newsdesk
 
@@ -136,7 +136,7 @@ def synthetic(
     )
     queries = [np.asarray(q[None, :] / np.linalg.norm(q), dtype=np.float32) for q in near]
     days = np.datetime64("2015-01-01") + rng.integers(0, 3652, size=rows).astype("timedelta64[D]")
-    fields = [FilterFields(str(day), f"Outlet {i % 6}") for i, day in enumerate(days)]
+    fields = [RowFields(str(day), f"Outlet {i % 6}") for i, day in enumerate(days)]
     allowed = np.flatnonzero(days >= np.datetime64(SYNTHETIC_SINCE))
     where = RowFilter(since=SYNTHETIC_SINCE)
     stores: list[tuple[str, VectorStore, float | None]] = [

@@ -36,11 +36,11 @@ import numpy as np
 
 from index import catalog as catalog_module
 from index.atomic import atomic_file, fsync_path
-from index.catalog import Catalog
+from index.catalog import Catalog, CatalogReader
 from index.dates import date_part
 from index.errors import DiskFullError, IndexLockedError, IndexStateError
 from index.faults import crash_point
-from index.lexical import LexicalIndex
+from index.lexical import LexicalIndex, TermStatistics
 from index.manifest import (
     Manifest,
     describe_files,
@@ -50,7 +50,7 @@ from index.manifest import (
     write_manifest,
 )
 from index.records import Article, Chunk
-from index.vectors import FilterFields, SharedStore, VectorStore, load_store, next_store, store_file
+from index.vectors import RowFields, SharedStore, VectorStore, load_store, next_store, store_file
 
 CATALOG_NAME = "catalog.sqlite"
 LARGE_FILE_BYTES = 64 << 20
@@ -78,9 +78,9 @@ class Snapshot:
     root: Path
     version: str
     manifest: Manifest
-    catalog: Catalog
+    catalog: CatalogReader
     vectors: VectorStore
-    lexical: LexicalIndex
+    lexical: TermStatistics
     unverified: tuple[str, ...] = ()  # large files whose checksums the opener promised to check later
 
     def verify_rest(self) -> None:
@@ -88,7 +88,17 @@ class Snapshot:
         verify_checksums(self.root / "versions" / self.version, self.manifest, list(self.unverified))
 
     def close(self) -> None:
-        self.catalog.db.close()
+        self.catalog.close()
+
+    def local_catalog(self) -> Catalog:
+        """The SQLite catalog, which writes and checks need; a version read from a Milvus engine alone
+        has none and is read-only."""
+        if not isinstance(self.catalog, Catalog):
+            raise IndexStateError(
+                f"{self.version} is read from the Milvus engine alone and is read-only here: write "
+                "through its index folder (`newsdesk ingest PATH --index FOLDER`)"
+            )
+        return self.catalog
 
 
 @dataclass(slots=True)
@@ -323,6 +333,8 @@ class IndexDirectory:
                 ) from error
             raise
         crash_point("published")
+        if manifest.vector_backend.startswith("milvus:"):
+            _announce_in_milvus(manifest.vector_backend, self.versions / name)
         self._remove_old_versions(live=name)
         return name
 
@@ -356,6 +368,15 @@ class IndexDirectory:
         return {(self.versions / text).resolve(), (self.root / text).resolve()}
 
 
+def _announce_in_milvus(store_spec: str, folder: Path) -> None:
+    """Servers that read a Milvus index from the engine alone learn of the new version there."""
+    from index.milvus_store import connect, split_location
+    from index.milvus_versions import announce_quietly
+
+    uri, collection = split_location(store_spec.partition(":")[2])
+    announce_quietly(connect(uri), uri, collection, folder)
+
+
 def version_number(name: str | None) -> int:
     """The number of a version's name (v000007 → 7); 0 for anything else."""
     return int(name[1:]) if name and _VERSION_NAME.fullmatch(name) else 0
@@ -382,7 +403,7 @@ def _build_version(
     if base is not None:
         # The online backup API copies a consistent image even while readers hold the file open.
         target = catalog_module.connect(database, read_only=False)
-        base.catalog.db.backup(target)
+        base.local_catalog().db.backup(target)
         target.close()
     connection = catalog_module.connect(database, read_only=False)
     try:
@@ -404,7 +425,7 @@ def _build_version(
             base.vectors if base else None, manifest.vector_backend, manifest.dimension, old_rows
         )
         if isinstance(store, SharedStore):
-            store.add_rows(changes.vectors, _filter_fields(changes))
+            store.add_rows(changes.vectors, _row_fields(changes))
         elif len(changes.vectors):
             store.add(changes.vectors)
         store.save(staging / store_file(manifest.vector_backend))
@@ -422,15 +443,25 @@ def _build_version(
     return {"articles": int(articles), "chunks": len(texts)}
 
 
-def _filter_fields(changes: Changes) -> list[FilterFields]:
-    """The date and outlet of each new chunk's article, for a store that filters by them itself, and the
-    chunk's text as BM25 reads it (`Catalog.embedding_inputs`), for a store that runs BM25 itself."""
+def _row_fields(changes: Changes) -> list[RowFields]:
+    """The article fields of each new chunk, for a store that filters, runs BM25 or serves passages itself."""
     articles = {a.id: a for a in changes.articles}
-    return [
-        FilterFields(
-            date_part(articles[c.article_id].published_at),
-            articles[c.article_id].source,
-            f"{articles[c.article_id].title}\n{c.text}",
+    fields = []
+    for chunk in changes.chunks:
+        article = articles[chunk.article_id]
+        fields.append(
+            RowFields(
+                date_part(article.published_at),
+                article.source,
+                chunk.text,
+                chunk.id,
+                chunk.article_id,
+                chunk.ordinal,
+                chunk.start,
+                chunk.end,
+                article.title,
+                article.url,
+                article.published_at,
+            )
         )
-        for c in changes.chunks
-    ]
+    return fields

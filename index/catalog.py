@@ -8,7 +8,7 @@ import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from index.dates import date_part
 from index.records import Article, Chunk
@@ -59,6 +59,29 @@ class Passage:
     source: str | None
     url: str | None
     published_at: str | None
+
+
+class CatalogReader(Protocol):
+    """What answering reads of a catalog: SQLite in a version folder (`Catalog`), or a Milvus engine
+    alone (`index.milvus_served.ServedCatalog`)."""
+
+    def passages(self, rows: Sequence[int]) -> list[Passage]: ...
+
+    def row_dates(self, rows: Sequence[int]) -> dict[int, str | None]: ...
+
+    def filtered_rows(
+        self, since: str | None, until: str | None, sources: Sequence[str] | None
+    ) -> list[int]: ...
+
+    def article(self, article_id: str) -> Article | None: ...
+
+    def article_passages(self, article_id: str) -> list[Passage]: ...
+
+    def recent_titles(self, limit: int) -> list[str]: ...
+
+    def stats(self) -> dict[str, Any]: ...
+
+    def close(self) -> None: ...
 
 
 _PASSAGE_SQL = """
@@ -219,6 +242,9 @@ class Catalog:
             (limit,),
         )
         return [str(title) for (title,) in rows]
+
+    def close(self) -> None:
+        self.db.close()
 
     def stats(self) -> dict[str, Any]:
         articles, first, last = self.db.execute(

@@ -211,7 +211,7 @@ def ingest_loaded(
 
 
 def _classify(articles: Sequence[Article], base: Snapshot | None, report: IngestReport) -> list[Article]:
-    known = base.catalog.article_hashes() if base else {}
+    known = base.local_catalog().article_hashes() if base else {}
     changed = []
     for article in articles:
         previous = known.get(article.id)
@@ -240,7 +240,7 @@ def _write(
     keys = [embed_key(manifest.model, titles[c.article_id], c.text) for c in chunks]
     inputs = [passage_for_embedding(titles[c.article_id], c.text) for c in chunks]
     vectors = np.zeros((len(chunks), manifest.dimension), np.float32)
-    reusable = base.catalog.embed_key_rows() if base else {}
+    reusable = base.local_catalog().embed_key_rows() if base else {}
     # Each distinct embedding input is embedded once: reused from the index, or new.
     first_index: dict[str, int] = {}
     for i, key in enumerate(keys):
@@ -317,7 +317,7 @@ def delete(root: Path | str, article_ids: Sequence[str]) -> DeleteReport:
     with directory.lock():
         base = directory.open()
         try:
-            known = base.catalog.article_hashes()
+            known = base.local_catalog().article_hashes()
             deleted = [a for a in dict.fromkeys(article_ids) if a in known]
             missing = [a for a in dict.fromkeys(article_ids) if a not in known]
             version = None

@@ -12,7 +12,7 @@ import re
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -172,8 +172,32 @@ def terms(text: str) -> list[str]:
     """Lower-cased, stemmed words of two or more characters, English stop words removed: what
     bm25s.tokenize gives the index (tests/test_lexical.py holds them equal), without its per-call
     progress-bar set-up, which cost more than the tokenizing on short texts."""
+    return [term for _, term in words_and_terms(text)]
+
+
+def words_and_terms(text: str) -> list[tuple[str, str]]:
+    """Each word `terms` keeps, lower-cased, with its term."""
     words = [word for word in _TOKEN.findall(text.lower()) if word not in STOPWORDS]
-    return [str(t) for t in _stemmer().stemWords(words) if t]
+    return [(word, str(term)) for word, term in zip(words, _stemmer().stemWords(words), strict=True) if term]
+
+
+def bm25_idf(rows: int, frequency: int) -> float:
+    """BM25's inverse document frequency of a term in `frequency` of `rows` chunks."""
+    n = max(rows, 1)
+    return math.log(1.0 + (n - frequency + 0.5) / (frequency + 0.5))
+
+
+class TermStatistics(Protocol):
+    """What answering reads of a BM25 index: its search and its term weights. Newsdesk's own index
+    (`LexicalIndex`), or the Milvus engine's (`index.milvus_served.EngineTerms`)."""
+
+    def search(
+        self, query: str, k: int, allowed: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def term_weights(self, text: str) -> dict[str, float]:
+        """BM25's inverse document frequency of each term of `text` found in the archive."""
+        ...
 
 
 class LexicalIndex:
@@ -242,5 +266,7 @@ class LexicalIndex:
 
     def idf(self, term: str) -> float:
         """BM25's inverse document frequency over chunks."""
-        n, df = max(self.size, 1), self.document_frequency(term)
-        return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
+        return bm25_idf(self.size, self.document_frequency(term))
+
+    def term_weights(self, text: str) -> dict[str, float]:
+        return {t: self.idf(t) for t in set(terms(text)) if self.document_frequency(t)}

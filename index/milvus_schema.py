@@ -12,7 +12,7 @@ import string
 from datetime import date
 from typing import Any
 
-from index.vectors import FilterFields, RowFilter
+from index.vectors import RowFields, RowFilter
 
 UNDATED = 0  # `published` of an undated row: every date bound excludes it, as NULL fails one in SQL
 NO_SOURCE = ""  # `source` of a row without an outlet
@@ -23,7 +23,21 @@ DESCRIPTION = "newsdesk vectors"
 # BM25. Every engine describes a collection's fields (Milvus Lite 3.2.2 returns no description), so
 # they mark a collection as newsdesk's, which it may drop to start over; other fields are someone else's.
 FIELDS = ("key", "vector", "published", "source", "born", "died")
-TEXT_FIELDS = ("text", "sparse")
+TEXT_FIELDS = ("text", "sparse")  # the title and chunk text, and the BM25 function's output
+# Where each passage sits and what its citation shows, so that a server needs nothing but the engine.
+PASSAGE_FIELDS = (
+    "chunk_id",
+    "article_id",
+    "ordinal",
+    "start",
+    "end",
+    "title",
+    "outlet",
+    "url",
+    "published_at",
+)
+WHOLE = FIELDS + TEXT_FIELDS + PASSAGE_FIELDS
+VERSIONS_SUFFIX = "__versions"  # the collection that names each published version (see milvus_versions)
 ANALYZER = {"type": "english"}  # the standard tokenizer, lowercasing, English stop words and stemming
 _ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
 
@@ -73,13 +87,31 @@ def truncated(text: str, limit: int = TEXT_BYTES) -> str:
     return text if len(encoded) <= limit else encoded[:limit].decode("utf-8", "ignore")
 
 
-def row_values(fields: FilterFields) -> dict[str, Any]:
-    """The filter fields (and text) of a new row, as the collection stores them."""
-    return {
+def bm25_text(title: str, text: str) -> str:
+    """What BM25 reads of a chunk, here as in newsdesk's own index (`Catalog.embedding_inputs`)."""
+    return f"{title}\n{text}"
+
+
+def row_values(fields: RowFields, *, whole: bool) -> dict[str, Any]:
+    """The filter fields of a new row, as the collection stores them; `whole`: its text and passage too."""
+    values: dict[str, Any] = {
         "published": day_number(fields.published_date),
         "source": sqlite_lower(fields.source),
-        "text": truncated(fields.text),
     }
+    if whole:
+        values |= {
+            "text": truncated(bm25_text(fields.title, fields.text)),
+            "chunk_id": truncated(fields.chunk_id),
+            "article_id": truncated(fields.article_id),
+            "ordinal": fields.ordinal,
+            "start": fields.start,
+            "end": fields.end,
+            "title": truncated(fields.title),
+            "outlet": truncated(fields.source or ""),
+            "url": truncated(fields.url or ""),
+            "published_at": fields.published_at or "",
+        }
+    return values
 
 
 def field_names(description: dict[str, Any]) -> tuple[str, ...]:
@@ -89,11 +121,12 @@ def field_names(description: dict[str, Any]) -> tuple[str, ...]:
 def made_by_newsdesk(description: dict[str, Any]) -> bool:
     """Whether a described collection is one this module made (and may drop)."""
     named = description.get("description") in (None, "", DESCRIPTION)
-    return named and field_names(description) in (FIELDS, FIELDS + TEXT_FIELDS)
+    return named and field_names(description) in (FIELDS, WHOLE)
 
 
 def create_collection(client: Any, name: str, dimension: int, *, with_text: bool) -> None:
-    """An empty, loaded collection; `with_text` adds the text field and the engine's BM25 function."""
+    """An empty, loaded collection; `with_text` adds the text field, the engine's BM25 function and the
+    passage fields (WHOLE)."""
     from pymilvus import DataType, Function, FunctionType, MilvusClient
 
     schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False, description=DESCRIPTION)
@@ -121,6 +154,12 @@ def create_collection(client: Any, name: str, dimension: int, *, with_text: bool
             )
         )
         indexes.add_index(field_name="sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
+        for field in PASSAGE_FIELDS:
+            if field in ("ordinal", "start", "end"):
+                schema.add_field(field, DataType.INT64)
+            else:
+                schema.add_field(field, DataType.VARCHAR, max_length=TEXT_BYTES)
+        indexes.add_index(field_name="article_id", index_type="INVERTED")
     # Bounded: a reader asks for the timestamp of the version's write instead (see index.milvus_store).
     client.create_collection(name, schema=schema, consistency_level="Bounded")
     # Not waited for: the collection is empty, and Milvus Lite lacks the call pymilvus waits with

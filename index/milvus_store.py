@@ -54,7 +54,7 @@ from index.milvus_engine import engine_errors
 from index.milvus_schema import (
     ALIVE,
     FIELDS,
-    TEXT_FIELDS,
+    WHOLE,
     create_collection,
     field_names,
     made_by_newsdesk,
@@ -62,7 +62,7 @@ from index.milvus_schema import (
     where_expression,
 )
 from index.tiered import as_matrix
-from index.vectors import FilterFields, RowFilter
+from index.vectors import RowFields, RowFilter
 
 STATE_FILE = "milvus.json"
 KEYS_FILE = "milvus-keys.npy"
@@ -179,6 +179,17 @@ class MilvusStore:
         self._write_id = write_id
         self._write_ts = write_ts
         self.has_text = has_text  # whether the engine runs BM25 over the rows' text
+        self._served_rows: int | None = None  # see `served`
+
+    @classmethod
+    def served(cls, location: str, dimension: int, generation: int, rows: int, write_ts: int) -> MilvusStore:
+        """A version read from the engine alone, without its folder's list of keys: its rows are
+        numbered by their keys. Read-only; `rows` is how many it has."""
+        store = cls(location, dimension, generation, np.zeros(0, np.int64), write_ts=write_ts)
+        store._served_rows = rows
+        with store._errors("open the version"):
+            store.has_text = store._described_text()
+        return store
 
     @classmethod
     def empty(cls, location: str, dimension: int) -> MilvusStore:
@@ -204,7 +215,11 @@ class MilvusStore:
         return f"Milvus exact inner product (FLAT){bm25}, collection {self.collection} at {self.uri}"
 
     def __len__(self) -> int:
-        return len(self._keys)
+        return len(self._keys) if self._served_rows is None else self._served_rows
+
+    def _keys_at(self, rows: np.ndarray) -> np.ndarray:
+        rows = np.asarray(rows, dtype=np.int64)
+        return rows if self._served_rows is not None else self._keys[rows]
 
     def _client(self) -> Any:
         if self._client_handle is None:
@@ -227,11 +242,13 @@ class MilvusStore:
 
     def _stored_fields(self) -> list[str]:
         """The fields a row is written with (`sparse` the engine derives from `text`)."""
-        return [*FIELDS, "text"] if self.has_text else list(FIELDS)
+        return [name for name in WHOLE if name != "sparse"] if self.has_text else list(FIELDS)
 
     # Writing: only a successor, before its version is published, takes rows.
 
     def successor(self, kept_rows: np.ndarray) -> MilvusStore:
+        if self._served_rows is not None:
+            raise IndexStateError("a version read from the Milvus engine alone is read-only")
         kept = np.asarray(kept_rows, dtype=np.int64)
         if len(kept) and (kept.min() < 0 or kept.max() >= len(self)):
             raise ValueError(f"kept rows must lie in 0..{len(self) - 1}")
@@ -287,7 +304,7 @@ class MilvusStore:
                 f"Milvus at {self.uri} has no collection {self.collection!r}, which holds this index's "
                 "vectors; `newsdesk check --repair` rebuilds it from the catalog"
             )
-        return field_names(client.describe_collection(self.collection))[len(FIELDS) :] == TEXT_FIELDS
+        return field_names(client.describe_collection(self.collection)) == WHOLE
 
     def _undo_unpublished(self, live: int) -> None:
         """Remove what a write that never published (killed, or failed) did to the collection."""
@@ -324,9 +341,9 @@ class MilvusStore:
 
     def add(self, vectors: np.ndarray) -> None:
         """Rows with no date, outlet or text: a filtered search never returns them."""
-        self.add_rows(vectors, [FilterFields(None, None)] * len(vectors))
+        self.add_rows(vectors, [RowFields(None, None)] * len(vectors))
 
-    def add_rows(self, vectors: np.ndarray, fields: Sequence[FilterFields]) -> None:
+    def add_rows(self, vectors: np.ndarray, fields: Sequence[RowFields]) -> None:
         if not self._writable:
             raise IndexStateError(
                 f"generation {self._generation} of {self.collection} is published and read-only; "
@@ -341,11 +358,8 @@ class MilvusStore:
         keys = np.arange(first, first + len(matrix), dtype=np.int64)
         rows = []
         for key, vector, field in zip(keys, matrix, fields, strict=True):
-            row = {"key": int(key), "vector": vector, **row_values(field)}
-            row.update(born=self._generation, died=ALIVE)
-            if not self.has_text:
-                del row["text"]
-            rows.append(row)
+            row = {"key": int(key), "vector": vector, **row_values(field, whole=self.has_text)}
+            rows.append(row | {"born": self._generation, "died": ALIVE})
         client = self._client()
         with self._errors(f"insert {len(rows)} rows"):
             for start in range(0, len(rows), BATCH):
@@ -428,10 +442,12 @@ class MilvusStore:
     # Reading
 
     def vectors(self) -> np.ndarray:
+        if self._served_rows is not None:
+            raise IndexStateError("a version read from the Milvus engine alone does not list its rows")
         return self.vectors_at(np.arange(len(self), dtype=np.int64))
 
     def vectors_at(self, rows: np.ndarray) -> np.ndarray:
-        keys = self._keys[np.asarray(rows, dtype=np.int64)]
+        keys = self._keys_at(rows)
         found: dict[int, Any] = {}
         client = self._client()
         unique = np.unique(keys)
@@ -458,11 +474,11 @@ class MilvusStore:
         if allowed is None:
             return self._search(list(queries), "vector", k, "")
         rows = np.unique(np.asarray(allowed, dtype=np.int64))
-        if len(rows) and (rows[0] < 0 or rows[-1] >= len(self)):
+        if self._served_rows is None and len(rows) and (rows[0] < 0 or rows[-1] >= len(self)):
             raise ValueError(f"allowed rows must lie in 0..{len(self) - 1}")
         if len(rows) == 0:
             return self._search(list(queries), "vector", k, "", nothing=True)
-        keys = ",".join(str(key) for key in self._keys[rows].tolist())
+        keys = ",".join(str(key) for key in self._keys_at(rows).tolist())
         return self._search(list(queries), "vector", k, f"key in [{keys}]")
 
     def search_where(self, queries: np.ndarray, k: int, where: RowFilter) -> tuple[np.ndarray, np.ndarray]:
@@ -549,6 +565,8 @@ class MilvusStore:
         return out_scores, out_rows
 
     def _rows_of(self, keys: np.ndarray) -> np.ndarray:
+        if self._served_rows is not None:
+            return keys
         positions = np.searchsorted(self._keys, keys)
         inside = positions < len(self._keys)
         if not inside.all() or np.any(self._keys[positions[inside]] != keys):

@@ -47,13 +47,23 @@ class VectorStore(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
-class FilterFields:
-    """What a row's article holds that searches filter by: its publication day (ISO) and outlet; and the
-    row's title and text, for a store that runs BM25 itself."""
+class RowFields:
+    """What a store that filters, runs BM25 and serves passages by itself (Milvus) keeps beside a row's
+    vector: its article's publication day (ISO) and outlet, which searches filter by; and the chunk's text
+    and place (article, ordinal, character span) with its article's title, url and time, which BM25
+    and citations read."""
 
     published_date: str | None
     source: str | None
     text: str = ""
+    chunk_id: str = ""
+    article_id: str = ""
+    ordinal: int = 0
+    start: int = 0
+    end: int = 0
+    title: str = ""
+    url: str | None = None
+    published_at: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +86,7 @@ class SharedStore(VectorStore, Protocol):
         added. This version stays as it is for its readers."""
         ...
 
-    def add_rows(self, vectors: np.ndarray, fields: Sequence[FilterFields]) -> None: ...
+    def add_rows(self, vectors: np.ndarray, fields: Sequence[RowFields]) -> None: ...
 
     def search_where(self, queries: np.ndarray, k: int, where: RowFilter) -> tuple[np.ndarray, np.ndarray]:
         """`search` over the rows whose fields pass `where`."""

@@ -28,10 +28,24 @@ from rag.scoring import scorer_from_env
 from rag.service import ANSWER_CACHE_SIZE, Newsdesk, user_index_dir
 
 
-def default_index_dir() -> Path:
-    """NEWSDESK_INDEX, else the per-user index."""
+def default_index_location() -> Path | str:
+    """NEWSDESK_INDEX (a folder, or milvus:URI#COLLECTION for an index read from its engine alone), else
+    the per-user index."""
     configured = os.environ.get("NEWSDESK_INDEX", "").strip()
+    if configured.startswith("milvus:"):
+        return configured
     return Path(configured).expanduser() if configured else user_index_dir()
+
+
+def default_index_dir() -> Path:
+    """The index folder a command that writes uses: NEWSDESK_INDEX, else the per-user index."""
+    location = default_index_location()
+    if isinstance(location, str):
+        raise ValueError(
+            f"NEWSDESK_INDEX names {location}, an index read from its Milvus engine alone, which is "
+            "read-only: give the index folder that writes it (--index FOLDER)"
+        )
+    return location
 
 
 def answer_cache_size_from_env() -> int:
@@ -92,4 +106,4 @@ def desk_from_environment(index_dir: Path | str | None = None, **overrides: Any)
         overrides["retrieval"] = retrieval_from_env()
     if "answer_cache_size" not in overrides:
         overrides["answer_cache_size"] = answer_cache_size_from_env()
-    return Newsdesk(index_dir or default_index_dir(), **overrides)
+    return Newsdesk(index_dir or default_index_location(), **overrides)

@@ -22,7 +22,7 @@ from datetime import date
 import numpy as np
 
 from index.embedding import Embedder
-from index.lexical import LexicalIndex, terms
+from index.lexical import TermStatistics, terms
 from index.sentences import sentence_spans
 from rag.features import SentenceFeatures
 from rag.question import AnswerKind, frame_question
@@ -139,7 +139,7 @@ class ExtractiveAnswerer:
     def __init__(
         self,
         embedder: Embedder,
-        lexical: LexicalIndex,
+        lexical: TermStatistics,
         settings: AnswerSettings | None = None,
         as_of: date | None = None,
         scorer: Scorer | None = None,
@@ -234,7 +234,7 @@ class ExtractiveAnswerer:
         self, question: str, hits: Sequence[Hit], question_vector: np.ndarray | None, answer_only: bool
     ) -> list[ScoredSentence]:
         question_terms = set(terms(question))
-        weights = self._term_weights(question_terms)
+        weights = self._term_weights(question, question_terms)
         total_weight = sum(weights.values()) or 1.0
         frame = frame_question(question)
         kind, focus = frame.kind, frame.focus_terms
@@ -297,10 +297,10 @@ class ExtractiveAnswerer:
         scored.sort(key=lambda s: (-s.score, s.hit_index, s.start))
         return scored
 
-    def _term_weights(self, question_terms: set[str]) -> dict[str, float]:
+    def _term_weights(self, question: str, question_terms: set[str]) -> dict[str, float]:
         """IDF weights; a term absent from the archive weighs as much as the rarest present one,
         since it cannot be matched at all and must not make every sentence look unsupported."""
-        weights = {t: self.lexical.idf(t) for t in question_terms if self.lexical.document_frequency(t)}
+        weights = self.lexical.term_weights(question)
         ceiling = max(weights.values(), default=1.0)
         return {t: weights.get(t, ceiling) for t in question_terms}
 

@@ -34,6 +34,7 @@ from index.ingest import (
     ingest_loaded,
 )
 from index.loaders import load_records
+from index.milvus_served import ServedIndex, is_served_location
 from index.records import Article
 from rag.answer import AnswerSettings, ExtractiveAnswerer
 from rag.answerers import Answerer, Draft, Evidence, GeneratedAnswerer, QuotingAnswerer
@@ -108,7 +109,11 @@ class Newsdesk:
         answering, not lookups)."""
         if answer_cache_size < 0:
             raise ValueError(f"answer_cache_size must be >= 0, got {answer_cache_size}")
-        self.directory = IndexDirectory(index_dir or user_index_dir())
+        self.directory: IndexDirectory | ServedIndex = (
+            ServedIndex(index_dir)
+            if isinstance(index_dir, str) and is_served_location(index_dir)
+            else IndexDirectory(index_dir or user_index_dir())
+        )
         self._embedder = embedder
         self._embedders: dict[str, Embedder] = {}
         self.retrieval_settings = retrieval or RetrievalSettings()
@@ -126,7 +131,15 @@ class Newsdesk:
 
     @property
     def index_dir(self) -> Path:
+        """The index folder; an index read from a Milvus engine alone has none (IndexStateError)."""
         return self.directory.root
+
+    @property
+    def location(self) -> str:
+        """Where the index is, as messages show it: its folder, or milvus:URI#COLLECTION."""
+        if isinstance(self.directory, ServedIndex):
+            return self.directory.location
+        return str(self.directory.root)
 
     def snapshot(self) -> Snapshot:
         """The live version; reopened when another write has published a newer one."""
@@ -448,6 +461,8 @@ class Newsdesk:
 
     def info(self) -> dict[str, Any]:
         """What the live version holds and how it was built (index.info.describe)."""
+        if isinstance(self.directory, ServedIndex):
+            return self.directory.describe(self.snapshot())
         return describe(self.directory, self.snapshot())
 
     def close(self) -> None:

@@ -40,6 +40,7 @@ os.environ.setdefault(
 SLOW_MODULES = {
     "test_crash.py": "kills a writing process at every step and reopens the index",
     "test_milvus_store.py": "Milvus Lite runs a server process for every index",
+    "test_milvus_served.py": "starts the Milvus engine, command lines and servers in processes",
     "test_ray_engine.py": "starts a Ray cluster",
     "test_serve_workers.py": "starts a server with several worker processes",
     "test_shutdown.py": "starts servers and sends them SIGTERM mid-ingest",

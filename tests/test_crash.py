@@ -45,7 +45,7 @@ def ingest(index: Path, corpus: Path, crash_at: str | None = None) -> subprocess
 def state(index: Path) -> tuple[str, list[str], int]:
     snapshot = IndexDirectory(index).open()  # verifies every checksum
     try:
-        ids = sorted(snapshot.catalog.article_hashes())
+        ids = sorted(snapshot.local_catalog().article_hashes())
         return snapshot.version, ids, len(snapshot.vectors)
     finally:
         snapshot.close()

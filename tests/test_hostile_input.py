@@ -231,7 +231,7 @@ def index_state(root: Path) -> State:
     snapshot = directory.open()
     try:
         stats = snapshot.catalog.stats()
-        ids = sorted(snapshot.catalog.article_hashes())
+        ids = sorted(snapshot.local_catalog().article_hashes())
         return (
             snapshot.version,
             ids,

@@ -16,6 +16,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from index.archive import IndexDirectory
 from index.embedding import HashingEmbedder
 from newsdesk_app.server.app import create_app
 from newsdesk_app.server.settings import ServerSettings
@@ -433,7 +434,7 @@ def test_errors_over_http_do_not_show_where_the_index_lives_nor_a_writers_pid(
     response = client_for(missing).post("/api/search", json={"query": "jets"})
     assert response.status_code == 503 and "no index at the index" in response.json()["error"]
     assert str(tmp_path) not in response.text
-    with desk.directory.lock():  # another writer holds the index (this process, by its pid)
+    with IndexDirectory(desk.index_dir).lock():  # another writer holds the index (this process, by its pid)
         busy = client_for(desk).post("/api/articles", json=[PLANTED])
     assert busy.status_code == 409 and str(tmp_path) not in busy.text and "pid" not in busy.text
     assert "is being written by another newsdesk process" in busy.json()["error"]

@@ -196,7 +196,10 @@ def test_a_second_writer_is_refused_while_the_first_holds_the_lock(
     tmp_path: Path, write_jsonl: Writer
 ) -> None:
     desk = service(tmp_path)
-    with desk.directory.lock(), pytest.raises(IndexLockedError, match="another newsdesk process"):
+    with (
+        IndexDirectory(desk.index_dir).lock(),
+        pytest.raises(IndexLockedError, match="another newsdesk process"),
+    ):
         service(tmp_path).ingest([corpus(write_jsonl)])
 
 

@@ -54,8 +54,8 @@ def cluster() -> Iterator[None]:
 def indexed(index: Path) -> tuple[list[Chunk], list[str], np.ndarray]:
     snapshot = IndexDirectory(index).open()
     try:
-        chunks = snapshot.catalog.chunks_in_row_order()
-        return chunks, snapshot.catalog.embed_keys(), snapshot.vectors.vectors().copy()
+        chunks = snapshot.local_catalog().chunks_in_row_order()
+        return chunks, snapshot.local_catalog().embed_keys(), snapshot.vectors.vectors().copy()
     finally:
         snapshot.close()
 

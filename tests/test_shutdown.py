@@ -113,7 +113,7 @@ def test_sigterm_lets_an_ingest_in_flight_finish_and_leaves_the_index_whole(
         httpx.get(f"{base}/health", timeout=2)
     snapshot = IndexDirectory(index).open()  # verifies every checksum
     try:
-        assert len(snapshot.catalog.article_hashes()) == BATCH + 1
+        assert len(snapshot.local_catalog().article_hashes()) == BATCH + 1
         assert len(snapshot.vectors) == snapshot.catalog.stats()["chunks"]
     finally:
         snapshot.close()
@@ -156,7 +156,7 @@ def test_sigterm_stops_an_ingest_that_outlasts_the_grace_and_the_index_is_as_it_
     assert IndexDirectory(index).current_version() == before and not lock_is_held(index)
     snapshot = IndexDirectory(index).open()  # verifies every checksum
     try:
-        assert sorted(snapshot.catalog.article_hashes()) == ["quake"]
+        assert sorted(snapshot.local_catalog().article_hashes()) == ["quake"]
     finally:
         snapshot.close()
     print(f"stopped {stopped:.2f} s after SIGTERM, mid-ingest")

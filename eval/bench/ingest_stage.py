@@ -23,8 +23,8 @@ def _embedded(index_dir: Path) -> tuple[list[str], dict[str, np.ndarray]]:
     """The exact texts that were embedded, in row order, and each embedding key's vector."""
     snapshot = IndexDirectory(index_dir).open()
     try:
-        texts = snapshot.catalog.embedding_inputs()
-        vectors = dict(zip(snapshot.catalog.embed_keys(), snapshot.vectors.vectors(), strict=True))
+        texts = snapshot.local_catalog().embedding_inputs()
+        vectors = dict(zip(snapshot.local_catalog().embed_keys(), snapshot.vectors.vectors(), strict=True))
     finally:
         snapshot.close()
     return texts, vectors

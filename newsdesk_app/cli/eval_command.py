@@ -19,10 +19,10 @@ from newsdesk_app.cli.errors import reports_errors, stderr, stdout
 from newsdesk_app.cli.options import (
     corpus_option,
     gold_argument,
-    index_option_for,
     k_option,
     limit_option,
     out_option,
+    read_index_option_for,
 )
 from newsdesk_app.cli.progress import IngestProgress
 from newsdesk_app.settings import default_index_dir, desk_from_environment
@@ -67,7 +67,9 @@ def as_of_option(value: str) -> date | None:
 
 @click.command("eval")
 @gold_argument
-@index_option_for("Evaluate this index (default: $NEWSDESK_INDEX or the per-user one).")
+@read_index_option_for(
+    "Evaluate this index, a folder or milvus:URI#COLLECTION (default: $NEWSDESK_INDEX or the per-user one)."
+)
 @corpus_option("Ingest these articles into a cached index first (keyed by their content).", multiple=True)
 @click.option("--model", default=None, help="Embedding model for --corpus.")
 @k_option("Passages the answer reads.")
@@ -91,7 +93,7 @@ def as_of_option(value: str) -> date | None:
 )
 def eval_command(
     gold: Path,
-    index_dir: Path | None,
+    index_dir: Path | str | None,
     corpus: tuple[Path, ...],
     model: str | None,
     k: int,

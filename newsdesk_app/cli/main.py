@@ -26,7 +26,7 @@ from newsdesk_app.cli.bench_command import bench_command
 from newsdesk_app.cli.errors import F, reports_errors, stderr, stdout
 from newsdesk_app.cli.eval_command import eval_command
 from newsdesk_app.cli.models_command import models_command
-from newsdesk_app.cli.options import index_option, limit_option, query_options
+from newsdesk_app.cli.options import index_option, limit_option, query_options, read_index_option
 from newsdesk_app.cli.phrase_command import train_phrase_model_command
 from newsdesk_app.cli.progress import IngestProgress
 from newsdesk_app.cli.render import print_answer, print_hits, print_ingest_report, report_dict
@@ -179,7 +179,12 @@ def _ingest_engine(
 @query_options
 @reports_errors
 def search_command(
-    query: str, index_dir: Path | None, k: int, filters: SearchFilters, as_of: date | None, as_json: bool
+    query: str,
+    index_dir: Path | str | None,
+    k: int,
+    filters: SearchFilters,
+    as_of: date | None,
+    as_json: bool,
 ) -> None:
     """Ranked passages for QUERY."""
     hits = desk_from_environment(index_dir).search(query, k, filters, as_of=as_of)
@@ -194,7 +199,12 @@ def search_command(
 @query_options
 @reports_errors
 def ask_command(
-    question: str, index_dir: Path | None, k: int, filters: SearchFilters, as_of: date | None, as_json: bool
+    question: str,
+    index_dir: Path | str | None,
+    k: int,
+    filters: SearchFilters,
+    as_of: date | None,
+    as_json: bool,
 ) -> None:
     """Answer QUESTION from the archive, citing the passages it relies on."""
     service = desk_from_environment(index_dir)
@@ -249,10 +259,10 @@ def delete_command(ids: tuple[str, ...], index_dir: Path | None) -> None:
 
 
 @main.command("info")
-@index_option
+@read_index_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 @reports_errors
-def info_command(index_dir: Path | None, as_json: bool) -> None:
+def info_command(index_dir: Path | str | None, as_json: bool) -> None:
     """Counts, model, dimension, date range, outlets, size on disk, and which reader answers."""
     desk = desk_from_environment(index_dir)
     info = {**desk.info(), "reader": describe_reader(desk.scorer, desk.generator, judging=desk.judging)}
@@ -312,10 +322,10 @@ def check_command(index_dir: Path | None, repair: bool, as_json: bool) -> None:
 
 
 @main.command("chat")
-@index_option
+@read_index_option
 @click.option("-k", "k", type=click.IntRange(1, 100), default=5, show_default=True)
 @reports_errors
-def chat_command(index_dir: Path | None, k: int) -> None:
+def chat_command(index_dir: Path | str | None, k: int) -> None:
     """Ask questions one after another in the terminal (Ctrl-D or 'exit' to leave)."""
     _chat(desk_from_environment(index_dir), k)
 
@@ -417,7 +427,7 @@ def _serve(
     stdout.print(f"{workers} worker processes share the index read-only.", style="dim")
     # Each worker imports the app afresh, in its own process: what this command was given reaches it
     # through the environment it inherits.
-    os.environ["NEWSDESK_INDEX"] = str(service.index_dir)
+    os.environ["NEWSDESK_INDEX"] = service.location
     os.environ[BIND_HOST_VARIABLE] = host
     uvicorn.run(
         "newsdesk_app.server.app:api_from_env",
@@ -431,7 +441,7 @@ def _serve(
 
 
 @main.command("serve")
-@index_option
+@read_index_option
 @server_options
 @click.option(
     "--workers",
@@ -443,7 +453,7 @@ def _serve(
 )
 @reports_errors
 def serve_command(
-    index_dir: Path | None, host: str, port: int, no_ui: bool, allow_unauthenticated: bool, workers: int
+    index_dir: Path | str | None, host: str, port: int, no_ui: bool, allow_unauthenticated: bool, workers: int
 ) -> None:
     """Serve the web chat, the REST API and the OpenAI-compatible API on one port."""
     _serve(desk_from_environment(index_dir), host, port, not no_ui, allow_unauthenticated, workers)

@@ -18,11 +18,50 @@ from rag.when import parse_as_of
 INDEX_HELP = "Index directory (default: $NEWSDESK_INDEX or the per-user data directory)."
 
 
+class IndexLocation(click.ParamType[Path | str, Any]):
+    """An index folder, or `milvus:URI#COLLECTION` for an index read from a Milvus engine alone."""
+
+    name = "FOLDER|milvus:URI#COLLECTION"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Path | str:
+        if isinstance(value, str) and value.startswith("milvus:"):
+            if "#" not in value:
+                self.fail(f"name the collection too: milvus:URI#COLLECTION, got {value!r}", param, ctx)
+            return value
+        return Path(value)
+
+
+def read_index_option_for(help: str) -> Callable[[F], F]:
+    """--index for a command that only reads: a folder, or a Milvus engine alone (milvus:URI#COLLECTION)."""
+    return click.option("--index", "index_dir", type=IndexLocation(), default=None, help=help)
+
+
+READ_INDEX_HELP = (
+    "Index directory, or milvus:URI#COLLECTION to read an index from its Milvus engine alone "
+    "(default: $NEWSDESK_INDEX or the per-user data directory)."
+)
+read_index_option = read_index_option_for(READ_INDEX_HELP)
+
+
+class IndexFolder(click.ParamType[Path, Any]):
+    """An index folder, for a command that writes (or checks) one: a Milvus engine alone is refused."""
+
+    name = "FOLDER"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Path:
+        if isinstance(value, str) and value.startswith("milvus:"):
+            self.fail(
+                f"{value} is an index read from its Milvus engine alone, which serve, ask, search, chat, "
+                "info and eval read: to write, give the index folder that writes it",
+                param,
+                ctx,
+            )
+        return Path(value)
+
+
 def index_option_for(help: str) -> Callable[[F], F]:
     """--index, with the help text saying what this command does with it."""
-    return click.option(
-        "--index", "index_dir", type=click.Path(file_okay=False, path_type=Path), default=None, help=help
-    )
+    return click.option("--index", "index_dir", type=IndexFolder(), default=None, help=help)
 
 
 def index_option(command: F) -> F:
@@ -80,7 +119,7 @@ def query_options(command: F) -> F:
 
     for option in reversed(
         [
-            index_option,
+            read_index_option,
             k_option("Passages to retrieve."),
             click.option("--since", callback=_date, help="Only articles published on or after this date."),
             click.option("--until", callback=_date, help="Only articles published on or before this date."),

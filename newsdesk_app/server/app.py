@@ -130,7 +130,7 @@ def create_app(desk: Newsdesk, settings: ServerSettings | None = None, *, load_n
             return JSONResponse({"status": status}, status_code=code)
         body = {
             "status": status,
-            "index": str(desk.index_dir),
+            "index": desk.location,
             "version": _version_served(desk) if readiness.ready else None,
             "pid": os.getpid(),  # which of `newsdesk serve --workers N` answered
             "seconds_to_ready": readiness.seconds_to_ready,

@@ -58,9 +58,11 @@ def without_server_paths(request: Request, text: str) -> str:
     the server's business (the command line, run on the server, still names them)."""
     desk = getattr(request.app.state, "desk", None)
     if desk is not None:
-        root = desk.index_dir
-        for shown in sorted({str(root), str(root.resolve())}, key=len, reverse=True):
-            text = text.replace(shown, "the index")
+        shown = {desk.location}
+        if not desk.location.startswith("milvus:"):
+            shown.add(str(desk.index_dir.resolve()))
+        for place in sorted(shown, key=len, reverse=True):
+            text = text.replace(place, "the index")
     return _PID.sub("another newsdesk process", text)
 
 

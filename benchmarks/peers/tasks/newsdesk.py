@@ -29,7 +29,7 @@ def main() -> None:
     snapshot = desk.snapshot()
     texts = [
         passage_for_embedding(title, text)
-        for title, text in snapshot.catalog.db.execute(
+        for title, text in snapshot.local_catalog().db.execute(
             "SELECT a.title, c.text FROM chunks c JOIN articles a ON a.id = c.article_id ORDER BY c.row"
         )
     ]
