@@ -263,7 +263,15 @@ class ServedIndex:
 
     def version_summaries(self) -> list[dict[str, object]]:
         live = self._required()
-        return [{"version": live["version"], "live": True, "created_at": live["manifest"].get("created_at")}]
+        manifest = live["manifest"]
+        return [
+            {
+                "version": live["version"],
+                "live": True,
+                "created_at": manifest.get("created_at"),
+                **manifest.get("counts", {}),
+            }
+        ]
 
     def describe(self, snapshot: Snapshot) -> dict[str, Any]:
         """What `info` shows of an index read from the engine alone."""

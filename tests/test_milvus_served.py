@@ -22,6 +22,7 @@ from index.milvus_engine import LocalEngine, engine_binary, engine_folder
 from rag.service import Newsdesk
 from tests.conftest import DEMO_DIR, article
 from tests.servers import free_port
+from ui.app import _Handlers, example_questions
 
 Writer = Callable[[str, Iterable[dict[str, Any]]], Path]
 QUESTION = "Which provinces were struck by Russian jets?"
@@ -74,7 +75,9 @@ def test_ask_search_and_info_read_the_engine_alone_as_they_read_the_folder(
     assert hits["hits"] and all(h["published_at"] >= "2015" for h in hits["hits"])
     info = json.loads(cli("info", "--index", served, "--json").stdout)
     assert (info["index"], info["version"], info["articles"], info["chunks"]) == (served, "v000001", 39, 62)
-    assert "BM25" in info["vector_search"]
+    assert "BM25" in info["vector_search"] and info["versions"][0]["chunks"] == 62
+    shown = cli("info", "--index", served)
+    assert shown.returncode == 0 and "(in the Milvus engine)" in shown.stdout, shown.stderr
 
 
 def test_an_article_is_rebuilt_whole_from_its_chunks(demo: tuple[Path, str]) -> None:
@@ -172,3 +175,19 @@ def test_two_servers_with_no_index_folder_answer_alike_and_see_a_third_process_i
         for server in servers:
             server.terminate()
             server.wait(timeout=20)
+
+
+def test_the_web_chat_on_the_engine_alone_suggests_recent_titles_and_streams_a_follow_up(
+    demo: tuple[Path, str],
+) -> None:
+    folder, served = demo
+    remote = Newsdesk(served, embedder=HashingEmbedder())
+    local = Newsdesk(folder, embedder=HashingEmbedder())
+    assert example_questions(remote, 3) == example_questions(local, 3) and example_questions(remote, 3)
+    handlers = _Handlers(remote, examples=2, max_files=3)
+    steps = list(handlers.ask(QUESTION, [], "", "", [], 5))
+    assert len(steps) > 3
+    *_, (_, turns, panel, _) = steps
+    assert "Hama" in turns[1].content and "<mark>" in panel
+    *_, (_, turns, panel, _) = handlers.ask("Who approved them?", turns, "", "", [], 5)
+    assert len(turns) == 4 and "Read as:" in panel

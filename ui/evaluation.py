@@ -102,7 +102,7 @@ class Evaluation:
             progress(1.0, desc="Writing the report")
             config = {
                 "gold": gold.name,  # not the temporary folder an upload sits in
-                "index": str(self.desk.index_dir),
+                "index": self.desk.location,
                 "corpus": None,
                 "k": k,
                 "retrieval": retrieval_name(self.desk.retrieval_settings),

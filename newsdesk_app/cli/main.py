@@ -283,7 +283,10 @@ def info_command(index_dir: Path | str | None, as_json: bool) -> None:
     stdout.print(
         "outlets     " + ", ".join(f"{name or '(none)'} ({n})" for name, n in info["outlets"].items())
     )
-    stdout.print(f"size        {info['size_bytes'] / 1e6:.2f} MB")
+    if info["size_bytes"] is None:  # read from a Milvus engine alone
+        stdout.print("size        (in the Milvus engine)")
+    else:
+        stdout.print(f"size        {info['size_bytes'] / 1e6:.2f} MB")
     stdout.print(
         f"versions    {len(info['versions'])} kept (at most {info['keep_versions']}: NEWSDESK_KEEP_VERSIONS)"
     )
