@@ -21,6 +21,7 @@ import numpy as np
 from index.archive import Snapshot
 from index.catalog import Passage
 from index.errors import IndexStateError
+from index.info import described_version
 from index.lexical import bm25_idf, words_and_terms
 from index.manifest import Manifest
 from index.milvus_engine import engine_errors
@@ -275,18 +276,10 @@ class ServedIndex:
 
     def describe(self, snapshot: Snapshot) -> dict[str, Any]:
         """What `info` shows of an index read from the engine alone."""
-        manifest = snapshot.manifest
         return {
             "index": self.location,
-            "version": snapshot.version,
-            **snapshot.catalog.stats(),
-            "model": manifest.model,
-            "dimension": manifest.dimension,
-            "chunker": manifest.chunker,
-            "vector_backend": manifest.vector_backend,
-            "vector_search": str(getattr(snapshot.vectors, "kind", manifest.vector_backend)),
+            **described_version(snapshot),
             "size_bytes": None,
-            "created_at": manifest.created_at,
             "manifest": f"{self.location} (announced in {self.collection}__versions)",
             "versions": self.version_summaries(),
             "keep_versions": self.keep_versions,

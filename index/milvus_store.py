@@ -521,11 +521,7 @@ class MilvusStore:
                     output_fields=["key"],
                     **self._reading(),
                 )[0]
-            scores = np.array([hit["distance"] for hit in hits], dtype=np.float32)
-            rows = self._rows_of(np.array([hit["key"] for hit in hits], dtype=np.int64))
-            order = np.lexsort((rows, -scores))[:k]
-            out_scores[q, : len(order)] = scores[order]
-            out_rows[q, : len(order)] = rows[order]
+            self._place(hits, q, out_scores, out_rows)
         return out_scores, out_rows
 
     def _search(
@@ -557,12 +553,16 @@ class MilvusStore:
                 break
             limit = min(2 * limit, MAX_TOP_K)
         for q, hits in enumerate(results):
-            scores = np.array([hit["distance"] for hit in hits], dtype=np.float32)
-            rows = self._rows_of(np.array([hit["key"] for hit in hits], dtype=np.int64))
-            order = np.lexsort((rows, -scores))[:k]
-            out_scores[q, : len(order)] = scores[order]
-            out_rows[q, : len(order)] = rows[order]
+            self._place(hits, q, out_scores, out_rows)
         return out_scores, out_rows
+
+    def _place(self, hits: Any, q: int, out_scores: np.ndarray, out_rows: np.ndarray) -> None:
+        """Query q's hits into row q of the outputs, best first, equal scores by row (as FAISS does)."""
+        scores = np.array([hit["distance"] for hit in hits], dtype=np.float32)
+        rows = self._rows_of(np.array([hit["key"] for hit in hits], dtype=np.int64))
+        order = np.lexsort((rows, -scores))[: out_rows.shape[1]]
+        out_scores[q, : len(order)] = scores[order]
+        out_rows[q, : len(order)] = rows[order]
 
     def _rows_of(self, keys: np.ndarray) -> np.ndarray:
         if self._served_rows is not None:

@@ -388,20 +388,17 @@ def _cli(*args: str | Path, crash_at: str | None = None) -> subprocess.Completed
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
 
 
+def _ingest_corpus(write_jsonl: Writer, index_dir: Path, store: str) -> subprocess.CompletedProcess[str]:
+    """CORPUS ingested by the command line in a process of its own."""
+    corpus = write_jsonl("a.jsonl", CORPUS)
+    return _cli("ingest", corpus, "--index", index_dir, "--model", "hashing", "--store", store)
+
+
 def test_a_write_killed_after_milvus_took_its_rows_leaves_the_previous_version(
     tmp_path: Path, milvus_at: str, write_jsonl: Writer
 ) -> None:
     index_dir = tmp_path / "index"
-    first = _cli(
-        "ingest",
-        write_jsonl("a.jsonl", CORPUS),
-        "--index",
-        index_dir,
-        "--model",
-        "hashing",
-        "--store",
-        f"milvus:{milvus_at}",
-    )
+    first = _ingest_corpus(write_jsonl, index_dir, f"milvus:{milvus_at}")
     assert first.returncode == 0, first.stderr
     update = write_jsonl(
         "b.jsonl", [article("quake", "Aftershocks struck again."), article("n", "New story.")]
@@ -555,17 +552,7 @@ def test_an_engine_that_stops_answering_is_named_in_one_line(tmp_path: Path, wri
         pytest.skip(f"the Milvus 2.5 engine is not installed in {engine_folder()} (scripts/install.sh)")
     index_dir = tmp_path / "index"
     with LocalEngine(tmp_path / "engine" / "milvus.db") as engine:
-        store = f"milvus:{engine.uri}"
-        ingested = _cli(
-            "ingest",
-            write_jsonl("a.jsonl", CORPUS),
-            "--index",
-            index_dir,
-            "--model",
-            "hashing",
-            "--store",
-            store,
-        )
+        ingested = _ingest_corpus(write_jsonl, index_dir, f"milvus:{engine.uri}")
         assert ingested.returncode == 0, ingested.stderr
     searched = _cli("search", "Hama", "--index", index_dir)
     assert searched.returncode == 1 and "Traceback" not in searched.stderr
