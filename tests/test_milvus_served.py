@@ -10,15 +10,18 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from click.testing import CliRunner
 
 from index.embedding import HashingEmbedder
 from index.errors import IndexStateError
 from index.milvus_engine import LocalEngine, engine_binary, engine_folder
+from newsdesk_app.cli.main import main
 from rag.service import Newsdesk
 from tests.conftest import DEMO_DIR, article
 from tests.servers import free_port
@@ -33,9 +36,25 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def cli(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+@dataclass(frozen=True)
+class Ran:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def cli(*args: str | Path, cwd: Path | None = None) -> Ran:
+    """The command line, in this process (servers and the third writer get processes of their own)."""
+    with contextlib.chdir(cwd) if cwd else contextlib.nullcontext():
+        result = CliRunner().invoke(main, [str(a) for a in args])
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return Ran(result.exit_code, result.stdout, result.stderr)
+
+
+def cli_process(*args: str | Path) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, "-m", "newsdesk_app.cli", *(str(a) for a in args)]
-    return subprocess.run(command, capture_output=True, text=True, timeout=180, cwd=cwd)
+    return subprocess.run(command, capture_output=True, text=True, timeout=180)
 
 
 @pytest.fixture
@@ -163,7 +182,7 @@ def test_two_servers_with_no_index_folder_answer_alike_and_see_a_third_process_i
         )
         assert httpx.get(f"{bases[0]}/health", timeout=5).json()["index"] == served
         cranes = [article("cranes", "Harbour cranes taller than any before arrived in Rotterdam.")]
-        third = cli("ingest", write_jsonl("more.jsonl", cranes), "--index", folder)  # a third process
+        third = cli_process("ingest", write_jsonl("more.jsonl", cranes), "--index", folder)  # a third process
         assert third.returncode == 0, third.stderr
         for base in bases:
             _serving(base, "v000002")
