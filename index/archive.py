@@ -217,6 +217,10 @@ class IndexDirectory:
                 ) from error
             problem = f"{self.pointer} cannot be replaced ({error}); nothing was changed"
             raise IndexStateError(problem) from error
+        with contextlib.suppress(IndexStateError):  # a roll-back target is whole; its manifest reads
+            backend = read_manifest(self.versions / name).vector_backend
+            if backend.startswith("milvus:"):  # servers that read the engine alone roll back too
+                _announce_in_milvus(backend, self.versions / name)
 
     def manifest(self) -> Manifest:
         """The live version's manifest alone: how it was built, without loading or verifying its files."""

@@ -64,7 +64,7 @@ def summary_of(catalog: Catalog, state: dict[str, Any]) -> dict[str, Any]:
 
 
 def announce(client: Any, uri: str, collection: str, folder: Path) -> None:
-    """Name the version in `folder`, just published, as the live one in the engine."""
+    """Name the version in `folder`, just published (or rolled back to), as the live one in the engine."""
     manifest = read_manifest(folder)
     state = json.loads((folder / STATE_FILE).read_text(encoding="utf-8"))
     connection = catalog_module.connect(folder / CATALOG_NAME, read_only=True)
@@ -85,7 +85,9 @@ def announce(client: Any, uri: str, collection: str, folder: Path) -> None:
         if not client.has_collection(name):
             _create(client, name)
         client.upsert(name, [row])
-        client.delete(name, filter=f"generation <= {row['generation'] - KEPT}")
+        # Newer rows too: a version announced is the live one, also when a repair rolled back to it.
+        generation = row["generation"]
+        client.delete(name, filter=f"generation <= {generation - KEPT} or generation > {generation}")
         client.flush(name)
 
 

@@ -210,3 +210,18 @@ def test_the_web_chat_on_the_engine_alone_suggests_recent_titles_and_streams_a_f
     assert "Hama" in turns[1].content and "<mark>" in panel
     *_, (_, turns, panel, _) = handlers.ask("Who approved them?", turns, "", "", [], 5)
     assert len(turns) == 4 and "Read as:" in panel
+
+
+def test_a_repair_that_rolls_back_rolls_back_the_servers_on_the_engine_too(
+    demo: tuple[Path, str], write_jsonl: Writer
+) -> None:
+    folder, served = demo
+    cranes = [article("cranes", "Harbour cranes taller than any before arrived in Rotterdam.")]
+    assert cli("ingest", write_jsonl("more.jsonl", cranes), "--index", folder).returncode == 0
+    remote = Newsdesk(served, embedder=HashingEmbedder())
+    assert remote.snapshot().version == "v000002" and remote.article("cranes") is not None
+    (folder / "versions" / "v000002" / "catalog.sqlite").write_bytes(b"not a database")
+    repaired = cli("check", "--index", folder, "--repair")
+    assert repaired.returncode == 0 and "CURRENT now names v000001" in repaired.stdout, repaired.stdout
+    assert remote.snapshot().version == "v000001" and remote.article("cranes") is None
+    assert remote.ask(QUESTION).citations
