@@ -53,7 +53,7 @@ def day_number(day: str | None) -> int:
     return parsed.year * 10_000 + parsed.month * 100 + parsed.day
 
 
-def _literal(text: str) -> str:
+def literal(text: str) -> str:
     """A Milvus string literal. Milvus Lite reads no \\u escapes, so other characters go in as they are."""
     escaped = text.replace("\\", "\\\\").replace('"', '\\"')
     return '"' + escaped.replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t") + '"'
@@ -76,7 +76,7 @@ def where_expression(where: RowFilter) -> str:
         if not where.since:
             clauses.append(f"published > {UNDATED}")
     if where.sources:
-        wanted = [_literal(s.lower()) for s in where.sources if s.lower() != NO_SOURCE]
+        wanted = [literal(s.lower()) for s in where.sources if s.lower() != NO_SOURCE]
         clauses.append(f"source in [{', '.join(wanted)}]" if wanted else "key < 0")
     return " and ".join(clauses)
 

@@ -24,9 +24,8 @@ from index.errors import IndexStateError
 from index.info import described_version
 from index.lexical import bm25_idf, words_and_terms
 from index.manifest import Manifest
-from index.milvus_engine import engine_errors
-from index.milvus_schema import PASSAGE_FIELDS, UNDATED
-from index.milvus_store import BATCH, MAX_TOP_K, MilvusStore, connect, split_location
+from index.milvus_schema import PASSAGE_FIELDS, UNDATED, literal
+from index.milvus_store import MAX_TOP_K, MilvusStore, connect, split_location
 from index.milvus_versions import KEPT, live_generation, manifest_from, version_row
 from index.records import Article
 from index.vectors import RowFilter
@@ -71,34 +70,14 @@ class ServedCatalog:
         self._store = store
         self._summary = summary
 
-    def _query(self, doing: str, **arguments: Any) -> list[dict[str, Any]]:
-        store = self._store
-        with engine_errors(store.uri, store.collection, doing):
-            found: list[dict[str, Any]] = store._client().query(
-                store.collection, output_fields=_READ, **arguments, **store._reading()
-            )
-        return found
-
     def passages(self, rows: Sequence[int]) -> list[Passage]:
-        found: dict[int, Passage] = {}
-        wanted = [int(row) for row in rows]
-        for start in range(0, len(wanted), BATCH):
-            for row in self._query("read passages", ids=wanted[start : start + BATCH]):
-                found[int(row["key"])] = _passage(row)
-        return [found[row] for row in wanted if row in found]
+        found = self._store.rows_by_key(rows, _READ, "read passages")
+        return [_passage(found[int(row)]) for row in rows if int(row) in found]
 
     def row_dates(self, rows: Sequence[int]) -> dict[int, str | None]:
         """The publication day (ISO) of each row's article, None when undated."""
-        wanted = [int(row) for row in rows]
-        store, dates = self._store, dict[int, str | None]()
-        for start in range(0, len(wanted), BATCH):
-            with engine_errors(store.uri, store.collection, "read dates"):
-                found = store._client().query(
-                    store.collection, ids=wanted[start : start + BATCH], output_fields=["published"],
-                    **store._reading(),
-                )  # fmt: skip
-            dates |= {int(row["key"]): _iso_day(int(row["published"])) for row in found}
-        return dates
+        found = self._store.rows_by_key(rows, ["published"], "read dates")
+        return {key: _iso_day(int(row["published"])) for key, row in found.items()}
 
     def filtered_rows(self, since: str | None, until: str | None, sources: Sequence[str] | None) -> list[int]:
         raise IndexStateError(
@@ -107,9 +86,7 @@ class ServedCatalog:
         )
 
     def article_passages(self, article_id: str) -> list[Passage]:
-        literal = article_id.replace("\\", "\\\\").replace('"', '\\"')
-        expression = self._store._visible(f'article_id == "{literal}"')
-        rows = self._query("read an article", filter=expression, limit=MAX_TOP_K)
+        rows = self._store.rows_where(f"article_id == {literal(article_id)}", _READ, "read an article")
         return sorted((_passage(row) for row in rows), key=lambda p: p.ordinal)
 
     def article(self, article_id: str) -> Article | None:
@@ -165,20 +142,9 @@ class EngineTerms:
         return weights
 
     def _count(self, words: list[str]) -> dict[str, int]:
-        """The rows each word is in, all counted in one request."""
-        store = self._store
-        with engine_errors(store.uri, store.collection, "count the rows of words"):
-            found = store._client().search(
-                store.collection,
-                data=words,
-                limit=MAX_TOP_K,
-                filter=store._visible(),
-                output_fields=[],
-                anns_field="sparse",
-                search_params={"metric_type": "BM25"},
-                **store._reading(),
-            )
-        return {word: len(hits) for word, hits in zip(words, found, strict=True)}
+        """The rows each word is in, all counted in one BM25 search."""
+        _, rows = self._store.search_text_where(words, MAX_TOP_K, RowFilter())
+        return {word: int((found >= 0).sum()) for word, found in zip(words, rows, strict=True)}
 
 
 class ServedIndex:
@@ -247,16 +213,11 @@ class ServedIndex:
                 f"Milvus collection {self.collection!r} keeps vectors only (its engine has no BM25): "
                 "serve it from its index folder"
             )
-        if verify:
-            with engine_errors(self.uri, self.collection, "check the version's rows"):
-                counted = store._client().query(
-                    self.collection, filter=store._visible(), output_fields=["count(*)"], **store._reading()
-                )
-            if int(counted[0]["count(*)"]) != len(store):
-                raise IndexStateError(
-                    f"Milvus collection {self.collection!r} shows {live['version']} "
-                    f"{counted[0]['count(*)']} rows, not the {len(store)} it was published with"
-                )
+        if verify and (shown := store.count_visible()) != len(store):
+            raise IndexStateError(
+                f"Milvus collection {self.collection!r} shows {live['version']} {shown} rows, "
+                f"not the {len(store)} it was published with"
+            )
         return Snapshot(
             Path(self.collection), str(live["version"]), manifest, ServedCatalog(store, summary), store,
             EngineTerms(store),

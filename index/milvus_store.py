@@ -188,7 +188,7 @@ class MilvusStore:
         store = cls(location, dimension, generation, np.zeros(0, np.int64), write_ts=write_ts)
         store._served_rows = rows
         with store._errors("open the version"):
-            store.has_text = store._described_text()
+            store._description()
         return store
 
     @classmethod
@@ -252,23 +252,22 @@ class MilvusStore:
         kept = np.asarray(kept_rows, dtype=np.int64)
         if len(kept) and (kept.min() < 0 or kept.max() >= len(self)):
             raise ValueError(f"kept rows must lie in 0..{len(self) - 1}")
-        next_store = MilvusStore(
-            self._location,
-            self._dimension,
-            self._generation + 1,
-            self._keys[kept],
-            client=self._client(),
-            writable=True,
-            write_id=secrets.randbelow(1 << WRITE_BITS),
-            has_text=self.has_text,
-        )
+        if self._generation == 0 and len(kept):
+            raise ValueError("a new collection keeps no rows")
         with self._errors("prepare the next version"):
-            if self._generation == 0:
-                if len(kept):
-                    raise ValueError("a new collection keeps no rows")
-                next_store.has_text = self._start_over()
-            else:
-                next_store.has_text = self._described_text()
+            # A loaded version learnt from its collection whether the engine runs BM25 (`_verify`).
+            has_text = self._start_over() if self._generation == 0 else self.has_text
+            next_store = MilvusStore(
+                self._location,
+                self._dimension,
+                self._generation + 1,
+                self._keys[kept],
+                client=self._client(),
+                writable=True,
+                write_id=secrets.randbelow(1 << WRITE_BITS),
+                has_text=has_text,
+            )
+            if self._generation > 0:
                 next_store._undo_unpublished(self._generation)
                 self._client().delete(self.collection, filter=f"died <= {self._generation}")
             next_store._set_died(np.setdiff1d(self._keys, self._keys[kept]), self._generation + 1)
@@ -297,14 +296,17 @@ class MilvusStore:
         create_collection(client, self.collection, self._dimension, with_text=False)
         return False
 
-    def _described_text(self) -> bool:
+    def _description(self) -> dict[str, Any]:
+        """The collection as the engine describes it; it must exist."""
         client = self._client()
         if not client.has_collection(self.collection):
             raise IndexStateError(
                 f"Milvus at {self.uri} has no collection {self.collection!r}, which holds this index's "
                 "vectors; `newsdesk check --repair` rebuilds it from the catalog"
             )
-        return field_names(client.describe_collection(self.collection)) == WHOLE
+        description: dict[str, Any] = client.describe_collection(self.collection)
+        self.has_text = field_names(description) == WHOLE
+        return description
 
     def _undo_unpublished(self, live: int) -> None:
         """Remove what a write that never published (killed, or failed) did to the collection."""
@@ -329,15 +331,13 @@ class MilvusStore:
     def _set_died(self, keys: np.ndarray, generation: int) -> None:
         """Each row read whole and written back with `died` changed: no engine here takes a partial
         upsert."""
-        client, fields = self._client(), self._stored_fields()
+        fields = self._stored_fields()
         for start in range(0, len(keys), BATCH):
-            batch = [int(key) for key in keys[start : start + BATCH]]
-            rows = client.query(self.collection, ids=batch, output_fields=fields, consistency_level="Strong")
-            if len(rows) != len(batch):
-                found = {int(row["key"]) for row in rows}
-                lost = next(key for key in batch if key not in found)
-                raise IndexStateError(f"Milvus collection {self.collection!r} lost the row with key {lost}")
-            client.upsert(self.collection, [{**_plain(row, fields), "died": generation} for row in rows])
+            found = self._all_rows_by_key(keys[start : start + BATCH], fields, "retire rows")
+            rows = [
+                {**_plain(found[int(key)], fields), "died": generation} for key in keys[start : start + BATCH]
+            ]
+            self._client().upsert(self.collection, rows)
 
     def add(self, vectors: np.ndarray) -> None:
         """Rows with no date, outlet or text: a filtered search never returns them."""
@@ -413,8 +413,7 @@ class MilvusStore:
     def _verify(self) -> None:
         client = self._client()
         repair = "`newsdesk check --repair` rebuilds it from the catalog"
-        self.has_text = self._described_text()
-        fields = client.describe_collection(self.collection)["fields"]
+        fields = self._description()["fields"]
         stored = next((f["params"].get("dim") for f in fields if f["name"] == "vector"), None)
         if stored is None or int(stored) != self._dimension:
             raise IndexStateError(
@@ -422,10 +421,7 @@ class MilvusStore:
                 f"the manifest says {self._dimension}"
             )
         client.load_collection(self.collection)
-        counted = client.query(
-            self.collection, filter=self._visible(), output_fields=["count(*)"], **self._reading()
-        )
-        found = int(counted[0]["count(*)"])
+        found = self.count_visible()
         ends = [int(self._keys[0]), int(self._keys[-1])] if len(self._keys) else []
         at_ends = self._visible(f"key in [{', '.join(map(str, ends))}]")
         visible = (
@@ -448,22 +444,57 @@ class MilvusStore:
 
     def vectors_at(self, rows: np.ndarray) -> np.ndarray:
         keys = self._keys_at(rows)
-        found: dict[int, Any] = {}
-        client = self._client()
-        unique = np.unique(keys)
-        with self._errors("read vectors"):
-            for start in range(0, len(unique), BATCH):
-                batch = [int(key) for key in unique[start : start + BATCH]]
-                for row in client.query(
-                    self.collection, ids=batch, output_fields=["vector"], **self._reading()
-                ):
-                    found[int(row["key"])] = row["vector"]
+        found = self._all_rows_by_key(np.unique(keys), ["vector"], "read vectors")
         out = np.zeros((len(keys), self._dimension), np.float32)
         for i, key in enumerate(keys.tolist()):
-            if key not in found:
-                raise IndexStateError(f"Milvus collection {self.collection!r} lost the row with key {key}")
-            out[i] = found[key]
+            out[i] = found[key]["vector"]
         return out
+
+    def rows_by_key(
+        self, keys: Sequence[int] | np.ndarray, fields: Sequence[str], doing: str
+    ) -> dict[int, Any]:
+        """The rows (of any version) these keys name, by key, with these fields; a key no row has is left
+        out."""
+        wanted = [int(key) for key in keys]
+        found: dict[int, Any] = {}
+        with self._errors(doing):
+            for start in range(0, len(wanted), BATCH):
+                batch = wanted[start : start + BATCH]
+                rows = self._client().query(
+                    self.collection, ids=batch, output_fields=list(fields), **self._reading()
+                )
+                found |= {int(row["key"]): row for row in rows}
+        return found
+
+    def _all_rows_by_key(
+        self, keys: Sequence[int] | np.ndarray, fields: Sequence[str], doing: str
+    ) -> dict[int, Any]:
+        """`rows_by_key`, where every key must have its row."""
+        found = self.rows_by_key(keys, fields, doing)
+        lost = next((int(key) for key in keys if int(key) not in found), None)
+        if lost is not None:
+            raise IndexStateError(f"Milvus collection {self.collection!r} lost the row with key {lost}")
+        return found
+
+    def rows_where(self, expression: str, fields: Sequence[str], doing: str) -> list[Any]:
+        """This version's rows that pass `expression` (up to Milvus's top-k limit), with these fields."""
+        with self._errors(doing):
+            rows: list[Any] = self._client().query(
+                self.collection,
+                filter=self._visible(expression),
+                output_fields=list(fields),
+                limit=MAX_TOP_K,
+                **self._reading(),
+            )
+        return rows
+
+    def count_visible(self) -> int:
+        """How many rows this version sees in the collection."""
+        with self._errors("count the version's rows"):
+            counted = self._client().query(
+                self.collection, filter=self._visible(), output_fields=["count(*)"], **self._reading()
+            )
+        return int(counted[0]["count(*)"])
 
     def search(
         self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None
@@ -488,8 +519,7 @@ class MilvusStore:
         self, texts: Sequence[str], k: int, where: RowFilter
     ) -> tuple[np.ndarray, np.ndarray]:
         """BM25 top-k (scores, rows) per text, by the engine, over the rows whose fields pass `where`."""
-        if not self.has_text:
-            raise IndexStateError(f"Milvus collection {self.collection!r} runs no BM25 (made without text)")
+        self._require_text()
         return self._search(list(texts), "sparse", k, where_expression(where))
 
     def hybrid_where(
@@ -499,8 +529,7 @@ class MilvusStore:
         filtered, and fuses them by reciprocal rank (RRFRanker(rrf_k)); ties are ordered by row."""
         from pymilvus import AnnSearchRequest, RRFRanker
 
-        if not self.has_text:
-            raise IndexStateError(f"Milvus collection {self.collection!r} runs no BM25 (made without text)")
+        self._require_text()
         queries = as_matrix(queries, self._dimension)
         if not 1 <= k <= MAX_TOP_K or len(queries) != len(texts):
             raise ValueError(f"k must be in 1..{MAX_TOP_K} and each query needs its text")
@@ -523,6 +552,10 @@ class MilvusStore:
                 )[0]
             self._place(hits, q, out_scores, out_rows)
         return out_scores, out_rows
+
+    def _require_text(self) -> None:
+        if not self.has_text:
+            raise IndexStateError(f"Milvus collection {self.collection!r} runs no BM25 (made without text)")
 
     def _search(
         self, data: list[Any], field: str, k: int, expression: str, nothing: bool = False

@@ -7,9 +7,10 @@ date it is asked as of (see rag.when)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
+from functools import partial
 
 import numpy as np
 
@@ -79,7 +80,13 @@ def shared_ranks(scores: Sequence[float], tolerance: float = 1e-6) -> list[int]:
 
 
 def _ranked(scores: np.ndarray, rows: np.ndarray) -> list[tuple[int, float]]:
-    return [(int(r), float(s)) for s, r in zip(scores, rows, strict=True) if r >= 0]
+    """(row, score) pairs of one query's hits, -1 padding dropped; a search of one query gives them as
+    its only row (2-d) or as they are (1-d, newsdesk's BM25)."""
+    return [
+        (int(r), float(s))
+        for s, r in zip(np.atleast_2d(scores)[0], np.atleast_2d(rows)[0], strict=True)
+        if r >= 0
+    ]
 
 
 class HybridRetriever:
@@ -131,63 +138,38 @@ class HybridRetriever:
         if total == 0 or not query.strip():
             return [], query_vector
         depth = min(max(self.settings.candidates, k), total)
-        if engine is not None:
-            return self._search_in_engine(
-                engine, query, k, depth, where or RowFilter(), query_vector, as_of, scope
+        s = self.settings
+        if engine is not None and s.bm25 == ENGINE_RRF and s.dense_weight > 0 and s.lexical_weight > 0:
+            query_vector = self.embed_query(query) if query_vector is None else query_vector
+            scores, rows = engine.hybrid_where(
+                query_vector[None, :], [query], depth, where or RowFilter(), s.rrf_k
             )
-        pending: Future[tuple[np.ndarray, np.ndarray]] | None = None
-        if self.settings.lexical_weight > 0:
-            pending = _LEXICAL_POOL.submit(self.snapshot.lexical.search, query, depth, allowed)
+            return self._fuse([], [], k, as_of, scope, engine_fused=_ranked(scores, rows)), query_vector
+        if engine is not None:  # both rankings from the engine, each filtered inside its search
+            lexical_search = partial(engine.search_text_where, [query], depth, where or RowFilter())
+            dense_search = partial(engine.search_where, k=depth, where=where or RowFilter())
+        else:
+            lexical_search = partial(self.snapshot.lexical.search, query, depth, allowed)
+            dense_search = partial(
+                filtered_search, self.snapshot.vectors, k=depth, allowed=allowed, where=where
+            )
         dense: list[tuple[int, float]] = []
+        pending = _LEXICAL_POOL.submit(lexical_search) if s.lexical_weight > 0 else None
         try:
-            if self.settings.dense_weight > 0:
+            if s.dense_weight > 0:
                 query_vector = self.embed_query(query) if query_vector is None else query_vector
-                scores, rows = filtered_search(
-                    self.snapshot.vectors, query_vector[None, :], depth, allowed, where
-                )
-                dense = _ranked(scores[0], rows[0])
+                dense = _ranked(*dense_search(query_vector[None, :]))
         finally:
             lexical = _ranked(*pending.result()) if pending is not None else []
         return self._fuse(dense, lexical, k, as_of, scope), query_vector
 
     def _engine_text(self) -> EngineTextSearch | None:
-        """The store, when it runs BM25 itself and the settings ask for its BM25."""
+        """The store, when it runs BM25 itself and the settings ask for its BM25: the engine then ranks
+        by both (fused here with the weights, ENGINE_BM25, or by its own RRF, ENGINE_RRF)."""
         store = self.snapshot.vectors
         if self.settings.bm25 == OWN_BM25 or not isinstance(store, EngineTextSearch) or not store.has_text:
             return None
         return store
-
-    def _search_in_engine(
-        self,
-        store: EngineTextSearch,
-        query: str,
-        k: int,
-        depth: int,
-        where: RowFilter,
-        query_vector: np.ndarray | None,
-        as_of: date | None,
-        scope: TimeScope,
-    ) -> tuple[list[Hit], np.ndarray | None]:
-        """Both rankings from the engine, each filtered inside its search: fused here with the weights
-        (ENGINE_BM25; the BM25 search waits on the engine while the query is embedded) or by the engine's
-        RRF (ENGINE_RRF)."""
-        s = self.settings
-        if s.bm25 == ENGINE_RRF and s.dense_weight > 0 and s.lexical_weight > 0:
-            query_vector = self.embed_query(query) if query_vector is None else query_vector
-            scores, rows = store.hybrid_where(query_vector[None, :], [query], depth, where, s.rrf_k)
-            return self._fuse([], [], k, as_of, scope, engine_fused=_ranked(scores[0], rows[0])), query_vector
-        pending: Future[tuple[np.ndarray, np.ndarray]] | None = None
-        if s.lexical_weight > 0:
-            pending = _LEXICAL_POOL.submit(store.search_text_where, [query], depth, where)
-        dense: list[tuple[int, float]] = []
-        try:
-            if s.dense_weight > 0:
-                query_vector = self.embed_query(query) if query_vector is None else query_vector
-                scores, rows = store.search_where(query_vector[None, :], depth, where)
-                dense = _ranked(scores[0], rows[0])
-        finally:
-            lexical = _ranked(*(part[0] for part in pending.result())) if pending is not None else []
-        return self._fuse(dense, lexical, k, as_of, scope), query_vector
 
     def _fuse(
         self,
