@@ -97,6 +97,7 @@ def test_ask_search_and_info_read_the_engine_alone_as_they_read_the_folder(
     assert "BM25" in info["vector_search"] and info["versions"][0]["chunks"] == 62
     shown = cli("info", "--index", served)
     assert shown.returncode == 0 and "(in the Milvus engine)" in shown.stdout, shown.stderr
+    assert "NEWSDESK_KEEP_VERSIONS" not in shown.stdout  # a setting of folders, not of the engine
 
 
 def test_an_article_is_rebuilt_whole_from_its_chunks(demo: tuple[Path, str]) -> None:

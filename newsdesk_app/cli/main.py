@@ -287,9 +287,11 @@ def info_command(index_dir: Path | str | None, as_json: bool) -> None:
         stdout.print("size        (in the Milvus engine)")
     else:
         stdout.print(f"size        {info['size_bytes'] / 1e6:.2f} MB")
-    stdout.print(
-        f"versions    {len(info['versions'])} kept (at most {info['keep_versions']}: NEWSDESK_KEEP_VERSIONS)"
-    )
+    if info["size_bytes"] is None:  # the engine keeps the live version only for readers like this one
+        stdout.print("versions    the live one, as announced in the Milvus engine")
+    else:
+        kept_at_most = f"at most {info['keep_versions']}: NEWSDESK_KEEP_VERSIONS"
+        stdout.print(f"versions    {len(info['versions'])} kept ({kept_at_most})")
     for kept in info["versions"]:
         counts = f"{kept.get('articles', '?')} articles, {kept.get('chunks', '?')} chunks"
         state = f"damaged: {kept['damaged']}" if "damaged" in kept else f"{kept.get('created_at')}, {counts}"
