@@ -19,11 +19,32 @@ from eval.metrics import contains_answer
 from rag.answer import ExtractiveAnswerer, ScoredSentence
 from rag.conversation import rewrite
 from rag.diversity import LOOK_AHEAD, distinct_hits
-from rag.records import SearchFilters
+from rag.records import Hit, SearchFilters
 from rag.service import Newsdesk
 from rag.when import parse_as_of
 
 DAYS = 60
+
+
+def until_before(gold: GoldQuestion, days: int = DAYS) -> str | None:
+    """The last day of the archive as it stood `days` before the question's date (None: undated)."""
+    asked = parse_as_of(gold.question_date)
+    return (asked - timedelta(days=days)).isoformat() if asked is not None else None
+
+
+def read_passages(
+    desk: Newsdesk, gold: GoldQuestion, until: str | None, k: int = 5
+) -> tuple[list[Hit], bool]:
+    """The passages `ask` reads for the question on its date, published up to `until`, and whether an
+    acceptable answer is in them."""
+    retriever = desk.retriever(desk.snapshot())
+    query = rewrite(gold.question, gold.history)
+    ranking, _ = retriever.search_with_vector(
+        query, k * LOOK_AHEAD, SearchFilters(until=until), as_of=parse_as_of(gold.question_date)
+    )
+    hits = distinct_hits(ranking, k)
+    found = bool(gold.answers) and contains_answer(" ".join(h.passage.text for h in hits), gold.answers)
+    return hits, found
 
 
 def read_sentences(
@@ -31,17 +52,14 @@ def read_sentences(
 ) -> tuple[list[ScoredSentence], bool]:
     """The sentences that could answer (best first, by the desk's scorer) as `ask` reads them, and
     whether an acceptable answer is in the passages read."""
+    hits, found = read_passages(desk, gold, until, k)
     snapshot = desk.snapshot()
     retriever = desk.retriever(snapshot)
     as_of = parse_as_of(gold.question_date)
-    query = rewrite(gold.question, gold.history)
-    ranking, _ = retriever.search_with_vector(query, k * LOOK_AHEAD, SearchFilters(until=until), as_of=as_of)
-    hits = distinct_hits(ranking, k)
     reader = ExtractiveAnswerer(
         retriever.embedder, snapshot.lexical, desk.answer_settings, as_of, desk.scorer
     )
     scored = reader.best_scored(gold.question, hits, retriever.embed_query(gold.question), None)
-    found = bool(gold.answers) and contains_answer(" ".join(h.passage.text for h in hits), gold.answers)
     return scored, found
 
 
@@ -54,12 +72,11 @@ def refusal_cases(
     """One line per case: id, question_date, answerable, the best score and the sentence records."""
     cases: list[dict[str, Any]] = []
     for done, gold in enumerate(questions, start=1):
-        asked = parse_as_of(gold.question_date)
         scored, found = read_sentences(desk, gold, None)
         if not gold.answerable or found:
             cases.append(_case(gold, scored, gold.answerable))
-        if gold.answerable and asked is not None:
-            scored, found = read_sentences(desk, gold, (asked - timedelta(days=days)).isoformat())
+        if gold.answerable and (until := until_before(gold, days)) is not None:
+            scored, found = read_sentences(desk, gold, until)
             if not found:
                 cases.append(_case(gold, scored, False))
         if progress:

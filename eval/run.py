@@ -11,7 +11,7 @@ import hashlib
 import platform
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from importlib import metadata
 from pathlib import Path
@@ -39,9 +39,10 @@ from eval.metrics import (
     short_answer_matches,
     token_f1,
 )
+from eval.refusal_cases import read_passages, until_before
 from rag.answer import unsupported_claims
 from rag.features import ChoiceFeatures
-from rag.records import Answer, Citation
+from rag.records import Answer, Citation, SearchFilters
 from rag.service import Newsdesk, Reading, top_articles
 from rag.verify import unsupported_sentences
 from rag.when import parse_as_of
@@ -133,13 +134,15 @@ def weigh_choices(
 
 
 def score_traced(
-    desk: Newsdesk, gold: GoldQuestion, k: int, as_of: date | None = None
+    desk: Newsdesk, gold: GoldQuestion, k: int, as_of: date | None = None, until: str | None = None
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The question's record and its labelled features (eval.features)."""
+    """The question's record and its labelled features (eval.features); `until`: the archive as it
+    stood that day (the date filter), for an unanswerable case."""
     asked = parse_as_of(gold.question_date) or as_of
     reading = desk.read(
         gold.question,
         k,
+        SearchFilters(until=until) if until else None,
         history=gold.history,
         as_of=asked,
         depth=DEPTH,
@@ -155,6 +158,7 @@ def score_traced(
         "id": gold.id,
         "question": gold.question,
         "question_date": gold.question_date,
+        "asked_until": until,
         "answerable": gold.answerable,
         "gold_answers": list(gold.answers),
         "gold_article_ids": list(gold.gold_article_ids),
@@ -222,23 +226,42 @@ def run_gold(
     k: int,
     progress: ProgressCallback | None = None,
     as_of: date | None = None,
+    unanswerable_days: int | None = None,
 ) -> Run:
-    """Score every question; Ctrl-C stops early and keeps what was scored."""
+    """Score every question; Ctrl-C stops early and keeps what was scored. With `unanswerable_days`,
+    each dated answerable question is also asked of the archive as it stood that many days before its
+    date; when no acceptable answer is then in the passages read, that is scored as an unanswerable
+    case (id suffixed "@early<days>d"): a news-quiz gold set has no unanswerable questions of its own."""
     desk.warm_up()
     records: list[dict[str, Any]] = []
     features: list[dict[str, Any]] = []
     began = time.perf_counter()
     interrupted = False
     try:
-        for gold in questions:
-            record, weighed = score_traced(desk, gold, k, as_of)
-            records.append(record)
-            features.append(weighed)
+        for done, gold in enumerate(questions, start=1):
+            for case, until in _cases(desk, gold, k, unanswerable_days):
+                record, weighed = score_traced(desk, case, k, as_of, until)
+                records.append(record)
+                features.append(weighed)
             if progress:
-                progress(len(records), len(questions))
+                progress(done, len(questions))
     except KeyboardInterrupt:
         interrupted = True
     return Run(records, time.perf_counter() - began, interrupted, features)
+
+
+def _cases(
+    desk: Newsdesk, gold: GoldQuestion, k: int, unanswerable_days: int | None
+) -> list[tuple[GoldQuestion, str | None]]:
+    """The question as asked, and its unanswerable case when one is asked for and the earlier archive
+    does not hold the answer (eval.refusal_cases)."""
+    cases: list[tuple[GoldQuestion, str | None]] = [(gold, None)]
+    if unanswerable_days is None or not gold.answerable:
+        return cases
+    until = until_before(gold, unanswerable_days)
+    if until is not None and not read_passages(desk, gold, until, k)[1]:
+        cases.append((replace(gold, id=f"{gold.id}@early{unanswerable_days}d", answerable=False), until))
+    return cases
 
 
 def _metric(rows: list[list[float]], statistic: Statistic) -> dict[str, Any]:

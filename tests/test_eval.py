@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -25,7 +27,7 @@ from eval.metrics import (
 )
 from index.embedding import HashingEmbedder
 from newsdesk_app.cli.main import main
-from tests.conftest import SEED_ARTICLES, SEED_GOLD
+from tests.conftest import SEED_ARTICLES, SEED_GOLD, article
 
 RANKED = ["a", "b", "c", "d"]
 
@@ -235,3 +237,46 @@ def test_the_report_says_when_a_wrong_answer_was_never_shown_to_the_reader() -> 
     misread = {**_record("q2", True, False), "failure": "wrong answer", "question": "Who?", "answer": "Y"}
     text = render_markdown({"title": "t", "records": [missed, misread], "metrics": {}, "groups": {}})
     assert "| wrong answer (answer not shown) | q1 |" in text and "| wrong answer | q2 |" in text
+
+
+def test_unanswerable_days_also_asks_each_question_of_the_archive_before_its_answer_existed(
+    tmp_path: Path, write_jsonl: Callable[[str, Iterable[dict[str, Any]]], Path]
+) -> None:
+    from rag.service import Newsdesk
+
+    index = tmp_path / "index"
+    corpus = [
+        article("strike", "Russian jets struck Hama and Homs on Wednesday.", published_at="2015-09-30"),
+        article("old-vote", "Voters in Lisbon elected Fernando Medina as mayor.", published_at="2015-06-01"),
+    ]
+    Newsdesk(index, embedder=HashingEmbedder()).ingest([write_jsonl("corpus.jsonl", corpus)])
+    gold = write_jsonl(
+        "gold.jsonl",
+        [
+            # Before 2015-08-03 the archive has no strike: an unanswerable case.
+            {
+                "id": "strike",
+                "question": "Which provinces did Russian jets strike?",
+                "answers": ["Hama"],
+                "question_date": "2015-10-02",
+            },
+            # The mayor was elected months before the question: the earlier archive holds the answer too.
+            {
+                "id": "mayor",
+                "question": "Who was elected mayor of Lisbon?",
+                "answers": ["Fernando Medina"],
+                "question_date": "2015-10-02",
+            },
+        ],
+    )
+    run_eval(str(gold), "--index", str(index), "--out", str(tmp_path / "r"), "--unanswerable-days", "60")
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    records = {r["id"]: r for r in report["records"]}
+    assert set(records) == {"strike", "mayor", "strike@early60d"}
+    early = records["strike@early60d"]
+    assert early["answerable"] is False and early["asked_until"] == "2015-08-03"
+    assert "strike" not in early["retrieved_article_ids"]  # the date filter kept the later article out
+    recall = report["metrics"]["refusal_recall"]
+    assert not early["answered"] and (recall["value"], recall["n"]) == (1.0, 1)
+    assert records["strike"]["answerable"] and report["metrics"]["answer_accuracy"]["n"] == 2  # asked as is
+    assert report["config"]["unanswerable_days"] == 60

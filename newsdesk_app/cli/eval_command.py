@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from eval.gold import load_gold
+from eval.refusal_cases import DAYS
 from eval.run import build_report, compare, corpus_index_dir, run_gold
 from index.ingest import IngestOptions
 from newsdesk_app.cli.errors import reports_errors, stderr, stdout
@@ -91,6 +92,15 @@ def as_of_option(value: str) -> date | None:
     help="The date questions are asked on when the gold set gives none (YYYY-MM-DD, 'today', or 'none': "
     "as `ask` without --as-of); a question's own question_date always wins.",
 )
+@click.option(
+    "--unanswerable-days",
+    "unanswerable_days",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Also ask each dated question of the archive as it stood DAYS before its date, and score it as"
+    " unanswerable when the passages then read hold no answer (refusals on a set with no unanswerable"
+    f" questions; {DAYS} is what newsdesk train-reader uses).",
+)
 def eval_command(
     gold: Path,
     index_dir: Path | str | None,
@@ -102,6 +112,7 @@ def eval_command(
     compare_dir: Path | None,
     limit: int | None,
     as_of: str,
+    unanswerable_days: int | None,
 ) -> None:
     """Score retrieval, answers, citations and refusals on GOLD (one JSON question a line)."""
     from eval.features import write_features
@@ -130,7 +141,12 @@ def eval_command(
         ) as bar:
             task = bar.add_task("eval", total=len(questions))
             result = run_gold(
-                desk, questions, k, lambda done, _: bar.update(task, completed=done), as_of=default_date
+                desk,
+                questions,
+                k,
+                lambda done, _: bar.update(task, completed=done),
+                as_of=default_date,
+                unanswerable_days=unanswerable_days,
             )
         config = {
             "gold": str(gold),
@@ -140,6 +156,7 @@ def eval_command(
             "retrieval": retrieval,
             "limit": limit,
             "as_of": default_date.isoformat() if default_date else None,
+            "unanswerable_days": unanswerable_days,
             "generator": desk.generator.name if desk.generator else None,
             "reader": desk.scorer.name,  # the learned reader or the hand weights (NEWSDESK_READER)
             "answered_by": desk.reader_name(),  # extractive, or a model judging or writing
