@@ -13,16 +13,20 @@ extractive reader answers), the candidate the local model finds most likely, and
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from eval.train import TrainingError, date_folds
-from rag.phrase_model import FEATURES, PhraseModel
+from rag.features import SentenceFeatures
+from rag.phrase_model import FEATURES, REFUSAL_FEATURES, PhraseModel, PhraseRefusal, refusal_row
 
 # Rows whose best chance is under this are not given a short answer, unless more than this share of
 # the training questions so withheld had it right (then the threshold is lowered until they do not).
 WITHHOLD_RIGHT_SHARE = 0.10
+# The refusal declines the least likely answers until it would lose this share of the right ones.
+RIGHT_LOST = 0.05
 Chooser = Callable[[np.ndarray], int]
 
 
@@ -34,6 +38,18 @@ def judged(row: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def fit_phrase_model(rows: Sequence[dict[str, Any]], about: dict[str, Any]) -> PhraseModel:
+    """The phrase model on the answerable questions of `rows`; with its refusal when `rows` also hold
+    unanswerable ones with judged phrases (`newsdesk eval --unanswerable-days`)."""
+    model = fit_phrases([row for row in rows if row.get("answerable", True)], about)
+    if not any(not row.get("answerable", True) and row.get("phrases") for row in rows):
+        return model
+    refusal = fit_refusal(model, rows)
+    return replace(
+        model, refusal=refusal, about={**model.about, "refusal": describe_refusal(model, refusal, rows)}
+    )
+
+
+def fit_phrases(rows: Sequence[dict[str, Any]], about: dict[str, Any]) -> PhraseModel:
     from sklearn.linear_model import LogisticRegression
 
     blocks = [judged(row) for row in rows]
@@ -57,13 +73,23 @@ def withholding_threshold(model: PhraseModel, questions: Sequence[tuple[np.ndarr
         chances = model.chances(x)
         top = int(np.argmax(chances))
         best.append((float(chances[top]), int(y[top])))
-    best.sort()
+    return highest_cut(best, lambda right, count: right / count <= WITHHOLD_RIGHT_SHARE)
+
+
+def highest_cut(pairs: Sequence[tuple[float, int]], acceptable: Callable[[int, int], bool]) -> float:
+    """Over (chance, right) pairs: the highest threshold whose pairs under it, and every smaller such
+    set, are `acceptable(right ones, how many)`; a threshold falls between two distinct chances
+    (0: none is acceptable)."""
+    ordered = sorted(pairs)
     threshold, right = 0.0, 0
-    for count, (chance, label) in enumerate(best, start=1):
+    for count, (chance, label) in enumerate(ordered, start=1):
         right += label
-        if right / count > WITHHOLD_RIGHT_SHARE:
+        following = ordered[count][0] if count < len(ordered) else None
+        if following == chance:
+            continue
+        if not acceptable(right, count):
             break
-        threshold = chance + 1e-9
+        threshold = chance + 1e-9 if following is None else (chance + following) / 2
     return threshold
 
 
@@ -78,15 +104,18 @@ def choosers(model: PhraseModel) -> dict[str, Chooser]:
 
 def judge_folds(rows: Sequence[dict[str, Any]], folds: int) -> dict[str, Any]:
     """Top-candidate accuracy on folds 2..n (each judged by a model fitted on the folds before it),
-    over every question of those folds (one without judged phrases counts as wrong), per chooser."""
+    over every answerable question of those folds (one without judged phrases counts as wrong), per
+    chooser; and, when the rows hold unanswerable questions, what the refusal so fitted declines."""
     assigned = date_folds(rows, folds)
     right: dict[str, int] = {}
     judged_questions = total = 0
+    declined: dict[str, list[int]] = {"answerable": [], "unanswerable": [], "right": []}
     for fold in range(1, folds):
         earlier = [row for row, f in zip(rows, assigned, strict=True) if f < fold]
         model = fit_phrase_model(earlier, {"fold": fold})
-        for row, f in zip(rows, assigned, strict=True):
-            if f != fold:
+        later = [row for row, f in zip(rows, assigned, strict=True) if f == fold]
+        for row in later:
+            if not row.get("answerable", True):
                 continue
             total += 1
             x, y = judged(row)
@@ -96,8 +125,90 @@ def judge_folds(rows: Sequence[dict[str, Any]], folds: int) -> dict[str, Any]:
             for name, choose in choosers(model).items():
                 right[name] = right.get(name, 0) + int(y[choose(x)])
             right["any candidate"] = right.get("any candidate", 0) + int(y.max())
-    return {
+        if model.refusal is not None:
+            x, right_answers, answerable = refusal_data(model, later)
+            declines = [int(model.refusal.chance(r) < model.refusal.threshold) for r in x]
+            for says, is_right, is_answerable in zip(declines, right_answers, answerable, strict=True):
+                declined["answerable" if is_answerable else "unanswerable"].append(says)
+                declined["right"].extend([says] if is_right else [])
+    result: dict[str, Any] = {
         "questions": total,
         "with_phrases": judged_questions,
         "top_right": {name: round(count / total, 4) for name, count in right.items()} if total else {},
+    }
+    if declined["unanswerable"]:
+        result["declined"] = {
+            name: round(float(np.mean(says)), 4) if says else None for name, says in declined.items()
+        }
+    return result
+
+
+def refusal_data(
+    model: PhraseModel, rows: Sequence[dict[str, Any]]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each question with judged phrases: its refusal row (rag.phrase_model.refusal_row), whether
+    the short answer the model would choose is right (never, for an unanswerable one), and whether it
+    is answerable."""
+    cosine, coverage = SentenceFeatures.FEATURES.index("cosine"), SentenceFeatures.FEATURES.index("coverage")
+    x, right, answerable = [], [], []
+    for row in rows:
+        phrases, labels = judged(row)
+        if not len(labels):
+            continue
+        chances = model.chances(phrases)
+        sentences = [vector for _, vector in row.get("sentences") or []]
+        x.append(
+            refusal_row(phrases, chances, [v[cosine] for v in sentences], [v[coverage] for v in sentences])
+        )
+        is_answerable = bool(row.get("answerable", True))
+        right.append(int(is_answerable and labels[int(np.argmax(chances))]))
+        answerable.append(int(is_answerable))
+    width = len(REFUSAL_FEATURES)
+    return (
+        np.asarray(x).reshape(len(x), width),
+        np.asarray(right, dtype=int),
+        np.asarray(answerable, dtype=int),
+    )
+
+
+def fit_refusal(model: PhraseModel, rows: Sequence[dict[str, Any]]) -> PhraseRefusal:
+    """Logistic regression of "the short answer is right" on the refusal rows; the threshold is the
+    highest under which the answers declined would lose at most RIGHT_LOST of the answerable
+    questions' right short answers."""
+    from sklearn.linear_model import LogisticRegression
+
+    x, right, _ = refusal_data(model, rows)
+    if len(set(right.tolist())) < 2:
+        raise TrainingError(f"cannot learn refusals: {int(right.sum())} right of {len(right)} questions")
+    fitted = LogisticRegression(max_iter=5000, C=1.0).fit(x, right)
+    refusal = PhraseRefusal(tuple(float(w) for w in fitted.coef_[0]), float(fitted.intercept_[0]), 0.0)
+    chances = np.asarray([refusal.chance(r) for r in x])
+    return replace(refusal, threshold=declining_threshold(chances, right))
+
+
+def declining_threshold(chances: np.ndarray, right: np.ndarray) -> float:
+    """The highest chance under which declining loses at most RIGHT_LOST of the right answers
+    (0: decline none)."""
+    allowed = RIGHT_LOST * max(int(right.sum()), 1)
+    pairs = list(zip(chances.tolist(), right.tolist(), strict=True))
+    return highest_cut(pairs, lambda lost, _: lost <= allowed)
+
+
+def describe_refusal(
+    model: PhraseModel, refusal: PhraseRefusal, rows: Sequence[dict[str, Any]]
+) -> dict[str, Any]:
+    """How the refusal does on the questions it was fitted on (in-sample)."""
+    x, right, answerable = refusal_data(model, rows)
+    declined = np.asarray([refusal.chance(r) < refusal.threshold for r in x], dtype=bool)
+    unanswerable = answerable == 0
+    return {
+        "questions": len(x),
+        "unanswerable": int(unanswerable.sum()),
+        "declined_unanswerable": round(float(declined[unanswerable].mean()), 4)
+        if unanswerable.any()
+        else None,
+        "declined_answerable": round(float(declined[~unanswerable].mean()), 4)
+        if (~unanswerable).any()
+        else None,
+        "right_lost": int((declined & (right == 1)).sum()),
     }

@@ -44,6 +44,18 @@ FEATURES = (
 )
 
 
+REFUSAL_FEATURES = (
+    "best_chance",  # the log-odds of the best phrase's chance (PhraseModel.chances)
+    "learned_best",  # the learned reader's log-odds of its best candidate
+    "model_best",  # the model's log-probability of the phrase it finds likeliest
+    "model_best_per_token",
+    "own_quoted",  # 1 when the phrase the model writes is among those judged (a sentence shown quotes it)
+    "cosine",  # the best question-sentence cosine of the sentences that could answer
+    "coverage",  # the best share of the question's terms in one of them
+    "sentences",  # log(1 + how many sentences could answer)
+)
+
+
 class PhraseModelError(NewsdeskError):
     """A phrase model file that cannot be used: unreadable, another format, or other features."""
 
@@ -97,12 +109,56 @@ def phrase_rows(
     )
 
 
+def refusal_row(
+    rows: np.ndarray, chances: np.ndarray, cosines: Sequence[float], coverages: Sequence[float]
+) -> np.ndarray:
+    """A question's refusal features (REFUSAL_FEATURES) from its phrase rows (`phrase_rows`), their
+    chances and the cosine and coverage of each sentence that could answer."""
+    column = FEATURES.index
+    likeliest = int(np.argmax(rows[:, column("model")]))
+    return np.asarray(
+        [
+            _log_odds(float(chances.max())),
+            float(rows[:, column("learned")].max()),
+            float(rows[likeliest, column("model")]),
+            float(rows[likeliest, column("model_per_token")]),
+            float(rows[:, column("own")].max()),
+            max(cosines, default=0.0),
+            max(coverages, default=0.0),
+            float(np.log1p(len(cosines))),
+        ]
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PhraseRefusal:
+    """A logistic model of the chance that the answer's short answer is right, over REFUSAL_FEATURES,
+    fitted on answerable questions and on unanswerable ones (asked of the archive before their answer
+    existed); under `threshold` the answer declines."""
+
+    weights: tuple[float, ...]
+    intercept: float
+    threshold: float
+
+    def chance(self, row: np.ndarray) -> float:
+        return float(1.0 / (1.0 + np.exp(-(self.intercept + float(np.dot(self.weights, row))))))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "features": list(REFUSAL_FEATURES),
+            "weights": dict(zip(REFUSAL_FEATURES, self.weights, strict=True)),
+            "intercept": self.intercept,
+            "threshold": self.threshold,
+        }
+
+
 @dataclass(frozen=True, slots=True)
 class PhraseModel:
     weights: tuple[float, ...]  # one per FEATURES
     intercept: float
     threshold: float  # the best candidate's chance under which no short answer is given
     about: dict[str, Any] = field(default_factory=dict)
+    refusal: PhraseRefusal | None = None  # None: only the extractive reader declines
 
     def chances(self, rows: np.ndarray) -> np.ndarray:
         if not len(rows):
@@ -118,6 +174,7 @@ class PhraseModel:
             "weights": dict(zip(FEATURES, self.weights, strict=True)),
             "intercept": self.intercept,
             "threshold": self.threshold,
+            **({"refusal": self.refusal.to_json()} if self.refusal else {}),
             "about": self.about,
         }
 
@@ -141,10 +198,27 @@ def load_phrase_model(path: Path = SHIPPED_PHRASE_MODEL) -> PhraseModel:
             f"{path}: fitted on features {data.get('features')}, but this version computes {list(FEATURES)}:"
             " refit it with newsdesk train-phrase-model"
         )
+    refusal = data.get("refusal")
+    if refusal is not None and not isinstance(refusal, dict):
+        raise PhraseModelError(f"{path}: a damaged phrase model: its refusal is a {type(refusal).__name__}")
+    if refusal is not None and tuple(refusal.get("features", ())) != REFUSAL_FEATURES:
+        raise PhraseModelError(
+            f"{path}: its refusal was fitted on features {refusal.get('features')}, but this version computes"
+            f" {list(REFUSAL_FEATURES)}: refit it with newsdesk train-phrase-model"
+        )
     try:
         weights = tuple(float(data["weights"][name]) for name in FEATURES)
         return PhraseModel(
-            weights, float(data["intercept"]), float(data["threshold"]), dict(data.get("about", {}))
+            weights,
+            float(data["intercept"]),
+            float(data["threshold"]),
+            dict(data.get("about", {})),
+            _refusal(refusal) if refusal is not None else None,
         )
     except (KeyError, TypeError, ValueError) as error:
         raise PhraseModelError(f"{path}: a damaged phrase model: {error!r}") from error
+
+
+def _refusal(data: dict[str, Any]) -> PhraseRefusal:
+    weights = tuple(float(data["weights"][name]) for name in REFUSAL_FEATURES)
+    return PhraseRefusal(weights, float(data["intercept"]), float(data["threshold"]))

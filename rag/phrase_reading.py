@@ -8,8 +8,10 @@ when a sentence shown quotes it, and judge the candidates (rag.likelihood, one p
 rag.phrase_model combines the two readers' scores. The chosen phrase leads the answer with the
 sentence that holds it, so every short answer is a quote by construction and every citation is the
 extractive reader's. When the combined chance of the best phrase is under the model's threshold no
-short answer is given; when the extractive reader declines, so does this one, and the model is not
-asked.
+short answer is given. The answer declines when the extractive reader does (the model is not asked)
+and, with a phrase model that has a refusal, when that refusal finds the chosen short answer unlikely
+to be right (rag.phrase_model.refusal_row: how likely the model and the learned reader find their best
+phrases, whether the model's own phrase is quoted, how well the sentences match the question).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import numpy as np
 from rag.answer import ExtractiveAnswerer, ScoredSentence, sentence_text
 from rag.answerers import Draft, Evidence, QuotingAnswerer, Weighed, quoted
 from rag.likelihood import PhraseJudge
-from rag.phrase_model import MAX_PHRASES, PhraseModel, phrase_rows
+from rag.phrase_model import MAX_PHRASES, PhraseModel, phrase_rows, refusal_row
 from rag.short_answer import ShortAnswer
 
 SHOWN_BY_SCORE = True  # held-back fold 5: short answers 0.523 against 0.494 by hand support (not significant)
@@ -78,12 +80,24 @@ class PhraseReadingAnswerer:
         shown = self.shown(weighed)
         # A lead may be any sentence shown: those the candidates were read from come first, as indexed.
         weighed = replace(weighed, read=[*weighed.read, *(s for s in shown if s not in weighed.read)])
-        short, judged = self.choose(evidence, weighed, shown, on_piece)
+        short, judged, declines = self.choose(evidence, weighed, shown, on_piece)
         drafted = self.quoting.draft_from(evidence, weighed, short)
         texts = tuple(
             sentence_text(s, evidence.hits) for s in shown
         )  # answer_in_evidence: what the model read
-        return replace(drafted, phrases=judged, evidence=texts)
+        drafted = replace(drafted, phrases=judged, evidence=texts)
+        if not declines:
+            return drafted
+        # What was weighed stays (evaluation learns from it); the answer is the extractive decline's.
+        declined = self.quoting.draft_from(evidence, replace(weighed, eligible=[]), None)
+        return replace(
+            drafted,
+            text=declined.text,
+            answered=False,
+            citations=declined.citations,
+            short_answer=None,
+            earlier_answers=(),
+        )
 
     def shown(self, weighed: Weighed) -> list[ScoredSentence]:
         """The sentences the model is shown, as many as the candidates were read from."""
@@ -98,8 +112,9 @@ class PhraseReadingAnswerer:
         weighed: Weighed,
         shown: list[ScoredSentence],
         on_piece: Callable[[str], None] | None = None,
-    ) -> tuple[ShortAnswer | None, tuple[tuple[str, tuple[float, ...]], ...]]:
-        """The short answer and the phrases judged, each with its row of rag.phrase_model features.
+    ) -> tuple[ShortAnswer | None, tuple[tuple[str, tuple[float, ...]], ...], bool]:
+        """The short answer, the phrases judged, each with its row of rag.phrase_model features, and
+        whether the answer declines (the phrase model's refusal chance is under its threshold).
         The phrases are the learned reader's best candidates and, when it is quoted in a sentence shown
         and is none of them, the phrase the model writes itself. The extractive short answer stands
         when the combined model agrees with the learned reader's best candidate (it may be a list or
@@ -124,16 +139,27 @@ class PhraseReadingAnswerer:
             (phrase, tuple(float(v) for v in row)) for phrase, row in zip(listed, rows, strict=True)
         )
         if not len(rows):
-            return found, judged
+            return found, judged, False
         chances = self.model.chances(rows)
+        declines = self.declines(rows, chances, weighed)
         best = int(np.argmax(chances))
         if chances[best] < self.model.threshold:
-            return None, judged
+            return None, judged, declines
         if best == 0 and found is not None:
-            return found, judged
+            return found, judged, declines
         if best < len(candidates) and found is not None:
             text, features = candidates[best]
-            return replace(found, text=text, sentence=features.best_sentence, earlier=()), judged
+            return replace(found, text=text, sentence=features.best_sentence, earlier=()), judged, declines
         assert quoting is not None  # the last row is the model's own phrase, quoted in that sentence
         lead = weighed.read.index(quoting)
-        return ShortAnswer(reading.own, lead, candidates=found.candidates if found else ()), judged
+        own = ShortAnswer(reading.own, lead, candidates=found.candidates if found else ())
+        return own, judged, declines
+
+    def declines(self, rows: np.ndarray, chances: np.ndarray, weighed: Weighed) -> bool:
+        """Whether the phrase model's refusal finds the short answer too unlikely to be right."""
+        refusal = self.model.refusal
+        if refusal is None:
+            return False
+        features = [s.features for s in weighed.eligible]
+        row = refusal_row(rows, chances, [f.cosine for f in features], [f.coverage for f in features])
+        return refusal.chance(row) < refusal.threshold

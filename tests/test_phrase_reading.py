@@ -27,7 +27,15 @@ from index.embedding import HashingEmbedder
 from newsdesk_app.settings import desk_from_environment, phrase_model_from_env
 from rag.generators import Generated
 from rag.likelihood import PhraseReading, PhraseScore, phrase_messages
-from rag.phrase_model import FEATURES, PhraseModel, PhraseModelError, load_phrase_model, phrase_rows
+from rag.phrase_model import (
+    FEATURES,
+    REFUSAL_FEATURES,
+    PhraseModel,
+    PhraseModelError,
+    PhraseRefusal,
+    load_phrase_model,
+    phrase_rows,
+)
 from rag.records import Answer, Hit
 from rag.service import Newsdesk
 from tests.conftest import article
@@ -179,6 +187,24 @@ def test_a_declined_question_is_not_shown_to_the_model(tmp_path: Path, write_jso
     assert judge.calls == []
 
 
+def refusing(**chosen: float) -> PhraseRefusal:
+    return PhraseRefusal(tuple(chosen.get(name, 0.0) for name in REFUSAL_FEATURES), 2.0, 0.5)
+
+
+def test_an_answer_whose_phrases_the_model_finds_unlikely_is_declined_with_the_closest_passages(
+    tmp_path: Path, write_jsonl: Writer
+) -> None:
+    # Right only when the model finds some phrase likely: chance 0.85 at -0.3, about 0 at -14.1.
+    model = replace(TRUSTING, refusal=refusing(model_best=1.0))
+    sure = _desk(tmp_path / "a", write_jsonl, ScriptedJudge("Olaf Scholz"), model).ask(ASKED)
+    assert sure.answered and sure.short_answer == "Olaf Scholz"
+    judge = ScriptedJudge("Kamala Harris")  # none of the phrases shown
+    doubtful = _desk(tmp_path / "b", write_jsonl, judge, model).ask(ASKED)
+    assert judge.calls and not doubtful.answered and doubtful.short_answer is None
+    assert doubtful.citations and all(c.article_id == "talks" for c in doubtful.citations)  # closest passages
+    assert "Olaf Scholz" not in doubtful.answer
+
+
 def test_phrase_rows_rank_and_compare_each_phrase_with_the_best() -> None:
     reading = PhraseReading(
         (PhraseScore(-1.0, 2, -0.5), PhraseScore(-6.0, 1, -0.1)),
@@ -209,6 +235,14 @@ def test_a_phrase_model_is_kept_as_readable_json_and_another_one_is_refused(tmp_
         load_phrase_model(path)
     path.write_text(json.dumps({"format": "newsdesk-reader", "version": 2}))
     with pytest.raises(PhraseModelError, match="newsdesk-reader"):
+        load_phrase_model(path)
+    with_refusal = replace(TRUSTING, refusal=refusing(model_best=1.0, own_quoted=0.5))
+    with_refusal.save(path)
+    data = json.loads(path.read_text())
+    assert data["refusal"]["weights"]["own_quoted"] == 0.5 and load_phrase_model(path) == with_refusal
+    data["refusal"]["features"] = ["invented"]
+    path.write_text(json.dumps(data))
+    with pytest.raises(PhraseModelError, match="refusal was fitted on features"):
         load_phrase_model(path)
 
 
@@ -261,6 +295,47 @@ def test_the_combined_model_learns_to_trust_the_model_where_it_is_right_and_is_j
     assert folds["top_right"]["learned reader"] == 0.0 and folds["top_right"]["combined"] == 1.0
     with pytest.raises(TrainingError, match="judging model"):
         fit_phrase_model([{"id": "q", "question_date": "2025-01-01", "phrases": []}], {})
+
+
+def test_with_unanswerable_questions_the_refusal_learns_to_decline_what_the_model_doubts() -> None:
+    # Answerable: the model finds the right phrase likely. Unanswerable (asked before the answer existed):
+    # it finds every phrase unlikely, and a fifth of the answerable ones are as doubtful and wrong.
+    rows = []
+    for n in range(150):
+        if n % 3 == 2:
+            rows.append({**_row(n, [0, 0, 0], [-9.0, -10.0, -11.0]), "answerable": False, "id": f"u{n}"})
+        elif n % 5 == 0:
+            rows.append({**_row(n, [0, 0, 0], [-9.5, -10.0, -12.0]), "answerable": True})
+        else:
+            rows.append({**_row(n, [0, 1, 0], [-5.0, -0.5, -7.0]), "answerable": True})
+    model = fit_phrase_model(rows, {"model": "scripted"})
+    assert model.refusal is not None and model.about["questions"] == 100  # phrases: answerable only
+    assert model.about["refusal"]["declined_unanswerable"] > 0.9
+    assert model.about["refusal"]["right_lost"] <= 0.05 * 80
+    folds = judge_folds(rows, 3)
+    assert folds["declined"]["unanswerable"] > 0.9 and folds["declined"]["right"] <= 0.1
+    assert "declined" not in judge_folds([r for r in rows if r["answerable"]], 3)
+
+
+def test_train_phrase_model_fits_the_refusal_from_eval_runs_with_unanswerable_questions(
+    tmp_path: Path,
+) -> None:
+    from click.testing import CliRunner
+
+    from newsdesk_app.cli.main import main
+
+    answerable = [{**_row(n, [0, 1, 0], [-5.0, -0.5, -7.0]), "answerable": True} for n in range(0, 120, 2)]
+    early = [
+        {**_row(n, [0, 0, 0], [-9.0, -10.0, -11.0]), "answerable": False, "id": f"q{n}@early60d"}
+        for n in range(1, 120, 2)
+    ]
+    features = write_features([*answerable, *early], tmp_path / "eval")
+    out = tmp_path / "phrase_model.json"
+    result = CliRunner().invoke(main, ["train-phrase-model", str(features), "--model-out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "the refusal, fitted the same way, declined 1.000 of the unanswerable questions" in result.output
+    model = load_phrase_model(out)
+    assert model.refusal is not None and model.about["refusal"]["unanswerable"] == 60
 
 
 def test_features_jsonl_carries_the_judged_phrases_with_labels(tmp_path: Path, write_jsonl: Writer) -> None:

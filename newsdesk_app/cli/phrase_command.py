@@ -36,7 +36,8 @@ def train_phrase_model_command(
     features: tuple[Path, ...], folds: int, model_name: str, model_out: Path
 ) -> None:
     """Fit the phrase model on FEATURES (features.jsonl files of `newsdesk eval` runs made with
-    NEWSDESK_LLM_GGUF set), after judging it on later date folds."""
+    NEWSDESK_LLM_GGUF set), after judging it on later date folds. When the runs also asked unanswerable
+    questions (`newsdesk eval --unanswerable-days`), the model's refusal is fitted too."""
 
     @reports_errors
     def run() -> None:
@@ -50,6 +51,13 @@ def train_phrase_model_command(
         )
         for name, share in judged["top_right"].items():
             stdout.print(f"  {name:<16} {share:.3f}")
+        if "declined" in judged:
+            shares = judged["declined"]
+            stdout.print(
+                f"the refusal, fitted the same way, declined {shares['unanswerable']:.3f} of the unanswerable"
+                f" questions and {shares['answerable']:.3f} of the answerable ones, losing"
+                f" {shares['right'] or 0:.3f} of their right short answers"
+            )
         dates = [str(row.get("question_date") or "")[:10] for row in ordered]
         about = {
             "model": model_name,
