@@ -78,8 +78,8 @@ def withholding_threshold(model: PhraseModel, questions: Sequence[tuple[np.ndarr
 
 def highest_cut(pairs: Sequence[tuple[float, int]], acceptable: Callable[[int, int], bool]) -> float:
     """Over (chance, right) pairs: the highest threshold whose pairs under it, and every smaller such
-    set, are `acceptable(right ones, how many)`; a threshold falls between two distinct chances
-    (0: none is acceptable)."""
+    set, are `acceptable(right ones, how many)`; pairs of one chance fall on the same side (0: none is
+    acceptable)."""
     ordered = sorted(pairs)
     threshold, right = 0.0, 0
     for count, (chance, label) in enumerate(ordered, start=1):
@@ -89,7 +89,7 @@ def highest_cut(pairs: Sequence[tuple[float, int]], acceptable: Callable[[int, i
             continue
         if not acceptable(right, count):
             break
-        threshold = chance + 1e-9 if following is None else (chance + following) / 2
+        threshold = chance + 1e-9  # just above the last pair let under it
     return threshold
 
 
