@@ -16,6 +16,7 @@ or `newsdesk`.
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -79,14 +80,20 @@ def retrieval_from_env() -> RetrievalSettings:
 
 def phrase_model_from_env() -> PhraseModel | None:
     """NEWSDESK_LLM_READING: `judge` (or unset) gives the phrase model a judging model uses
-    (NEWSDESK_PHRASE_MODEL, else the shipped one); `write` none, so the model writes its answers."""
+    (NEWSDESK_PHRASE_MODEL, else the shipped one); `write` none, so the model writes its answers.
+    NEWSDESK_LLM_REFUSAL: `combined` (or unset) keeps the phrase model's refusal, `extractive` drops it,
+    so only the extractive reader declines."""
     configured = os.environ.get("NEWSDESK_LLM_READING", "").strip().lower() or "judge"
     if configured not in ("judge", "write"):
         raise ValueError(f"NEWSDESK_LLM_READING must be 'judge' or 'write', got {configured!r}")
     if configured == "write":
         return None
     path = os.environ.get("NEWSDESK_PHRASE_MODEL", "").strip()
-    return load_phrase_model(Path(path).expanduser()) if path else load_phrase_model()
+    model = load_phrase_model(Path(path).expanduser()) if path else load_phrase_model()
+    refusal = os.environ.get("NEWSDESK_LLM_REFUSAL", "").strip().lower() or "combined"
+    if refusal not in ("combined", "extractive"):
+        raise ValueError(f"NEWSDESK_LLM_REFUSAL must be 'combined' or 'extractive', got {refusal!r}")
+    return model if refusal == "combined" else replace(model, refusal=None)
 
 
 def desk_from_environment(index_dir: Path | str | None = None, **overrides: Any) -> Newsdesk:

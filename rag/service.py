@@ -398,8 +398,10 @@ class Newsdesk:
         """Which reader writes this desk's answers: the language model's name when one is configured,
         else the extractive answerer with its scorer ("extractive (learned)")."""
         if self.judging:
-            assert self.judge is not None
-            return f"{self.judge.name} judging the extractive ({self.scorer.name}) reader's phrases"
+            assert self.judge is not None and self.phrase_model is not None
+            declining = ", declining answers they doubt" if self.phrase_model.refusal is not None else ""
+            judging = f"{self.judge.name} judging the extractive ({self.scorer.name}) reader's phrases"
+            return judging + declining
         if self.generator is not None:
             return self.generator.name
         return f"extractive ({self.scorer.name})"

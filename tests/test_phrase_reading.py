@@ -198,6 +198,7 @@ def test_an_answer_whose_phrases_the_model_finds_unlikely_is_declined_with_the_c
     model = replace(TRUSTING, refusal=refusing(model_best=1.0))
     sure = _desk(tmp_path / "a", write_jsonl, ScriptedJudge("Olaf Scholz"), model).ask(ASKED)
     assert sure.answered and sure.short_answer == "Olaf Scholz"
+    assert sure.reader and sure.reader.endswith("phrases, declining answers they doubt")
     judge = ScriptedJudge("Kamala Harris")  # none of the phrases shown
     doubtful = _desk(tmp_path / "b", write_jsonl, judge, model).ask(ASKED)
     assert judge.calls and not doubtful.answered and doubtful.short_answer is None
@@ -250,6 +251,9 @@ def test_the_shipped_phrase_model_loads_and_says_what_it_was_fitted_on() -> None
     model = load_phrase_model()
     assert model.about.get("questions", 0) > 100 and model.about.get("model")
     assert math.isfinite(model.intercept) and all(math.isfinite(w) for w in model.weights)
+    # … and its refusal, on unanswerable questions asked of the archive before their answer existed.
+    assert model.refusal is not None and model.about["refusal"]["unanswerable"] > 100
+    assert 0 < model.refusal.threshold < 1 and all(math.isfinite(w) for w in model.refusal.weights)
 
 
 def test_the_reading_is_chosen_by_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -263,6 +267,13 @@ def test_the_reading_is_chosen_by_the_environment(monkeypatch: pytest.MonkeyPatc
     TRUSTING.save(path)
     monkeypatch.setenv("NEWSDESK_PHRASE_MODEL", str(path))
     assert phrase_model_from_env() == TRUSTING
+    replace(TRUSTING, refusal=refusing(model_best=1.0)).save(path)
+    assert phrase_model_from_env().refusal is not None  # type: ignore[union-attr]
+    monkeypatch.setenv("NEWSDESK_LLM_REFUSAL", "extractive")
+    assert phrase_model_from_env() == TRUSTING
+    monkeypatch.setenv("NEWSDESK_LLM_REFUSAL", "never")
+    with pytest.raises(ValueError, match="'never'"):
+        phrase_model_from_env()
     assert desk_from_environment(tmp_path / "index", generator=None).phrase_model is None
 
 
@@ -432,7 +443,8 @@ def test_a_desk_with_a_real_judging_model_answers_with_a_quoted_short_answer(
         tmp_path / "index",
         embedder=HashingEmbedder(),
         generator=LlamaCppGenerator("smollm2"),
-        phrase_model=replace(load_phrase_model(), threshold=0.0),  # SmolLM2 is rarely sure: always choose
+        # SmolLM2 is rarely sure: always choose a phrase, never decline for doubt.
+        phrase_model=replace(load_phrase_model(), threshold=0.0, refusal=None),
         answer_cache_size=0,
     )
     desk.ingest([write_jsonl("talks.jsonl", [article("talks", TALKS)])])
