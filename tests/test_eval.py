@@ -258,6 +258,7 @@ def test_unanswerable_days_also_asks_each_question_of_the_archive_before_its_ans
                 "id": "strike",
                 "question": "Which provinces did Russian jets strike?",
                 "answers": ["Hama"],
+                "choices": ["Hama", "Aleppo"],
                 "question_date": "2015-10-02",
             },
             # The mayor was elected months before the question: the earlier archive holds the answer too.
@@ -279,4 +280,5 @@ def test_unanswerable_days_also_asks_each_question_of_the_archive_before_its_ans
     recall = report["metrics"]["refusal_recall"]
     assert not early["answered"] and (recall["value"], recall["n"]) == (1.0, 1)
     assert records["strike"]["answerable"] and report["metrics"]["answer_accuracy"]["n"] == 2  # asked as is
+    assert report["metrics"]["choice_accuracy"]["n"] == 1  # the unanswerable case's choices are not scored
     assert report["config"]["unanswerable_days"] == 60
