@@ -296,7 +296,10 @@ def metric_rows(records: Sequence[dict[str, Any]]) -> dict[str, tuple[list[list[
     )
     table["token_f1"] = ([[r["token_f1"]] for r in answerable], mean)
     # An unanswerable case keeps its question's choices, but its passages cannot tell them apart.
-    table["choice_accuracy"] = ([[float(bool(r["choice_correct"]))] for r in answerable if r["choices"]], mean)
+    table["choice_accuracy"] = (
+        [[float(bool(r["choice_correct"]))] for r in answerable if r["choices"]],
+        mean,
+    )
     table["citation_precision"] = (
         [[sum(c["supports"] for c in r["citations"]), len(r["citations"])] for r in answered_answerable],
         ratio_of(0, 1),
