@@ -24,6 +24,8 @@ PHRASE_RULES = (
     "Answer the question with a short phrase copied from the text. Give only the phrase, no sentence."
 )
 MAX_OWN_TOKENS = 16  # the model's own phrase stops here, at the end of its turn or at a line break
+# Asked after the likeliest phrase, as if the model had replied with it: how sure it is that the text says so.
+CONFIRM_QUESTION = "Is that answer stated in the text? Reply yes or no."
 _CHATML = "<|im_start|>{role}\n{content}<|im_end|>\n"
 
 
@@ -53,6 +55,9 @@ class PhraseReading:
     own: str  # the phrase the model writes itself, greedily ("" when it writes none)
     own_score: PhraseScore | None  # its score as a candidate; None when it wrote none
     prompt_tokens: int
+    # log P(yes) - log P(no) when, having replied with its likeliest phrase, the model is asked whether the
+    # text states it (CONFIRM_QUESTION); 0 when not asked.
+    confirms: float = 0.0
 
 
 @runtime_checkable
@@ -191,5 +196,45 @@ def read_phrases(
     first = _log_softmax(_last_logits(llama)[0])
     written, written_score = _own_phrase(llama, position, first, on_piece) if own else ("", None)
     scores = tuple(_score(llama, position, first, phrase) for phrase in phrases)
+    judged = [(score.total, phrase) for score, phrase in zip(scores, phrases, strict=True)]
+    judged += [(written_score.total, written)] if written_score is not None else []
+    confirms = 0.0
+    if judged:
+        likeliest = max(judged, key=lambda pair: pair[0])[1]
+        confirms = _confirms(llama, question, sentences, likeliest, tokens[:position])
     _rewind(llama, position)
-    return PhraseReading(scores, written, written_score, position)
+    return PhraseReading(scores, written, written_score, position, confirms)
+
+
+def _confirms(
+    llama: Any, question: str, sentences: Sequence[str], phrase: str, prompt: Sequence[int]
+) -> float:
+    """log P(yes) - log P(no) for the model's first word after replying `phrase` and being asked
+    CONFIRM_QUESTION, evaluated on from the kept prompt (`prompt`, its tokens)."""
+    messages = [
+        *phrase_messages(question, sentences),
+        {"role": "assistant", "content": phrase},
+        {"role": "user", "content": CONFIRM_QUESTION},
+    ]
+    tokens = [
+        int(t)
+        for t in llama.tokenize(render_prompt(llama, messages).encode("utf-8"), add_bos=False, special=True)
+    ]
+    kept = _common_prefix(prompt, tokens)
+    _rewind(llama, kept)
+    llama.eval(tokens[kept:])
+    last = _log_softmax(_last_logits(llama)[0])
+    yes, no = (_word_log_probability(llama, last, word) for word in ("yes", "no"))
+    return float(np.clip(yes - no, FLOOR_CONFIRMS, -FLOOR_CONFIRMS))
+
+
+FLOOR_CONFIRMS = -30.0
+
+
+def _word_log_probability(llama: Any, log_probabilities: np.ndarray, word: str) -> float:
+    """log P of a reply starting with `word`, in any of its usual capitalizations (first token of each)."""
+    firsts = {
+        int(llama.tokenize(form.encode("utf-8"), add_bos=False, special=False)[0])
+        for form in (word, word.capitalize(), word.upper())
+    }
+    return float(np.logaddexp.reduce([log_probabilities[token] for token in firsts]))

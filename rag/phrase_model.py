@@ -41,6 +41,7 @@ FEATURES = (
     "model_rank",  # 0 for the model's most likely
     "own",  # the model writes this phrase itself (words equal)
     "own_overlap",  # share of the phrase's words in the model's own phrase
+    "model_confirms",  # the question's: how sure the model is that the text states its likeliest phrase
 )
 
 
@@ -50,6 +51,7 @@ REFUSAL_FEATURES = (
     "model_best",  # the model's log-probability of the phrase it finds likeliest
     "model_best_per_token",
     "own_quoted",  # 1 when the phrase the model writes is among those judged (a sentence shown quotes it)
+    "model_confirms",  # log P(yes) - log P(no): the text states the model's likeliest phrase (rag.likelihood)
     "cosine",  # the best question-sentence cosine of the sentences that could answer
     "coverage",  # the best share of the question's terms in one of them
     "sentences",  # log(1 + how many sentences could answer)
@@ -105,6 +107,7 @@ def phrase_rows(
             _ranks(model),
             own,
             overlap,
+            np.full(len(phrases), reading.confirms),
         ]
     )
 
@@ -123,6 +126,7 @@ def refusal_row(
             float(rows[likeliest, column("model")]),
             float(rows[likeliest, column("model_per_token")]),
             float(rows[:, column("own")].max()),
+            float(rows[0, column("model_confirms")]),
             max(cosines, default=0.0),
             max(coverages, default=0.0),
             float(np.log1p(len(cosines))),

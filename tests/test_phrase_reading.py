@@ -212,6 +212,7 @@ def test_phrase_rows_rank_and_compare_each_phrase_with_the_best() -> None:
         "Hama",
         PhraseScore(-0.3, 1, -0.2),
         40,
+        confirms=2.5,
     )
     rows = phrase_rows(["Homs", "Hama and Homs"], [0.8, 0.3], reading, own_added=True)
     column = {name: rows[:, i].tolist() for i, name in enumerate(FEATURES)}
@@ -221,6 +222,7 @@ def test_phrase_rows_rank_and_compare_each_phrase_with_the_best() -> None:
     assert column["model"] == pytest.approx([-1.5, -6.1, -0.5])
     assert column["model_rank"] == [1.0, 2.0, 0.0] and column["model_below_best"][2] == 0.0
     assert column["own"] == [0.0, 0.0, 1.0] and column["own_overlap"] == pytest.approx([0.0, 1 / 3, 1.0])
+    assert column["model_confirms"] == [2.5, 2.5, 2.5]  # the question's, on each of its phrases
     assert phrase_rows([], [], PhraseReading((), "", None, 0)).shape == (0, len(FEATURES))
 
 
@@ -430,6 +432,43 @@ def test_scores_on_the_kept_prompt_equal_a_fresh_evaluation_in_any_order(llama: 
         _fresh_score(llama, tokens, forward.own), rel=0.03, abs=0.1
     )
     assert forward.scores[0].total > forward.scores[2].total  # the listed provinces beat a purple kettle
+
+
+@llm
+@needs_smollm2
+def test_the_model_is_asked_whether_the_text_states_its_likeliest_phrase_from_the_kept_prompt(
+    llama: Any,
+) -> None:
+    from rag.likelihood import CONFIRM_QUESTION, read_phrases, render_prompt
+
+    question = "Which provinces were struck?"
+    phrases = ["a purple kettle", "Hama, Homs and Latakia"]
+    reading = read_phrases(llama, question, SENTENCES, phrases, own=False)
+    likeliest = max(zip(reading.scores, phrases, strict=True), key=lambda pair: pair[0].total)[1]
+    messages = [
+        *phrase_messages(question, SENTENCES),
+        {"role": "assistant", "content": likeliest},
+        {"role": "user", "content": CONFIRM_QUESTION},
+    ]
+    asked = render_prompt(llama, messages)
+    assert asked.count(CONFIRM_QUESTION) == 1 and likeliest in asked
+    llama.reset()
+    llama.eval(llama.tokenize(asked.encode(), add_bos=False, special=True))
+    logits = np.ctypeslib.as_array(llama._ctx.get_logits(), shape=(llama.n_vocab(),)).astype(np.float64)
+    chances = np.exp(logits - logits.max())
+    chances /= chances.sum()
+
+    def first_tokens(word: str) -> set[int]:
+        forms = (word, word.capitalize(), word.upper())
+        return {llama.tokenize(f.encode(), add_bos=False, special=False)[0] for f in forms}
+
+    fresh = math.log(sum(chances[t] for t in first_tokens("yes"))) - math.log(
+        sum(chances[t] for t in first_tokens("no"))
+    )
+    assert reading.confirms != 0.0 and reading.confirms == pytest.approx(fresh, abs=0.2)
+    # The state the prompt left is kept: the next reading scores as a fresh one does.
+    again = read_phrases(llama, question, SENTENCES, phrases, own=False)
+    assert [s.total for s in again.scores] == pytest.approx([s.total for s in reading.scores], abs=1e-3)
 
 
 @llm
