@@ -23,6 +23,7 @@ import numpy as np
 from index.errors import NewsdeskError
 from rag.answer import padded_words
 from rag.likelihood import PhraseReading
+from rag.reader_model import Refusal
 
 FORMAT = "newsdesk-phrase-model"
 VERSION = 1
@@ -135,25 +136,12 @@ def refusal_row(
 
 
 @dataclass(frozen=True, slots=True)
-class PhraseRefusal:
+class PhraseRefusal(Refusal):
     """A logistic model of the chance that the answer's short answer is right, over REFUSAL_FEATURES,
     fitted on answerable questions and on unanswerable ones (asked of the archive before their answer
     existed); under `threshold` the answer declines."""
 
-    weights: tuple[float, ...]
-    intercept: float
-    threshold: float
-
-    def chance(self, row: np.ndarray) -> float:
-        return float(1.0 / (1.0 + np.exp(-(self.intercept + float(np.dot(self.weights, row))))))
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "features": list(REFUSAL_FEATURES),
-            "weights": dict(zip(REFUSAL_FEATURES, self.weights, strict=True)),
-            "intercept": self.intercept,
-            "threshold": self.threshold,
-        }
+    features: tuple[str, ...] = REFUSAL_FEATURES
 
 
 @dataclass(frozen=True, slots=True)

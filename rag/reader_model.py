@@ -193,17 +193,18 @@ class Refusal:
     """A logistic model of whether the passages read hold the answer, and the chance under which
     the answerer declines (chosen by newsdesk train-reader on date-filtered unanswerable questions)."""
 
-    weights: tuple[float, ...]  # one per REFUSAL_FEATURES
+    weights: tuple[float, ...]  # one per feature
     intercept: float
     threshold: float
+    features: tuple[str, ...] = REFUSAL_FEATURES  # what each weight weighs, in order
 
     def chance(self, row: np.ndarray) -> float:
         return float(1.0 / (1.0 + np.exp(-(self.intercept + float(np.dot(self.weights, row))))))
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "features": list(REFUSAL_FEATURES),
-            "weights": dict(zip(REFUSAL_FEATURES, self.weights, strict=True)),
+            "features": list(self.features),
+            "weights": dict(zip(self.features, self.weights, strict=True)),
             "intercept": self.intercept,
             "threshold": self.threshold,
         }
