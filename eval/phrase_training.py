@@ -43,10 +43,10 @@ def fit_phrase_model(rows: Sequence[dict[str, Any]], about: dict[str, Any]) -> P
     model = fit_phrases([row for row in rows if row.get("answerable", True)], about)
     if not any(not row.get("answerable", True) and row.get("phrases") for row in rows):
         return model
-    refusal = fit_refusal(model, rows)
-    return replace(
-        model, refusal=refusal, about={**model.about, "refusal": describe_refusal(model, refusal, rows)}
-    )
+    x, right, answerable = refusal_data(model, rows)
+    refusal = fit_refusal(x, right)
+    about = {**model.about, "refusal": describe_refusal(refusal, x, right, answerable)}
+    return replace(model, refusal=refusal, about=about)
 
 
 def fit_phrases(rows: Sequence[dict[str, Any]], about: dict[str, Any]) -> PhraseModel:
@@ -127,8 +127,8 @@ def judge_folds(rows: Sequence[dict[str, Any]], folds: int) -> dict[str, Any]:
             right["any candidate"] = right.get("any candidate", 0) + int(y.max())
         if model.refusal is not None:
             x, right_answers, answerable = refusal_data(model, later)
-            declines = [int(model.refusal.chance(r) < model.refusal.threshold) for r in x]
-            for says, is_right, is_answerable in zip(declines, right_answers, answerable, strict=True):
+            says_no = declined_by(model.refusal, x).astype(int)
+            for says, is_right, is_answerable in zip(says_no, right_answers, answerable, strict=True):
                 declined["answerable" if is_answerable else "unanswerable"].append(says)
                 declined["right"].extend([says] if is_right else [])
     result: dict[str, Any] = {
@@ -171,13 +171,12 @@ def refusal_data(
     )
 
 
-def fit_refusal(model: PhraseModel, rows: Sequence[dict[str, Any]]) -> PhraseRefusal:
-    """Logistic regression of "the short answer is right" on the refusal rows; the threshold is the
-    highest under which the answers declined would lose at most RIGHT_LOST of the answerable
-    questions' right short answers."""
+def fit_refusal(x: np.ndarray, right: np.ndarray) -> PhraseRefusal:
+    """Logistic regression of "the short answer is right" on the refusal rows (`refusal_data`); the
+    threshold is the highest under which the answers declined would lose at most RIGHT_LOST of the
+    answerable questions' right short answers."""
     from sklearn.linear_model import LogisticRegression
 
-    x, right, _ = refusal_data(model, rows)
     if len(set(right.tolist())) < 2:
         raise TrainingError(f"cannot learn refusals: {int(right.sum())} right of {len(right)} questions")
     fitted = LogisticRegression(max_iter=5000, C=1.0).fit(x, right)
@@ -194,12 +193,16 @@ def declining_threshold(chances: np.ndarray, right: np.ndarray) -> float:
     return highest_cut(pairs, lambda lost, _: lost <= allowed)
 
 
+def declined_by(refusal: PhraseRefusal, x: np.ndarray) -> np.ndarray:
+    """For each refusal row, whether the refusal declines that answer."""
+    return np.asarray([refusal.chance(row) < refusal.threshold for row in x], dtype=bool)
+
+
 def describe_refusal(
-    model: PhraseModel, refusal: PhraseRefusal, rows: Sequence[dict[str, Any]]
+    refusal: PhraseRefusal, x: np.ndarray, right: np.ndarray, answerable: np.ndarray
 ) -> dict[str, Any]:
-    """How the refusal does on the questions it was fitted on (in-sample)."""
-    x, right, answerable = refusal_data(model, rows)
-    declined = np.asarray([refusal.chance(r) < refusal.threshold for r in x], dtype=bool)
+    """How the refusal does on the questions it was fitted on (in-sample), from `refusal_data`."""
+    declined = declined_by(refusal, x)
     unanswerable = answerable == 0
     return {
         "questions": len(x),

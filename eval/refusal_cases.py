@@ -20,6 +20,7 @@ from rag.answer import ExtractiveAnswerer, ScoredSentence
 from rag.conversation import rewrite
 from rag.diversity import LOOK_AHEAD, distinct_hits
 from rag.records import Hit, SearchFilters
+from rag.retrieval import HybridRetriever
 from rag.service import Newsdesk
 from rag.when import parse_as_of
 
@@ -33,11 +34,10 @@ def until_before(gold: GoldQuestion, days: int = DAYS) -> str | None:
 
 
 def read_passages(
-    desk: Newsdesk, gold: GoldQuestion, until: str | None, k: int = 5
+    retriever: HybridRetriever, gold: GoldQuestion, until: str | None, k: int = 5
 ) -> tuple[list[Hit], bool]:
     """The passages `ask` reads for the question on its date, published up to `until`, and whether an
     acceptable answer is in them."""
-    retriever = desk.retriever(desk.snapshot())
     query = rewrite(gold.question, gold.history)
     ranking, _ = retriever.search_with_vector(
         query, k * LOOK_AHEAD, SearchFilters(until=until), as_of=parse_as_of(gold.question_date)
@@ -52,9 +52,9 @@ def read_sentences(
 ) -> tuple[list[ScoredSentence], bool]:
     """The sentences that could answer (best first, by the desk's scorer) as `ask` reads them, and
     whether an acceptable answer is in the passages read."""
-    hits, found = read_passages(desk, gold, until, k)
     snapshot = desk.snapshot()
     retriever = desk.retriever(snapshot)
+    hits, found = read_passages(retriever, gold, until, k)
     as_of = parse_as_of(gold.question_date)
     reader = ExtractiveAnswerer(
         retriever.embedder, snapshot.lexical, desk.answer_settings, as_of, desk.scorer

@@ -259,7 +259,7 @@ def _cases(
     if unanswerable_days is None or not gold.answerable:
         return cases
     until = until_before(gold, unanswerable_days)
-    if until is not None and not read_passages(desk, gold, until, k)[1]:
+    if until is not None and not read_passages(desk.retriever(desk.snapshot()), gold, until, k)[1]:
         cases.append((replace(gold, id=f"{gold.id}@early{unanswerable_days}d", answerable=False), until))
     return cases
 

@@ -26,6 +26,7 @@ PHRASE_RULES = (
 MAX_OWN_TOKENS = 16  # the model's own phrase stops here, at the end of its turn or at a line break
 # Asked after the likeliest phrase, as if the model had replied with it: how sure it is that the text says so.
 CONFIRM_QUESTION = "Is that answer stated in the text? Reply yes or no."
+FLOOR_CONFIRMS = -30.0  # its log-odds are clipped to ±30, so one sure token cannot dominate the refusal
 _CHATML = "<|im_start|>{role}\n{content}<|im_end|>\n"
 
 
@@ -226,9 +227,6 @@ def _confirms(
     last = _log_softmax(_last_logits(llama)[0])
     yes, no = (_word_log_probability(llama, last, word) for word in ("yes", "no"))
     return float(np.clip(yes - no, FLOOR_CONFIRMS, -FLOOR_CONFIRMS))
-
-
-FLOOR_CONFIRMS = -30.0
 
 
 def _word_log_probability(llama: Any, log_probabilities: np.ndarray, word: str) -> float:

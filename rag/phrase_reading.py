@@ -80,13 +80,13 @@ class PhraseReadingAnswerer:
         shown = self.shown(weighed)
         # A lead may be any sentence shown: those the candidates were read from come first, as indexed.
         weighed = replace(weighed, read=[*weighed.read, *(s for s in shown if s not in weighed.read)])
-        short, judged, declines = self.choose(evidence, weighed, shown, on_piece)
+        short, judged = self.choose(evidence, weighed, shown, on_piece)
         drafted = self.quoting.draft_from(evidence, weighed, short)
         texts = tuple(
             sentence_text(s, evidence.hits) for s in shown
         )  # answer_in_evidence: what the model read
         drafted = replace(drafted, phrases=judged, evidence=texts)
-        if not declines:
+        if not self.declines(judged, weighed):
             return drafted
         # What was weighed stays (evaluation learns from it); the answer is the extractive decline's.
         declined = self.quoting.draft_from(evidence, replace(weighed, eligible=[]), None)
@@ -112,9 +112,8 @@ class PhraseReadingAnswerer:
         weighed: Weighed,
         shown: list[ScoredSentence],
         on_piece: Callable[[str], None] | None = None,
-    ) -> tuple[ShortAnswer | None, tuple[tuple[str, tuple[float, ...]], ...], bool]:
-        """The short answer, the phrases judged, each with its row of rag.phrase_model features, and
-        whether the answer declines (the phrase model's refusal chance is under its threshold).
+    ) -> tuple[ShortAnswer | None, tuple[tuple[str, tuple[float, ...]], ...]]:
+        """The short answer and the phrases judged, each with its row of rag.phrase_model features.
         The phrases are the learned reader's best candidates and, when it is quoted in a sentence shown
         and is none of them, the phrase the model writes itself. The extractive short answer stands
         when the combined model agrees with the learned reader's best candidate (it may be a list or
@@ -139,27 +138,30 @@ class PhraseReadingAnswerer:
             (phrase, tuple(float(v) for v in row)) for phrase, row in zip(listed, rows, strict=True)
         )
         if not len(rows):
-            return found, judged, False
+            return found, judged
         chances = self.model.chances(rows)
-        declines = self.declines(rows, chances, weighed)
         best = int(np.argmax(chances))
         if chances[best] < self.model.threshold:
-            return None, judged, declines
+            return None, judged
         if best == 0 and found is not None:
-            return found, judged, declines
+            return found, judged
         if best < len(candidates) and found is not None:
             text, features = candidates[best]
-            return replace(found, text=text, sentence=features.best_sentence, earlier=()), judged, declines
+            return replace(found, text=text, sentence=features.best_sentence, earlier=()), judged
         assert quoting is not None  # the last row is the model's own phrase, quoted in that sentence
         lead = weighed.read.index(quoting)
-        own = ShortAnswer(reading.own, lead, candidates=found.candidates if found else ())
-        return own, judged, declines
+        return ShortAnswer(reading.own, lead, candidates=found.candidates if found else ()), judged
 
-    def declines(self, rows: np.ndarray, chances: np.ndarray, weighed: Weighed) -> bool:
-        """Whether the phrase model's refusal finds the short answer too unlikely to be right."""
+    def declines(self, judged: tuple[tuple[str, tuple[float, ...]], ...], weighed: Weighed) -> bool:
+        """Whether the phrase model's refusal finds the short answer chosen from the `judged` phrases
+        too unlikely to be right."""
         refusal = self.model.refusal
-        if refusal is None:
+        if refusal is None or not judged:
             return False
+        rows = np.asarray([row for _, row in judged])
         features = [s.features for s in weighed.eligible]
-        row = refusal_row(rows, chances, [f.cosine for f in features], [f.coverage for f in features])
-        return refusal.chance(row) < refusal.threshold
+        cosines, coverages = [f.cosine for f in features], [f.coverage for f in features]
+        return (
+            refusal.chance(refusal_row(rows, self.model.chances(rows), cosines, coverages))
+            < refusal.threshold
+        )
