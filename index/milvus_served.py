@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 
@@ -34,7 +34,8 @@ PREFIX = "milvus:"
 _READ = ["key", "text", *PASSAGE_FIELDS, "published"]
 
 
-def is_served_location(text: str | Path) -> bool:
+def is_served_location(text: str | Path) -> TypeGuard[str]:
+    """Whether `text` names an index read from a Milvus engine alone (milvus:URI#COLLECTION)."""
     return isinstance(text, str) and text.startswith(PREFIX)
 
 

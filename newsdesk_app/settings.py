@@ -20,6 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from index.milvus_served import is_served_location
 from rag.answer import AnswerSettings
 from rag.generators import generator_from_env
 from rag.likelihood import PhraseJudge
@@ -33,7 +34,7 @@ def default_index_location() -> Path | str:
     """NEWSDESK_INDEX (a folder, or milvus:URI#COLLECTION for an index read from its engine alone), else
     the per-user index."""
     configured = os.environ.get("NEWSDESK_INDEX", "").strip()
-    if configured.startswith("milvus:"):
+    if is_served_location(configured):
         return configured
     return Path(configured).expanduser() if configured else user_index_dir()
 

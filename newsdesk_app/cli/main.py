@@ -283,13 +283,11 @@ def info_command(index_dir: Path | str | None, as_json: bool) -> None:
     stdout.print(
         "outlets     " + ", ".join(f"{name or '(none)'} ({n})" for name, n in info["outlets"].items())
     )
-    if info["size_bytes"] is None:  # read from a Milvus engine alone
+    if info["size_bytes"] is None:  # read from a Milvus engine alone, which keeps only the live version
         stdout.print("size        (in the Milvus engine)")
-    else:
-        stdout.print(f"size        {info['size_bytes'] / 1e6:.2f} MB")
-    if info["size_bytes"] is None:  # the engine keeps the live version only for readers like this one
         stdout.print("versions    the live one, as announced in the Milvus engine")
     else:
+        stdout.print(f"size        {info['size_bytes'] / 1e6:.2f} MB")
         kept_at_most = f"at most {info['keep_versions']}: NEWSDESK_KEEP_VERSIONS"
         stdout.print(f"versions    {len(info['versions'])} kept ({kept_at_most})")
     for kept in info["versions"]:

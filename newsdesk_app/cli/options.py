@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from index.dates import date_part, normalize_date
+from index.milvus_served import is_served_location
 from newsdesk_app.cli.errors import F
 from rag.records import SearchFilters
 from rag.when import parse_as_of
@@ -24,7 +25,7 @@ class IndexLocation(click.ParamType[Path | str, Any]):
     name = "FOLDER|milvus:URI#COLLECTION"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Path | str:
-        if isinstance(value, str) and value.startswith("milvus:"):
+        if is_served_location(value):
             if "#" not in value:
                 self.fail(f"name the collection too: milvus:URI#COLLECTION, got {value!r}", param, ctx)
             return value
@@ -49,7 +50,7 @@ class IndexFolder(click.ParamType[Path, Any]):
     name = "FOLDER"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Path:
-        if isinstance(value, str) and value.startswith("milvus:"):
+        if is_served_location(value):
             self.fail(
                 f"{value} is an index read from its Milvus engine alone, which serve, ask, search, chat, "
                 "info and eval read: to write, give the index folder that writes it",

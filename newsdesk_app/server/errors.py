@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from index.errors import IndexLockedError, IndexStateError, InputError, NewsdeskError
 from index.ingest import IngestAborted
 from index.loaders import Cancelled, LimitExceeded
+from index.milvus_served import is_served_location
 from rag.generators import GeneratorError
 
 
@@ -59,7 +60,7 @@ def without_server_paths(request: Request, text: str) -> str:
     desk = getattr(request.app.state, "desk", None)
     if desk is not None:
         shown = {desk.location}
-        if not desk.location.startswith("milvus:"):
+        if not is_served_location(desk.location):
             shown.add(str(desk.index_dir.resolve()))
         for place in sorted(shown, key=len, reverse=True):
             text = text.replace(place, "the index")
