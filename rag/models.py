@@ -261,11 +261,12 @@ def _check_file(
 
 
 def describe_reader(
-    scorer: Scorer, generator: Generator | None = None, *, judging: bool = False
+    scorer: Scorer, generator: Generator | None = None, *, judging: bool = False, declining: bool = False
 ) -> dict[str, Any]:
     """Which reader answers: a language model when the desk has a generator (a local GGUF file or an
     endpoint), else the extractive answerer with its scorer (the learned reader or the hand weights).
-    `judging`: the local model judges the extractive reader's answer phrases rather than writing.
+    `judging`: the local model judges the extractive reader's answer phrases rather than writing;
+    `declining`: and the phrase model's refusal declines answers they doubt.
     `summary` is the one line `newsdesk info` prints; the other keys say the same for a program."""
     if isinstance(generator, LlamaCppGenerator):
         path = locate_model(generator.model)
@@ -281,7 +282,9 @@ def describe_reader(
             f"judging the extractive ({scorer.name}) reader's answer phrases"
             if judging
             else "writing the answers"
-        )
+        ) + " (NEWSDESK_LLM_READING)"
+        if judging and declining:
+            reading += ", declining answers they doubt (NEWSDESK_LLM_REFUSAL)"
         return {
             "kind": "local model",
             "name": generator.name,
@@ -290,8 +293,8 @@ def describe_reader(
             "installed": present,
             "threads": generator.threads,
             "reading": "judge" if judging else "write",
-            "summary": f"local model {generator.model}{where} through llama.cpp, {threads}, {reading}"
-            " (NEWSDESK_LLM_READING)",
+            "declines_doubted": judging and declining,
+            "summary": f"local model {generator.model}{where} through llama.cpp, {threads}, {reading}",
         }
     if isinstance(generator, OpenAIChatGenerator):
         return {

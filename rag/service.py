@@ -399,7 +399,7 @@ class Newsdesk:
         else the extractive answerer with its scorer ("extractive (learned)")."""
         if self.judging:
             assert self.judge is not None and self.phrase_model is not None
-            declining = ", declining answers they doubt" if self.phrase_model.refusal is not None else ""
+            declining = ", declining answers they doubt" if self.declines_doubted else ""
             judging = f"{self.judge.name} judging the extractive ({self.scorer.name}) reader's phrases"
             return judging + declining
         if self.generator is not None:
@@ -410,6 +410,11 @@ class Newsdesk:
     def judging(self) -> bool:
         """Whether a local model judges the extractive reader's answer phrases (rag.phrase_reading)."""
         return self.judge is not None and self.phrase_model is not None
+
+    @property
+    def declines_doubted(self) -> bool:
+        """Whether a judging model's answers also decline when the phrase model's refusal doubts them."""
+        return self.judging and self.phrase_model is not None and self.phrase_model.refusal is not None
 
     @property
     def judge(self) -> PhraseJudge | None:

@@ -246,6 +246,11 @@ def test_describe_reader_names_what_answers(tmp_path: Path) -> None:
         judging["reading"] == "judge"
         and "1 thread, judging the extractive (hand) reader's" in judging["summary"]
     )
+    assert not judging["declines_doubted"] and "declining" not in judging["summary"]
+    declining = describe_reader(LinearScorer(), LlamaCppGenerator(str(gguf)), judging=True, declining=True)
+    assert declining["declines_doubted"] and declining["summary"].endswith(
+        "answer phrases (NEWSDESK_LLM_READING), declining answers they doubt (NEWSDESK_LLM_REFUSAL)"
+    )
     missing = describe_reader(LinearScorer(), LlamaCppGenerator(str(tmp_path / "gone.gguf")))
     assert "no such file" in missing["summary"] and not missing["installed"]
 

@@ -265,7 +265,12 @@ def delete_command(ids: tuple[str, ...], index_dir: Path | None) -> None:
 def info_command(index_dir: Path | str | None, as_json: bool) -> None:
     """Counts, model, dimension, date range, outlets, size on disk, and which reader answers."""
     desk = desk_from_environment(index_dir)
-    info = {**desk.info(), "reader": describe_reader(desk.scorer, desk.generator, judging=desk.judging)}
+    info = {
+        **desk.info(),
+        "reader": describe_reader(
+            desk.scorer, desk.generator, judging=desk.judging, declining=desk.declines_doubted
+        ),
+    }
     if as_json:
         _print_json(info)
         return

@@ -158,7 +158,12 @@ def router(
     @api.get("/stats", summary="Counts, model, date range, outlets, size on disk, the reader that answers")
     def stats() -> dict[str, Any]:
         readiness.require()
-        return {**desk.info(), "reader": describe_reader(desk.scorer, desk.generator, judging=desk.judging)}
+        return {
+            **desk.info(),
+            "reader": describe_reader(
+                desk.scorer, desk.generator, judging=desk.judging, declining=desk.declines_doubted
+            ),
+        }
 
     @api.post(
         "/articles",
